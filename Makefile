@@ -1,0 +1,43 @@
+# Two commands set everything up: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+SHARED ?= ../shared
+NIPS   := $(SHARED)/data/nips17-dev
+export HARNESS_WEIGHTS_DIR ?= $(SHARED)/weights
+SHELL  := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+# pip's local package mirror warns about every missing folder: keep those lines out
+QUIET  := 2>&1 | { grep -v '^WARNING: Location' || true; }
+
+.PHONY: setup demo test test-slow lint bench clean
+
+setup: $(VENV)/.installed
+
+# Re-install when the project's dependencies change.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[dev]' $(QUIET)
+	$(PY) -c "import harness, torch, torchvision, lightning" && touch $@
+
+demo: setup
+	@if [ -d "$(NIPS)" ]; then \
+	  $(PY) -m harness predict $$(ls $(NIPS)/images/*.png | head -3) --model squeezenet1_1; \
+	else \
+	  echo "$(NIPS) is absent: pass your own images, e.g."; \
+	  echo "  $(PY) -m harness predict photo.jpg --model squeezenet1_1 --weights FILE.pth"; \
+	fi
+
+lint: setup
+	$(PY) -m ruff check harness tests benchmarks
+	$(PY) -m ruff format --check harness tests benchmarks
+	$(PY) -m mypy harness
+
+test: lint
+	$(PY) -m pytest -q
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,346 @@
+"""Command line: argparse subcommands dispatching to plain functions.
+
+Heavy imports (torch, lightning) live inside the command functions so that
+``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from harness import HarnessError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+
+
+def _model_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("model and weights")
+    g.add_argument(
+        "--weights",
+        default="DEFAULT",
+        metavar="W",
+        help="DEFAULT, a weights tag such as IMAGENET1K_V2, a .pth state_dict, "
+        "or none for random weights (default: DEFAULT)",
+    )
+    g.add_argument(
+        "--weights-dir",
+        metavar="DIR",
+        default=os.environ.get("HARNESS_WEIGHTS_DIR"),
+        help="folder searched for MODEL.pth / MODEL-*.pth before torchvision's "
+        "download (default: $HARNESS_WEIGHTS_DIR)",
+    )
+    return p
+
+
+def _run_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("device and batching")
+    g.add_argument(
+        "--accelerator",
+        default="auto",
+        choices=("auto", "cpu", "gpu", "cuda"),
+        help="where to run; auto takes a GPU when there is one (default: auto)",
+    )
+    g.add_argument(
+        "--devices", default="1", help="devices (processes) to use, or auto (default: 1)"
+    )
+    g.add_argument(
+        "--strategy",
+        default="auto",
+        help="Lightning strategy for several devices, e.g. ddp (default: auto)",
+    )
+    g.add_argument(
+        "--precision",
+        default="32-true",
+        choices=PRECISIONS,
+        help="numeric precision (default: 32-true)",
+    )
+    g.add_argument(
+        "--batch-size", type=_positive, default=32, help="images per batch (default: 32)"
+    )
+    g.add_argument(
+        "--num-workers",
+        type=_natural,
+        default=None,
+        help="data-loading worker processes (default: min(4, CPU cores))",
+    )
+    g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def _positive(s: str) -> int:
+    if not s.isdigit() or int(s) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {s!r}")
+    return int(s)
+
+
+def _natural(s: str) -> int:
+    if not s.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {s!r}")
+    return int(s)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Evaluate and benchmark pretrained image classifiers "
+        "(every torchvision classification model).",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    model, run = _model_options(), _run_options()
+
+    p = sub.add_parser("models", help="list classification models and their published metadata")
+    p.add_argument("patterns", nargs="*", metavar="PATTERN", help="shell patterns, e.g. 'resnet*'")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("classes", help="list the classes a model's weights predict")
+    p.add_argument("--model", required=True, help="a model name (see `harness models`)")
+    p.add_argument("--weights", default="DEFAULT", help="weights tag (default: DEFAULT)")
+    p.add_argument("--format", choices=("txt", "csv", "json"), default="txt")
+    p.set_defaults(func=cmd_classes)
+
+    p = sub.add_parser(
+        "predict", parents=[model, run], help="classify images and print the top-k classes of each"
+    )
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
+    p.add_argument("--model", required=True, help="a model name (see `harness models`)")
+    p.add_argument(
+        "--topk", type=_positive, default=5, help="classes to show per image (default: 5)"
+    )
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "test",
+        parents=[model, run],
+        help="top-1/top-5 accuracy of a model on a labelled image folder",
+    )
+    p.add_argument("--model", required=True, help="a model name (see `harness models`)")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="DIR",
+        help="image folder: class subfolders (wnid, index or name), or any folder "
+        "with --labels, or unlabelled images",
+    )
+    p.add_argument(
+        "--labels", metavar="CSV", help="CSV with columns file,label (index, wnid or name)"
+    )
+    p.add_argument("--limit", type=_positive, metavar="N", help="evaluate only the first N images")
+    p.add_argument(
+        "--output",
+        metavar="DIR",
+        help="where results.json and predictions.csv go (default: the run's "
+        "TensorBoard directory under lightning_logs/)",
+    )
+    p.set_defaults(func=cmd_test)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 ok, 1 failed, 2 usage)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except HarnessError as e:
+        if args.debug:
+            raise
+        print(f"harness: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("harness: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as e:
+        if args.debug:
+            raise
+        first = (str(e).strip().splitlines() or [""])[0]
+        print(
+            f"harness: error: {type(e).__name__}: {first} (--debug shows the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from harness.evaluate import RunConfig
+
+    devices: int | str = int(args.devices) if args.devices.isdigit() else args.devices
+    return RunConfig(
+        accelerator=args.accelerator,
+        devices=devices,
+        strategy=args.strategy,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        progress=not args.no_progress,
+    )
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from harness import registry
+    from harness.report import table, to_csv, to_json
+
+    rows = [registry.info(name) for name in registry.match(args.patterns)]
+    if args.format == "json":
+        print(to_json(rows), end="")
+    elif args.format == "csv":
+        print(to_csv(rows), end="")
+    else:
+        header = (
+            "model",
+            "default weights",
+            "dataset",
+            "classes",
+            "acc@1",
+            "acc@5",
+            "params (M)",
+            "GFLOPS",
+            "file (MB)",
+        )
+        print(
+            table(
+                [
+                    (
+                        r["model"],
+                        r["weights"],
+                        r["dataset"],
+                        r["classes"],
+                        r["acc1"],
+                        r["acc5"],
+                        f"{r['params'] / 1e6:.1f}",
+                        r["gflops"],
+                        r["file_mb"],
+                    )
+                    for r in rows
+                ],
+                header,
+            )
+        )
+        print(f"{len(rows)} models; published figures are torchvision's, for its default weights")
+    return EXIT_OK
+
+
+def cmd_classes(args: argparse.Namespace) -> int:
+    from harness import registry
+    from harness.report import to_csv, to_json
+
+    w = registry.weights_tag(args.model, args.weights)
+    rows = [{"index": i, "wnid": wnid, "name": name} for i, wnid, name in registry.class_table(w)]
+    if args.format == "json":
+        print(
+            to_json(
+                {
+                    "model": args.model,
+                    "weights": w.name,
+                    "dataset": registry.dataset_of(w),
+                    "classes": rows,
+                }
+            ),
+            end="",
+        )
+    elif args.format == "csv":
+        print(to_csv(rows), end="")
+    else:
+        print(f"# {args.model} {w.name}: {len(rows)} classes of {registry.dataset_of(w)}")
+        for r in rows:
+            print(f"{r['index']}\t{r['wnid']}\t{r['name']}")
+    return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from harness import evaluate, weights
+    from harness.images import find_images
+    from harness.report import table, to_csv
+
+    files = find_images(args.images)
+    loaded = weights.load(args.model, args.weights, args.weights_dir)
+    module = evaluate.predict(loaded, files, _config(args), topk=args.topk)
+    if loaded.random:
+        print(
+            f"harness: warning: {args.model} has {weights.RANDOM_NOTE}: predictions are "
+            "meaningless",
+            file=sys.stderr,
+        )
+    cats = loaded.categories
+    results = [
+        {
+            "file": str(files[i]),
+            "model": args.model,
+            "weights": loaded.source,
+            "random_weights": loaded.random,
+            "topk": [
+                {"index": c, "name": cats[c], "probability": p} for c, p in zip(k, ps, strict=True)
+            ],
+        }
+        for i, _, k, ps in module.rows
+    ]
+    if args.format == "json":
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+    elif args.format == "csv":
+        flat = [
+            {"file": r["file"], "rank": n, **t, "model": r["model"], "weights": r["weights"]}
+            for r in results
+            for n, t in enumerate(r["topk"], start=1)
+        ]
+        print(to_csv(flat), end="")
+    else:
+        tag = " [RANDOM WEIGHTS: meaningless]" if loaded.random else ""
+        for r in results:
+            print(f"{r['file']}  ({args.model}, weights: {loaded.source}){tag}")
+            print(
+                table(
+                    [
+                        (n, t["index"], t["name"], f"{t['probability']:.4f}")
+                        for n, t in enumerate(r["topk"], start=1)
+                    ],
+                    ("rank", "index", "class", "probability"),
+                )
+            )
+            print()
+    for i, why in module.skipped:
+        print(f"harness: skipped {files[i]}: {why}", file=sys.stderr)
+    return EXIT_FAILED if module.skipped else EXIT_OK
+
+
+def pct(v: float | None) -> str:
+    """A fraction as a percentage, or n/a."""
+    return "n/a" if v is None else f"{100 * v:.2f}%"
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from harness import evaluate, weights
+
+    loaded = weights.load(args.model, args.weights, args.weights_dir)
+    res = evaluate.test(loaded, args.data, _config(args), args.labels, args.limit, args.output)
+    if res is None:  # a non-zero rank of a multi-process run
+        return EXIT_OK
+    print(f"model     {res['model']}  (weights: {res['weights']})")
+    print(f"data      {res['data']}  ({res['layout']})")
+    print(
+        f"images    {res['n']} evaluated, {res['labelled']} labelled, {len(res['skipped'])} skipped"
+    )
+    print(f"top-1     {pct(res['top1'])}  ({res['correct1']}/{res['labelled']})")
+    print(f"top-5     {pct(res['top5'])}  ({res['correct5']}/{res['labelled']})")
+    if res["top1"] is None:
+        print(f"accuracy  n/a: {res['accuracy_note']}")
+    print(
+        f"time      {res['seconds']:.2f} s, {res['images_per_second']:.1f} images/s "
+        f"({res['precision']}, {res['accelerator']} x{res['devices']})"
+    )
+    for s in res["skipped"]:
+        print(f"skipped   {s['file']}: {s['reason']}")
+    for note in res["notes"]:
+        print(f"note      {note}")
+    print(f"results   {res['run_dir']}/results.json")
+    return EXIT_OK

@@ -1,0 +1,235 @@
+"""Labelled image folders as a LightningDataModule.
+
+Labels always become the *model's* class indices (never a 0..K-1 numbering of
+folders). Three layouts are understood:
+
+- class subfolders named by WordNet id, class index or class name
+  (``val/n01440764/*.JPEG``);
+- any folder plus a labels CSV with columns ``file,label``;
+- a folder of unlabelled images (predictions only).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from harness import HarnessError
+from harness.images import load_rgb, walk
+
+UNLABELLED = -1
+WNID = re.compile(r"^n\d{8}$")
+
+
+@dataclass
+class Samples:
+    """The files to evaluate, their labels, and notes on what was left out and why."""
+
+    root: Path
+    files: list[Path]
+    labels: list[int]
+    layout: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def labelled(self) -> bool:
+        return any(y != UNLABELLED for y in self.labels)
+
+
+class LabelMap:
+    """Turns a label written as an index, a WordNet id or a class name into an index."""
+
+    def __init__(self, categories: Sequence[str], wnids: Sequence[str] = ()) -> None:
+        self.n = len(categories)
+        self.by_wnid = {w: i for i, w in enumerate(wnids) if w}
+        self.by_name: dict[str, list[int]] = {}
+        for i, name in enumerate(categories):
+            self.by_name.setdefault(name.lower(), []).append(i)
+
+    def __call__(self, value: str) -> int:
+        """The class index of ``value``; raises ValueError saying why it has none."""
+        v = value.strip()
+        if v.isdigit():
+            if int(v) < self.n:
+                return int(v)
+            raise ValueError(f"{v} (index out of range 0..{self.n - 1})")
+        if WNID.match(v):
+            if v in self.by_wnid:
+                return self.by_wnid[v]
+            raise ValueError(f"{v} (unknown WordNet id)")
+        hits = self.by_name.get(v.lower(), [])
+        if len(hits) == 1:
+            return hits[0]
+        if hits:
+            raise ValueError(f"{v!r} (ambiguous name: classes {hits}; use the index or wnid)")
+        raise ValueError(f"{v!r} (no such class)")
+
+
+def _fail(what: str, bad: list[str]) -> HarnessError:
+    more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+    return HarnessError(f"{len(bad)} {what}: {', '.join(bad[:10])}{more}")
+
+
+def from_csv(root: Path, labels_csv: Path, to_index: LabelMap) -> Samples:
+    """Samples listed in a ``file,label`` CSV, files relative to ``root``."""
+    try:
+        with open(labels_csv, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            fields = set(reader.fieldnames or [])
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise HarnessError(f"cannot read labels file {str(labels_csv)!r}: {e}") from e
+    if not {"file", "label"} <= fields:
+        raise HarnessError(
+            f"labels file {str(labels_csv)!r} needs the columns file,label (has: {sorted(fields)})"
+        )
+    files, labels, missing, unknown = [], [], [], []
+    for n, row in enumerate(rows, start=2):
+        name, label = (row.get("file") or "").strip(), (row.get("label") or "").strip()
+        path = root / name
+        if not name or not path.is_file():
+            missing.append(name or f"(empty file name on line {n})")
+            continue
+        try:
+            labels.append(to_index(label))
+            files.append(path)
+        except ValueError as e:
+            unknown.append(f"{name}: {e}")
+    if missing:
+        raise _fail(f"files listed in {labels_csv} do not exist in {root}", missing)
+    if unknown:
+        raise _fail(f"unknown labels in {labels_csv}", unknown)
+    listed = set(files)
+    unlisted = [p for p in walk(root) if p not in listed]
+    notes = [f"{len(unlisted)} images in {root} are not in {labels_csv.name}: not evaluated"]
+    return Samples(root, files, labels, f"labels file {labels_csv}", notes if unlisted else [])
+
+
+def from_folders(root: Path, to_index: LabelMap) -> Samples | None:
+    """Samples from class subfolders, or None when no subfolder names a class."""
+    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    mapped, bad = {}, []
+    for d in subdirs:
+        try:
+            mapped[d] = to_index(d.name)
+        except ValueError as e:
+            bad.append(str(e))
+    if not mapped:
+        return None
+    if bad:
+        raise _fail(f"subfolders of {root} name no class of the model", bad)
+    files, labels = [], []
+    for d, y in mapped.items():
+        found = walk(d)
+        files += found
+        labels += [y] * len(found)
+    stray = [p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
+    notes = [f"{len(stray)} files directly in {root} (outside class folders): not evaluated"]
+    return Samples(root, files, labels, "class subfolders", notes if stray else [])
+
+
+def find_samples(
+    data: str | os.PathLike[str],
+    categories: Sequence[str],
+    wnids: Sequence[str] = (),
+    labels: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+) -> Samples:
+    """Work out the layout of ``data`` and list its images with their model labels."""
+    root = Path(data)
+    if not root.is_dir():
+        what = "does not exist" if not root.exists() else "is not a folder"
+        raise HarnessError(f"data path {str(root)!r} {what}")
+    to_index = LabelMap(categories, wnids)
+    if labels is not None:
+        samples = from_csv(root, Path(labels), to_index)
+    else:
+        found = from_folders(root, to_index)
+        files = walk(root)
+        samples = found or Samples(root, files, [UNLABELLED] * len(files), "unlabelled")
+    if not samples.files:
+        raise HarnessError(f"no images found in {str(root)!r}")
+    if limit is not None:
+        samples.files, samples.labels = samples.files[:limit], samples.labels[:limit]
+    return samples
+
+
+class ImageDataset(Dataset[tuple[Any, int, int, str]]):
+    """(image tensor or None, label, sample index, reason it could not be read)."""
+
+    def __init__(self, files: Sequence[Path], labels: Sequence[int], transform: Callable) -> None:
+        self.files, self.labels, self.transform = files, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[Any, int, int, str]:
+        try:
+            return self.transform(load_rgb(self.files[i])), self.labels[i], i, ""
+        except Exception as e:  # any decoder error means "unusable file", reported by name
+            return None, self.labels[i], i, f"{type(e).__name__}: {e}".splitlines()[0]
+
+
+def collate(batch: list[tuple[Any, int, int, str]]) -> dict[str, Any]:
+    """Stack the readable images; keep (index, reason) for the others."""
+    good = [b for b in batch if b[0] is not None]
+    return {
+        "image": torch.stack([b[0] for b in good]) if good else torch.empty(0),
+        "label": torch.tensor([b[1] for b in good], dtype=torch.long),
+        "index": torch.tensor([b[2] for b in good], dtype=torch.long),
+        "skipped": [(b[2], b[3]) for b in batch if b[0] is None],
+    }
+
+
+class ImageFolderDataModule(L.LightningDataModule):
+    """A folder of images with model-index labels, preprocessed by ``transform``.
+
+    Under several processes each image goes to exactly one of them (no padding
+    with repeats, as Lightning's default sampler would do), so counts stay exact.
+    """
+
+    def __init__(
+        self, samples: Samples, transform: Callable, batch_size: int = 32, num_workers: int = 0
+    ) -> None:
+        super().__init__()
+        self.samples = samples
+        self.dataset = ImageDataset(samples.files, samples.labels, transform)
+        self.batch_size, self.num_workers = batch_size, num_workers
+
+    def _loader(self) -> DataLoader:
+        from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+
+        sampler = None
+        trainer = self.trainer
+        if trainer is not None and trainer.world_size > 1:
+            sampler = UnrepeatedDistributedSampler(
+                self.dataset,
+                num_replicas=trainer.world_size,
+                rank=trainer.global_rank,
+                shuffle=False,
+            )
+        return DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            shuffle=False,
+            num_workers=self.num_workers,
+            collate_fn=collate,
+            persistent_workers=False,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader()
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader()

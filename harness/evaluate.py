@@ -1,0 +1,197 @@
+"""Running a classifier over images with Lightning: ``predict`` and ``test``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from harness import HarnessError, registry
+from harness.data import ImageFolderDataModule, Samples, find_samples
+from harness.module import ClassifierModule
+from harness.report import to_csv, to_json, write_atomic
+from harness.weights import RANDOM_NOTE, Loaded
+
+LOGS = "lightning_logs"
+
+
+@dataclass
+class RunConfig:
+    """Where and how to run: what ``Trainer`` and the data loader are given."""
+
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    batch_size: int = 32
+    num_workers: int | None = None
+    progress: bool = True
+
+    def workers(self) -> int:
+        return self.num_workers if self.num_workers is not None else min(4, os.cpu_count() or 1)
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's start-up chatter ("GPU available: ...", tips) off the terminal."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for text in ("predict returned None", ".*LeafSpec", ".*does not have many workers"):
+        warnings.filterwarnings("ignore", message=text)
+
+
+def trainer(cfg: RunConfig, logger: Any = False) -> L.Trainer:
+    """A Trainer for inference, after checking that the asked-for device exists."""
+    if cfg.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise HarnessError(
+            "--accelerator gpu: no CUDA GPU is visible here (torch.cuda.is_available() is False); "
+            "use --accelerator cpu or auto"
+        )
+    quiet_lightning()
+    return L.Trainer(
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        strategy=cfg.strategy,
+        precision=cfg.precision,  # type: ignore[arg-type]
+        logger=logger,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=cfg.progress,
+        use_distributed_sampler=False,
+        inference_mode=True,
+    )
+
+
+def predict(loaded: Loaded, files: list[Path], cfg: RunConfig, topk: int = 5) -> ClassifierModule:
+    """Top-k of every file; ``module.rows`` and ``module.skipped`` hold the outcome."""
+    samples = Samples(Path("."), files, [-1] * len(files), "files")
+    dm = ImageFolderDataModule(samples, loaded.transforms(), cfg.batch_size, cfg.workers())
+    module = ClassifierModule(loaded.model, loaded.categories, topk=topk)
+    trainer(cfg).predict(module, datamodule=dm, return_predictions=False)
+    return module
+
+
+def test(
+    loaded: Loaded,
+    data: str,
+    cfg: RunConfig,
+    labels: str | None = None,
+    limit: int | None = None,
+    output: str | None = None,
+) -> dict[str, Any] | None:
+    """Evaluate on a folder; write results.json and predictions.csv; return the results.
+
+    Returns None on the non-zero ranks of a multi-process run (rank 0 reports).
+    """
+    wnids = registry.imagenet_wnids() if len(loaded.categories) == 1000 else ()
+    samples = find_samples(data, loaded.categories, wnids, labels, limit)
+    dm = ImageFolderDataModule(samples, loaded.transforms(), cfg.batch_size, cfg.workers())
+    module = ClassifierModule(loaded.model, loaded.categories)
+    logger = TensorBoardLogger(
+        LOGS,
+        name=loaded.name,
+        default_hp_metric=False,
+        version=time.strftime("%Y%m%d-%H%M%S-") + str(os.getpid()),
+    )
+    t = trainer(cfg, logger)
+    start = time.perf_counter()
+    t.test(module, datamodule=dm, verbose=False)
+    seconds = time.perf_counter() - start
+    if not t.is_global_zero:
+        return None
+    metrics = {k: float(v) for k, v in t.callback_metrics.items()}
+    run_dir = Path(output or logger.log_dir)
+    results = summarise(loaded, samples, module, metrics, cfg, t, seconds, data, labels)
+    results["run_dir"] = str(run_dir)
+    write_atomic(run_dir / "predictions.csv", to_csv(prediction_rows(module, samples)))
+    write_atomic(run_dir / "results.json", to_json(results))
+    from harness.tensorboard import log_run
+
+    log_run(logger, results, module, loaded)
+    return results
+
+
+def summarise(
+    loaded: Loaded,
+    samples: Samples,
+    module: ClassifierModule,
+    metrics: dict[str, float],
+    cfg: RunConfig,
+    t: L.Trainer,
+    seconds: float,
+    data: str,
+    labels: str | None,
+) -> dict[str, Any]:
+    """The results.json of a ``test`` run."""
+    n = len(module.rows)
+    labelled = [r for r in module.rows if r[1] >= 0]
+    correct1 = sum(r[1] in r[2][:1] for r in labelled)
+    correct5 = sum(r[1] in r[2][:5] for r in labelled)
+    note = None
+    if loaded.random:
+        note = RANDOM_NOTE
+    elif not labelled:
+        note = "no labels: accuracy n/a"
+    return {
+        "model": loaded.name,
+        "weights": loaded.source,
+        "random_weights": loaded.random,
+        "data": str(data),
+        "labels": labels,
+        "layout": samples.layout,
+        "n": n,
+        "labelled": len(labelled),
+        "correct1": correct1,
+        "correct5": correct5,
+        "top1": None if note else check_metric(metrics, "test/top1", correct1, len(labelled)),
+        "top5": None if note else check_metric(metrics, "test/top5", correct5, len(labelled)),
+        "accuracy_note": note or f"micro average over {len(labelled)} labelled images",
+        "skipped": [{"file": str(samples.files[i]), "reason": why} for i, why in module.skipped],
+        "notes": samples.notes,
+        "precision": cfg.precision,
+        "accelerator": t.accelerator.__class__.__name__.replace("Accelerator", "").lower(),
+        "devices": t.world_size,
+        "batch_size": cfg.batch_size,
+        "seconds": round(seconds, 4),
+        "images_per_second": round(n / seconds, 3) if seconds > 0 else None,
+        "versions": {"torch": torch.__version__, "lightning": L.__version__},
+    }
+
+
+def check_metric(metrics: dict[str, float], key: str, correct: int, n: int) -> float:
+    """The exact fraction ``correct / n``, once torchmetrics' logged value agrees with it.
+
+    The two are counted separately (metric states vs. per-image rows gathered
+    from all processes); a disagreement means images were lost or doubled.
+    """
+    exact = correct / n
+    if key not in metrics or abs(metrics[key] - exact) > 1e-6:
+        raise RuntimeError(f"{key}: torchmetrics says {metrics.get(key)}, rows say {correct}/{n}")
+    return exact
+
+
+def prediction_rows(module: ClassifierModule, samples: Samples) -> list[dict[str, Any]]:
+    """One predictions.csv row per evaluated image."""
+    cats = module.categories
+    rows = []
+    for i, y, idx, prob in module.rows:
+        row: dict[str, Any] = {
+            "file": str(samples.files[i].relative_to(samples.root))
+            if samples.files[i].is_relative_to(samples.root)
+            else str(samples.files[i]),
+            "label": y if y >= 0 else "",
+            "label_name": cats[y] if y >= 0 else "",
+        }
+        for k, (c, p) in enumerate(zip(idx, prob, strict=True), start=1):
+            row |= {f"pred{k}_index": c, f"pred{k}_name": cats[c], f"pred{k}_prob": f"{p:.6f}"}
+        row["correct1"] = int(y in idx[:1]) if y >= 0 else ""
+        row["correct5"] = int(y in idx[:5]) if y >= 0 else ""
+        rows.append(row)
+    return rows

@@ -1,0 +1,158 @@
+"""Build a classifier with its weights: a torchvision tag, a local file, or none.
+
+Tags go through torchvision's own loader and cache (``$TORCH_HOME/hub/checkpoints``);
+local files are loaded with ``weights_only=True`` so that no pickled code runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision.models import WeightsEnum, get_model
+
+from harness import HarnessError, registry
+
+WEIGHTS_DIR_ENV = "HARNESS_WEIGHTS_DIR"
+RANDOM_NOTE = "random weights: accuracy n/a"
+
+
+@dataclass
+class Loaded:
+    """A model ready for inference, with where its weights came from.
+
+    ``meta`` is the torchvision weights entry whose class list and transforms
+    apply: the chosen tag, or the default one for a local file or random init.
+    """
+
+    name: str
+    model: nn.Module
+    meta: WeightsEnum
+    source: str
+    random: bool = False
+    categories: list[str] = field(default_factory=list)
+
+    def transforms(self) -> Any:
+        """The weights' own preprocessing (resize, crop, normalise)."""
+        return self.meta.transforms()
+
+
+def cache_path(weights: WeightsEnum) -> Path:
+    """Where torchvision's loader keeps (and looks for) the file of ``weights``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+
+
+def find_in_dir(name: str, directory: str | os.PathLike[str]) -> Path | None:
+    """The single ``NAME.pth`` / ``NAME-*.pth`` (or ``.pt``) file in ``directory``."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise HarnessError(f"weights directory {str(d)!r} is not a folder")
+    hits = sorted(
+        p for ext in ("pth", "pt") for p in [*d.glob(f"{name}.{ext}"), *d.glob(f"{name}-*.{ext}")]
+    )
+    if len(hits) > 1:
+        raise HarnessError(f"several weight files for {name} in {d}: {', '.join(map(str, hits))}")
+    return hits[0] if hits else None
+
+
+def load(name: str, weights: str = "DEFAULT", weights_dir: str | None = None) -> Loaded:
+    """Build ``name`` in eval mode with ``weights``.
+
+    Args:
+        name: a torchvision classifier name (``registry.classifiers()``).
+        weights: ``DEFAULT``, a tag of the model's weights enum, a path to a
+            ``.pth`` state_dict, or ``none`` for random initialisation.
+        weights_dir: a folder searched for ``NAME*.pth`` when ``weights`` is
+            ``DEFAULT``; defaults to ``$HARNESS_WEIGHTS_DIR``.
+    """
+    registry.check(name)
+    default = registry.weights_tag(name, "DEFAULT")
+    weights_dir = weights_dir or os.environ.get(WEIGHTS_DIR_ENV) or None
+    if weights.lower() == "none":
+        model, meta, source, rand = get_model(name, weights=None), default, "none (random)", True
+    elif weights.upper() == "DEFAULT" and weights_dir and (found := find_in_dir(name, weights_dir)):
+        model, meta, source, rand = from_file(name, found), default, str(found), False
+    elif Path(weights).suffix in (".pth", ".pt") or os.sep in weights:
+        model, meta, source, rand = from_file(name, Path(weights)), default, weights, False
+    else:
+        meta = registry.weights_tag(name, weights)
+        model, source, rand = from_torchvision(name, meta), f"{meta.name} (torchvision)", False
+    model.eval()
+    return Loaded(name, model, meta, source, rand, list(meta.meta["categories"]))
+
+
+def from_torchvision(name: str, weights: WeightsEnum) -> nn.Module:
+    """torchvision's builder and loader; offline without a cached file: one clear error."""
+    cached = cache_path(weights)
+    log = io.StringIO()
+    try:
+        # torch.hub prints "Downloading: ..." to stdout, which would corrupt JSON
+        # or CSV output there: hold it, and pass it on to stderr once it worked
+        with contextlib.redirect_stdout(log):
+            model = get_model(name, weights=weights, progress=False)
+        sys.stderr.write(log.getvalue())
+        return model
+    except (OSError, ValueError) as e:  # URLError is an OSError
+        reason = getattr(e, "reason", None) or e
+        raise HarnessError(
+            f"cannot get {name} weights {weights.name}: not in torchvision's cache ({cached}) "
+            f"and the download failed ({reason}); put the file there, pass --weights FILE.pth, "
+            f"--weights-dir DIR, or --weights none for random weights"
+        ) from e
+    except RuntimeError as e:  # a corrupt or partial cached file
+        raise HarnessError(f"cannot load {name} weights from {cached}: {e}") from e
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a checkpoint file, refusing anything that would run code on load."""
+    if not path.is_file():
+        raise HarnessError(f"weights file {str(path)!r} does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError, zip or EOF errors: all mean "not loadable"
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise HarnessError(
+            f"refusing to load {path}: not a plain tensor checkpoint ({first})"
+        ) from e
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model"):  # common wrappers around a state_dict
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise HarnessError(f"{path} holds no state_dict (a mapping of names to tensors)")
+    return obj
+
+
+def from_file(name: str, path: Path) -> nn.Module:
+    """Build ``name`` and load a local state_dict strictly, naming any mismatch."""
+    state = read_state_dict(path)
+    model = get_model(name, weights=None)
+    own = model.state_dict()
+    n_classes = len(registry.weights_tag(name, "DEFAULT").meta["categories"])
+    missing, extra = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
+    shapes = [k for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
+    for k in shapes:
+        if own[k].shape[0] == n_classes and own[k].shape[1:] == state[k].shape[1:]:
+            raise HarnessError(
+                f"{path} is for {state[k].shape[0]} classes; {name} here predicts {n_classes}"
+            )
+    if missing or extra or shapes:
+        parts = [
+            f"{len(v)} {what} ({', '.join(v[:3])}{', ...' if len(v) > 3 else ''})"
+            for what, v in (
+                ("missing keys", missing),
+                ("unexpected keys", extra),
+                ("shape mismatches", shapes),
+            )
+            if v
+        ]
+        raise HarnessError(f"{path} does not fit {name}: {'; '.join(parts)}")
+    model.load_state_dict(state, strict=True)
+    return model
