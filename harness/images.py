@@ -31,6 +31,7 @@ def walk(root: Path) -> list[Path]:
 
 def find_images(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Files named directly (any extension) plus the images in named folders."""
+    paths = list(paths)
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():

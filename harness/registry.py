@@ -42,7 +42,7 @@ def match(patterns: list[str] | None) -> list[str]:
         if not hits:
             check(pattern)  # raises with suggestions
         found += [h for h in hits if h not in found]
-    return found
+    return sorted(found)
 
 
 def check(name: str) -> str:
@@ -62,13 +62,15 @@ def weights_enum(name: str) -> type[WeightsEnum]:
 def weights_tag(name: str, tag: str) -> WeightsEnum:
     """Look up ``tag`` ("DEFAULT", "IMAGENET1K_V2", or "ResNet50_Weights.IMAGENET1K_V2")."""
     enum = weights_enum(name)
-    key = tag.split(".")[-1]
+    prefix, _, key = tag.rpartition(".")
+    if prefix and prefix != enum.__name__:
+        raise HarnessError(f"weights {tag!r} are not {name}'s ({enum.__name__})")
     if key.upper() == "DEFAULT":
         return enum.DEFAULT
     try:
         return enum[key]
     except KeyError:
-        valid = ", ".join(["DEFAULT", *enum.__members__])
+        valid = ", ".join(["DEFAULT", *(m.name for m in enum)])  # iterating skips the alias
         raise HarnessError(
             f"unknown weights {tag!r} for {name}; valid: {valid}, a .pth file, or none"
         ) from None

@@ -1,0 +1,170 @@
+"""harness.cli: the predict command's output formats, its one-line errors, and a fast --help."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from torchvision.models import ResNet101_Weights, SqueezeNet1_1_Weights
+
+from harness.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["--model", "squeezenet1_1", "--weights", "none", "--no-progress", "--num-workers", "0"]
+CATS = SqueezeNet1_1_Weights.DEFAULT.meta["categories"]
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*(does not have many workers|LeafSpec).*")
+
+
+def error_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    return capsys.readouterr().err.strip().splitlines()
+
+
+def test_predict_json(tiny_images: list[Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", *map(str, tiny_images), *FAST, "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    results = json.loads(out)  # nothing else on stdout
+    assert [r["file"] for r in results] == [str(p) for p in tiny_images]
+    for r in results:
+        assert r["random_weights"] is True
+        assert r["model"] == "squeezenet1_1"
+        assert len(r["topk"]) == 5
+        probs = [t["probability"] for t in r["topk"]]
+        assert probs == sorted(probs, reverse=True)
+        assert all(0 <= p <= 1 for p in probs) and sum(probs) <= 1 + 1e-6
+        assert len({t["index"] for t in r["topk"]}) == 5
+        for t in r["topk"]:
+            assert t["name"] == CATS[t["index"]]
+    assert "random weights" in err
+
+
+def test_predict_topk_and_folder(
+    tiny_images: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tiny_images[0].parent
+    assert main(["predict", str(folder), *FAST, "--format", "json", "--topk", "2"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert sorted(r["file"] for r in results) == sorted(str(p) for p in tiny_images)
+    assert all(len(r["topk"]) == 2 for r in results)
+
+
+def test_predict_csv(tiny_images: list[Path], capsys: pytest.CaptureFixture[str]) -> None:
+    files = tiny_images[:3]
+    assert main(["predict", *map(str, files), *FAST, "--format", "csv", "--batch-size", "2"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 3 * 5
+    assert [(r["file"], int(r["rank"])) for r in rows] == [
+        (str(f), k) for f in files for k in range(1, 6)
+    ]
+    for r in rows:
+        assert r["name"] == CATS[int(r["index"])]
+        assert 0 <= float(r["probability"]) <= 1
+        assert r["model"] == "squeezenet1_1"
+
+
+def test_predict_table(tiny_images: list[Path], capsys: pytest.CaptureFixture[str]) -> None:
+    files = tiny_images[:2]
+    assert main(["predict", *map(str, files), *FAST]) == 0
+    blocks = capsys.readouterr().out.strip().split("\n\n")
+    assert len(blocks) == 2
+    for f, block in zip(files, blocks, strict=True):
+        title, header, *ranks = block.splitlines()
+        assert title.startswith(str(f)) and "RANDOM WEIGHTS" in title
+        assert header.split() == ["rank", "index", "class", "probability"]
+        assert [int(line.split()[0]) for line in ranks] == [1, 2, 3, 4, 5]
+        for line in ranks:
+            rank, index, *name, prob = line.split()
+            assert " ".join(name) == CATS[int(index)]
+            assert 0 <= float(prob) <= 1
+
+
+def test_predict_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "x.jpg"
+    bad.write_text("just some text\n")
+    good = tmp_path / "ok.png"
+    Image.new("RGB", (20, 20), (1, 2, 3)).save(good)
+    assert main(["predict", str(bad), str(good), *FAST, "--format", "json"]) != 0
+    out, err = capsys.readouterr()
+    assert [r["file"] for r in json.loads(out)] == [str(good)]
+    skipped = [line for line in err.splitlines() if "skipped" in line]
+    assert len(skipped) == 1 and str(bad) in skipped[0]
+
+
+def test_predict_only_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "x.jpg"
+    bad.write_text("just some text\n")
+    assert main(["predict", str(bad), *FAST, "--format", "json"]) != 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == []
+    assert "skipped" in err and str(bad) in err
+
+
+def test_unknown_model(tiny_images: list[Path], capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["predict", str(tiny_images[0]), "--model", "resnet5", "--weights", "none"]
+    assert main(args) == 2
+    [line] = error_lines(capsys)
+    assert "did you mean" in line and "resnet50" in line
+
+
+def test_missing_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", str(tmp_path / "absent.png"), *FAST]) == 2
+    [line] = error_lines(capsys)
+    assert "absent.png" in line
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_gpu_without_cuda(tiny_images: list[Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", str(tiny_images[0]), *FAST, "--accelerator", "gpu"]) == 2
+    out, err = capsys.readouterr()
+    [line] = err.strip().splitlines()
+    assert "GPU" in line and "--accelerator cpu" in line
+    assert out == ""
+
+
+@pytest.mark.usefixtures("no_network")
+def test_default_weights_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image = tmp_path / "x.jpg"
+    Image.new("RGB", (20, 20), (1, 2, 3)).save(image)
+    cache = Path(os.environ["TORCH_HOME"], "hub", "checkpoints")
+    expected = cache / ResNet101_Weights.DEFAULT.url.rsplit("/", 1)[-1]
+    assert main(["predict", str(image), "--model", "resnet101", "--no-progress"]) == 2
+    out, err = capsys.readouterr()
+    [line] = err.strip().splitlines()
+    assert line.startswith("harness: error:")
+    assert str(expected) in line
+    assert out == ""
+
+
+def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["predict", "x.png", "--model", "resnet18", "--batch-size", "0"])
+    assert e.value.code == 2
+    assert "at least 1" in capsys.readouterr().err
+
+
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # "a few seconds", generously: importing torch alone takes several on a cold cache
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=15
+    )
+
+
+def test_help_is_instant_and_torch_free() -> None:
+    done = run_python("-m", "harness", "--help")
+    assert done.returncode == 0
+    for command in ("models", "classes", "predict", "test"):
+        assert command in done.stdout
+    probe = "import sys; from harness.cli import build_parser; build_parser(); "
+    probe += "print('torch' in sys.modules, 'lightning' in sys.modules)"
+    done = run_python("-c", probe)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]

@@ -1,0 +1,313 @@
+"""harness.data: labels, the three folder layouts, collate and the data module."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from torchvision.models import ResNet50_Weights
+
+from harness import HarnessError, registry
+from harness.data import (
+    UNLABELLED,
+    ImageDataset,
+    ImageFolderDataModule,
+    LabelMap,
+    collate,
+    find_samples,
+)
+
+# a made-up model with five classes; "Crane" twice, as ImageNet has it
+CATS = ["tench", "goldfish", "Crane", "great white shark", "crane"]
+WNIDS = ["n00000010", "n00000011", "n00000012", "n00000013", "n00000014"]
+
+
+def image(path: Path, colour: tuple[int, int, int] = (9, 99, 199), size: int = 8) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (size, size), colour).save(path)
+    return path
+
+
+def write_csv(path: Path, rows: list[tuple[str, str]], header: str = "file,label") -> Path:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header.split(","))
+        w.writerows(rows)
+    return path
+
+
+def small(im: Image.Image) -> torch.Tensor:
+    """A transform for tests: 4x4, CHW uint8, so differently sized images stack."""
+    return torch.tensor(list(im.resize((4, 4)).getdata()), dtype=torch.uint8).T.reshape(3, 4, 4)
+
+
+# --- LabelMap ------------------------------------------------------------------------------
+
+
+def test_label_map_by_index_wnid_and_name() -> None:
+    m = LabelMap(CATS, WNIDS)
+    assert [m("0"), m(" 3 "), m("4")] == [0, 3, 4]
+    assert [m("n00000010"), m("n00000013")] == [0, 3]
+    assert [m("goldfish"), m("great white shark")] == [1, 3]
+
+
+def test_label_map_names_are_case_insensitive() -> None:
+    m = LabelMap(CATS, WNIDS)
+    assert m("GoldFish") == m("GOLDFISH") == 1
+    assert m("Great White Shark") == 3
+
+
+def test_label_map_ambiguous_name() -> None:
+    with pytest.raises(ValueError, match=r"ambiguous.*\[2, 4\]"):
+        LabelMap(CATS, WNIDS)("crane")
+
+
+def test_label_map_imagenet_names() -> None:
+    # torchvision names crane the bird "crane bird" (134) and the machine "crane" (517), but
+    # keeps "Cardigan" (the corgi, 264) and "cardigan" (the sweater, 474): equal in any case
+    m = LabelMap(ResNet50_Weights.DEFAULT.meta["categories"], registry.imagenet_wnids())
+    assert (m("crane"), m("Crane Bird"), m("n02012849"), m("n03126707")) == (517, 134, 134, 517)
+    with pytest.raises(ValueError, match=r"ambiguous.*\[264, 474\]"):
+        m("cardigan")
+    assert m("264") == 264 and m("tench") == 0 and m("n01440764") == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("5", "out of range 0..4"),
+        ("1000", "out of range"),
+        ("n99999999", "unknown WordNet id"),
+        ("salmon", "no such class"),
+        ("", "no such class"),
+        ("-1", "no such class"),
+    ],
+)
+def test_label_map_errors(value: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        LabelMap(CATS, WNIDS)(value)
+
+
+def test_label_map_without_wnids() -> None:
+    with pytest.raises(ValueError, match="unknown WordNet id"):
+        LabelMap(CATS)("n00000010")
+
+
+# --- find_samples: class subfolders --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("folders", "labels"),
+    [
+        (["n00000013", "n00000010"], [0, 0, 3]),  # by wnid
+        (["3", "0"], [0, 0, 3]),  # by index: the model's index, not the folder's rank
+        (["Great White Shark", "tench"], [0, 0, 3]),  # by name, any case
+    ],
+)
+def test_class_subfolders(tmp_path: Path, folders: list[str], labels: list[int]) -> None:
+    shark, tench = folders
+    image(tmp_path / shark / "s1.png")
+    image(tmp_path / tench / "t2.png")
+    image(tmp_path / tench / "nested" / "t1.png")
+    (tmp_path / tench / "notes.txt").write_text("not an image")
+    image(tmp_path / tench / ".hidden.png")
+    s = find_samples(tmp_path, CATS, WNIDS)
+    assert s.layout == "class subfolders"
+    assert s.labelled
+    got = sorted(zip((p.relative_to(tmp_path).as_posix() for p in s.files), s.labels, strict=True))
+    assert got == sorted(
+        [
+            (f"{tench}/nested/t1.png", 0),
+            (f"{tench}/t2.png", 0),
+            (f"{shark}/s1.png", 3),
+        ]
+    )
+    assert sorted(s.labels) == labels
+    assert s.notes == []
+
+
+def test_class_subfolders_with_stray_files(tmp_path: Path) -> None:
+    image(tmp_path / "1" / "a.png")
+    image(tmp_path / "stray.png")
+    s = find_samples(tmp_path, CATS, WNIDS)
+    assert s.files == [tmp_path / "1" / "a.png"] and s.labels == [1]
+    assert len(s.notes) == 1 and s.notes[0].startswith("1 files directly in")
+
+
+def test_class_subfolders_with_one_unknown_folder(tmp_path: Path) -> None:
+    image(tmp_path / "1" / "a.png")
+    image(tmp_path / "salmon" / "b.png")
+    with pytest.raises(HarnessError, match="1 subfolders.*name no class.*'salmon'"):
+        find_samples(tmp_path, CATS, WNIDS)
+
+
+def test_imagenet_wnid_folders(tmp_path: Path) -> None:
+    cats = ResNet50_Weights.DEFAULT.meta["categories"]
+    image(tmp_path / "n01440764" / "a.JPEG")  # tench, index 0
+    image(tmp_path / "n15075141" / "b.JPEG")  # toilet tissue, index 999
+    s = find_samples(tmp_path, cats, registry.imagenet_wnids())
+    assert s.labels == [0, 999]
+
+
+# --- find_samples: a labels CSV ------------------------------------------------------------
+
+
+def test_labels_csv(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    image(root / "a.png")
+    image(root / "sub" / "b.png")
+    image(root / "c.png")
+    image(root / "unlisted.png")
+    labels = write_csv(
+        tmp_path / "labels.csv",
+        [("sub/b.png", "n00000013"), ("a.png", "1"), ("c.png", "TENCH")],
+    )
+    s = find_samples(root, CATS, WNIDS, labels=labels)
+    assert s.files == [root / "sub" / "b.png", root / "a.png", root / "c.png"]  # CSV order
+    assert s.labels == [3, 1, 0]
+    assert s.layout.startswith("labels file")
+    assert len(s.notes) == 1 and s.notes[0].startswith("1 images")
+
+
+def test_labels_csv_with_bom_and_extra_columns(tmp_path: Path) -> None:
+    image(tmp_path / "a.png")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("\ufefffile,label,source\na.png,2,x\n", encoding="utf-8")
+    # "Crane" is ambiguous by name, but 2 is an index
+    assert find_samples(tmp_path, CATS, WNIDS, labels=labels).labels == [2]
+
+
+def test_labels_csv_missing_columns(tmp_path: Path) -> None:
+    image(tmp_path / "a.png")
+    labels = write_csv(tmp_path / "labels.csv", [("a.png", "1")], header="path,class")
+    with pytest.raises(HarnessError, match="needs the columns file,label"):
+        find_samples(tmp_path, CATS, WNIDS, labels=labels)
+
+
+def test_labels_csv_absent(tmp_path: Path) -> None:
+    image(tmp_path / "a.png")
+    with pytest.raises(HarnessError, match="cannot read labels file"):
+        find_samples(tmp_path, CATS, WNIDS, labels=tmp_path / "none.csv")
+
+
+def test_labels_csv_missing_files_lists_ten(tmp_path: Path) -> None:
+    image(tmp_path / "real.png")
+    missing = [f"gone{i:02d}.png" for i in range(13)]
+    rows = [("real.png", "0"), *((m, "0") for m in missing)]
+    labels = write_csv(tmp_path / "labels.csv", rows)
+    with pytest.raises(HarnessError) as e:
+        find_samples(tmp_path, CATS, WNIDS, labels=labels)
+    msg = str(e.value)
+    assert msg.startswith("13 files listed")
+    assert re.findall(r"gone\d\d\.png", msg) == missing[:10]
+    assert msg.endswith("and 3 more")
+    assert "real.png" not in msg
+
+
+def test_labels_csv_few_missing_files_has_no_more(tmp_path: Path) -> None:
+    labels = write_csv(tmp_path / "labels.csv", [("x.png", "0"), ("y.png", "1")])
+    with pytest.raises(HarnessError) as e:
+        find_samples(tmp_path, CATS, WNIDS, labels=labels)
+    assert str(e.value).startswith("2 files") and "more" not in str(e.value)
+    assert "x.png" in str(e.value) and "y.png" in str(e.value)
+
+
+def test_labels_csv_unknown_labels(tmp_path: Path) -> None:
+    for n in "abcd":
+        image(tmp_path / f"{n}.png")
+    rows = [("a.png", "salmon"), ("b.png", "1"), ("c.png", "7"), ("d.png", "crane")]
+    labels = write_csv(tmp_path / "labels.csv", rows)
+    with pytest.raises(HarnessError) as e:
+        find_samples(tmp_path, CATS, WNIDS, labels=labels)
+    msg = str(e.value)
+    assert msg.startswith("3 unknown labels")
+    assert "a.png" in msg and "c.png" in msg and "d.png" in msg and "b.png" not in msg
+
+
+# --- find_samples: unlabelled, limits, bad paths ---------------------------------------------
+
+
+def test_unlabelled_folder(tmp_path: Path) -> None:
+    image(tmp_path / "b.png")
+    image(tmp_path / "a.png")
+    image(tmp_path / "holiday" / "c.png")  # a subfolder that names no class
+    s = find_samples(tmp_path, CATS, WNIDS)
+    assert s.layout == "unlabelled"
+    assert not s.labelled
+    assert s.files == [tmp_path / "a.png", tmp_path / "b.png", tmp_path / "holiday" / "c.png"]
+    assert s.labels == [UNLABELLED] * 3 == [-1, -1, -1]
+
+
+def test_limit(tmp_path: Path) -> None:
+    for i in range(5):
+        image(tmp_path / "1" / f"{i}.png")
+    s = find_samples(tmp_path, CATS, WNIDS, limit=2)
+    assert s.files == [tmp_path / "1" / "0.png", tmp_path / "1" / "1.png"]
+    assert s.labels == [1, 1]
+
+
+def test_data_path_errors(tmp_path: Path) -> None:
+    with pytest.raises(HarnessError, match="does not exist"):
+        find_samples(tmp_path / "absent", CATS, WNIDS)
+    f = image(tmp_path / "a.png")
+    with pytest.raises(HarnessError, match="is not a folder"):
+        find_samples(f, CATS, WNIDS)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(HarnessError, match="no images found"):
+        find_samples(empty, CATS, WNIDS)
+
+
+# --- the dataset, collate and the data module ------------------------------------------------
+
+
+def test_collate_keeps_unreadable_files(tmp_path: Path) -> None:
+    files = [
+        image(tmp_path / "a.png", (10, 20, 30), size=5),
+        tmp_path / "broken.png",
+        image(tmp_path / "c.png", (40, 50, 60), size=9),
+    ]
+    files[1].write_text("this is not a PNG")
+    ds = ImageDataset(files, [3, 1, UNLABELLED], small)
+    batch = collate([ds[i] for i in range(3)])
+    assert batch["image"].shape == (2, 3, 4, 4)
+    assert batch["image"][0, :, 0, 0].tolist() == [10, 20, 30]
+    assert batch["image"][1, :, 0, 0].tolist() == [40, 50, 60]
+    assert batch["label"].tolist() == [3, -1]
+    assert batch["index"].tolist() == [0, 2]
+    [(i, reason)] = batch["skipped"]
+    assert i == 1
+    assert reason and "\n" not in reason
+
+
+def test_collate_of_only_unreadable_files(tmp_path: Path) -> None:
+    bad = tmp_path / "x.jpg"
+    bad.write_text("nope")
+    batch = collate([ImageDataset([bad], [0], small)[0]])
+    assert batch["image"].numel() == 0
+    assert batch["label"].tolist() == [] and batch["index"].tolist() == []
+    assert [i for i, _ in batch["skipped"]] == [0]
+
+
+def test_test_dataloader_yields_every_sample_once(tmp_path: Path) -> None:
+    for i in range(11):
+        image(tmp_path / str(i % 3) / f"{i:02d}.png", (i, 2 * i, 3 * i), size=4 + i)
+    s = find_samples(tmp_path, CATS, WNIDS)
+    dm = ImageFolderDataModule(s, small, batch_size=4, num_workers=0)
+    seen: list[int] = []
+    labels: list[int] = []
+    sizes = []
+    for batch in dm.test_dataloader():
+        seen += batch["index"].tolist()
+        labels += batch["label"].tolist()
+        sizes.append(len(batch["index"]))
+        assert batch["skipped"] == []
+    assert sorted(seen) == list(range(11))
+    assert sizes == [4, 4, 3]
+    # labels follow the folders the files lie in
+    assert labels == [int(s.files[i].parent.name) for i in seen]
+    assert sorted(dm.predict_dataloader().dataset.files) == sorted(s.files)

@@ -1,0 +1,283 @@
+"""harness.registry and the `models` / `classes` commands, against torchvision and the CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+import torchvision
+from conftest import CLASSES_CSV, need
+from torchvision.models import ResNet50_Weights, get_model_weights
+
+from harness import HarnessError, registry
+from harness.cli import main
+
+
+@pytest.fixture(scope="module")
+def classes_csv() -> list[dict[str, str]]:
+    """The 1000 rows of ../shared/data/imagenet1k-classes.csv, read with the csv module."""
+    with open(need(CLASSES_CSV), newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1000
+    return rows
+
+
+def test_classifiers_are_torchvisions_classification_models() -> None:
+    expected = torchvision.models.list_models(module=torchvision.models)
+    assert list(registry.classifiers()) == expected
+    assert len(registry.classifiers()) == 80
+    # the other 41 registered models (detection, segmentation, video, ...) are not classifiers
+    assert len(torchvision.models.list_models()) == 121
+    assert "fasterrcnn_resnet50_fpn" not in registry.classifiers()
+    assert "resnet50" in registry.classifiers()
+
+
+def test_match_all_when_no_patterns() -> None:
+    assert registry.match(None) == torchvision.models.list_models(module=torchvision.models)
+    assert registry.match([]) == registry.match(None)
+
+
+def test_match_globs_and_exact_names() -> None:
+    assert registry.match(["resnet*"]) == [
+        "resnet101",
+        "resnet152",
+        "resnet18",
+        "resnet34",
+        "resnet50",
+    ]
+    assert registry.match(["vgg1?"]) == ["vgg11", "vgg13", "vgg16", "vgg19"]
+    assert registry.match(["alexnet"]) == ["alexnet"]
+    assert registry.match(["squeezenet1_[01]"]) == ["squeezenet1_0", "squeezenet1_1"]
+
+
+def test_match_does_not_repeat_names() -> None:
+    found = registry.match(["resnet1*", "resnet18", "resnet*"])
+    assert sorted(found) == ["resnet101", "resnet152", "resnet18", "resnet34", "resnet50"]
+    assert len(found) == len(set(found))
+
+
+def test_match_sorted_across_patterns() -> None:
+    assert registry.match(["vgg11", "alexnet"]) == ["alexnet", "vgg11"]
+
+
+def test_match_unknown_pattern_raises_with_suggestions() -> None:
+    with pytest.raises(HarnessError, match="unknown model 'resnet5'.*did you mean.*resnet50"):
+        registry.match(["resnet*", "resnet5"])
+
+
+@pytest.mark.parametrize(
+    ("name", "near"),
+    [
+        ("resnet5", ["resnet50", "resnet18"]),
+        ("vgg61", ["vgg16", "vgg11"]),
+        ("ResNet50", ["resnet50"]),
+    ],
+)
+def test_check_suggests_near_matches(name: str, near: list[str]) -> None:
+    with pytest.raises(HarnessError) as e:
+        registry.check(name)
+    msg = str(e.value)
+    assert repr(name) in msg
+    assert "did you mean" in msg
+    for n in near:
+        assert n in msg
+
+
+def test_check_without_near_matches_points_at_models_command() -> None:
+    with pytest.raises(HarnessError) as e:
+        registry.check("xyzzy_qq")
+    assert "did you mean" not in str(e.value)
+    assert "harness models" in str(e.value)
+
+
+def test_check_accepts_every_classifier() -> None:
+    for name in torchvision.models.list_models(module=torchvision.models):
+        assert registry.check(name) == name
+
+
+@pytest.mark.parametrize("tag", ["DEFAULT", "default", "ResNet50_Weights.DEFAULT"])
+def test_weights_tag_default_is_resnet50_v2(tag: str) -> None:
+    # torchvision made V2 (80.858% top-1) the default for resnet50
+    assert registry.weights_tag("resnet50", tag) is ResNet50_Weights.IMAGENET1K_V2
+
+
+@pytest.mark.parametrize("tag", ["IMAGENET1K_V1", "ResNet50_Weights.IMAGENET1K_V1"])
+def test_weights_tag_v1(tag: str) -> None:
+    assert registry.weights_tag("resnet50", tag) is ResNet50_Weights.IMAGENET1K_V1
+
+
+@pytest.mark.parametrize("tag", ["IMAGENET1K_V2", "ResNet50_Weights.IMAGENET1K_V2"])
+def test_weights_tag_v2(tag: str) -> None:
+    assert registry.weights_tag("resnet50", tag) is ResNet50_Weights.IMAGENET1K_V2
+
+
+def test_weights_tag_unknown_lists_valid_tags() -> None:
+    with pytest.raises(HarnessError) as e:
+        registry.weights_tag("resnet50", "IMAGENET1K_V9")
+    msg = str(e.value)
+    assert "'IMAGENET1K_V9'" in msg and "resnet50" in msg
+    for valid in ("DEFAULT", "IMAGENET1K_V1", "IMAGENET1K_V2", ".pth", "none"):
+        assert valid in msg
+
+
+def test_weights_tag_unknown_lists_default_once() -> None:
+    with pytest.raises(HarnessError) as e:
+        registry.weights_tag("resnet50", "IMAGENET1K_V9")
+    assert str(e.value).count("DEFAULT") == 1
+
+
+def test_weights_tag_of_another_model_is_refused() -> None:
+    with pytest.raises(HarnessError):
+        registry.weights_tag("resnet50", "ResNet18_Weights.IMAGENET1K_V1")
+
+
+def test_weights_tag_unknown_model() -> None:
+    with pytest.raises(HarnessError, match="did you mean"):
+        registry.weights_tag("resnet5", "DEFAULT")
+
+
+@pytest.mark.parametrize("name", ["resnet50", "squeezenet1_1", "vit_b_16", "regnet_y_128gf"])
+def test_info_rows_equal_weights_meta(name: str) -> None:
+    w = get_model_weights(name).DEFAULT
+    meta = w.meta
+    (dataset, metrics), *_ = meta["_metrics"].items()
+    assert registry.info(name) == {
+        "model": name,
+        "weights": w.name,
+        "dataset": dataset,
+        "classes": len(meta["categories"]),
+        "acc1": metrics["acc@1"],
+        "acc5": metrics["acc@5"],
+        "params": meta["num_params"],
+        "gflops": meta["_ops"],
+        "file_mb": meta["_file_size"],
+    }
+
+
+def test_info_resnet50_published_figures() -> None:
+    row = registry.info("resnet50")
+    # torchvision's documented figures for ResNet50_Weights.IMAGENET1K_V2
+    assert (row["weights"], row["dataset"], row["classes"]) == (
+        "IMAGENET1K_V2",
+        "ImageNet-1K",
+        1000,
+    )
+    assert (row["acc1"], row["acc5"], row["params"]) == (80.858, 95.434, 25557032)
+
+
+def check_against_csv(table: list[tuple[int, str, str]], rows: list[dict[str, str]]) -> None:
+    assert len(table) == len(rows) == 1000
+    for (index, wnid, name), row in zip(table, rows, strict=True):
+        assert (index, wnid, name) == (int(row["index"]), row["wnid"], row["name"])
+
+
+def test_class_table_matches_csv(classes_csv: list[dict[str, str]]) -> None:
+    check_against_csv(registry.class_table(ResNet50_Weights.DEFAULT), classes_csv)
+
+
+def test_class_table_known_rows() -> None:
+    table = registry.class_table(ResNet50_Weights.DEFAULT)
+    assert table[0] == (0, "n01440764", "tench")
+    assert table[999] == (999, "n15075141", "toilet tissue")
+    wnids = [w for _, w, _ in table]
+    assert len(set(wnids)) == 1000
+
+
+# --- the `models` and `classes` commands ---------------------------------------------------
+
+
+def test_cli_models_json_all(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    expected = torchvision.models.list_models(module=torchvision.models)
+    assert [r["model"] for r in rows] == expected
+    for r in rows:
+        w = get_model_weights(r["model"]).DEFAULT
+        (dataset, metrics), *_ = w.meta["_metrics"].items()
+        assert r["weights"] == w.name
+        assert r["dataset"] == dataset
+        assert r["classes"] == len(w.meta["categories"])
+        assert (r["acc1"], r["acc5"]) == (metrics["acc@1"], metrics["acc@5"])
+        assert r["params"] == w.meta["num_params"]
+
+
+def test_cli_models_csv_pattern(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "resnet*", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["model"] for r in rows] == [
+        "resnet101",
+        "resnet152",
+        "resnet18",
+        "resnet34",
+        "resnet50",
+    ]
+    for r in rows:
+        meta = get_model_weights(r["model"]).DEFAULT.meta
+        assert float(r["acc1"]) == meta["_metrics"]["ImageNet-1K"]["acc@1"]
+        assert int(r["params"]) == meta["num_params"]
+
+
+def test_cli_models_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "vgg1?", "alexnet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[0] == "model"
+    body = lines[1:-1]
+    assert sorted(line.split()[0] for line in body) == [
+        "alexnet",
+        "vgg11",
+        "vgg13",
+        "vgg16",
+        "vgg19",
+    ]
+    assert lines[-1].startswith("5 models")
+    alexnet = next(line.split() for line in body if line.startswith("alexnet"))
+    meta = get_model_weights("alexnet").DEFAULT.meta
+    assert alexnet[1] == "IMAGENET1K_V1"
+    assert f"{meta['num_params'] / 1e6:.1f}" in alexnet
+
+
+def test_cli_models_unknown_pattern(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "vgg61"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "did you mean" in err[0] and "vgg16" in err[0]
+
+
+def test_cli_classes_txt(
+    capsys: pytest.CaptureFixture[str], classes_csv: list[dict[str, str]]
+) -> None:
+    assert main(["classes", "--model", "resnet50"]) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header.startswith("# resnet50 IMAGENET1K_V2: 1000 classes")
+    table = [(int(i), w, n) for i, w, n in (line.split("\t") for line in lines)]
+    check_against_csv(table, classes_csv)
+
+
+def test_cli_classes_csv(
+    capsys: pytest.CaptureFixture[str], classes_csv: list[dict[str, str]]
+) -> None:
+    assert main(["classes", "--model", "squeezenet1_1", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    check_against_csv([(int(r["index"]), r["wnid"], r["name"]) for r in rows], classes_csv)
+
+
+def test_cli_classes_json(
+    capsys: pytest.CaptureFixture[str], classes_csv: list[dict[str, str]]
+) -> None:
+    args = ["classes", "--model", "resnet50", "--weights", "IMAGENET1K_V1", "--format", "json"]
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["model"], doc["weights"], doc["dataset"]) == (
+        "resnet50",
+        "IMAGENET1K_V1",
+        "ImageNet-1K",
+    )
+    table = [(c["index"], c["wnid"], c["name"]) for c in doc["classes"]]
+    check_against_csv(table, classes_csv)
+
+
+def test_cli_classes_unknown_weights(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["classes", "--model", "resnet50", "--weights", "V7"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "IMAGENET1K_V2" in err[0]
