@@ -18,16 +18,17 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 
 
-def _model_options() -> argparse.ArgumentParser:
+def _model_options(with_weights: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("model and weights")
-    g.add_argument(
-        "--weights",
-        default="DEFAULT",
-        metavar="W",
-        help="DEFAULT, a weights tag such as IMAGENET1K_V2, a .pth state_dict, "
-        "or none for random weights (default: DEFAULT)",
-    )
+    if with_weights:
+        g.add_argument(
+            "--weights",
+            default="DEFAULT",
+            metavar="W",
+            help="DEFAULT, a weights tag such as IMAGENET1K_V2, a .pth state_dict, "
+            "or none for random weights (default: DEFAULT)",
+        )
     g.add_argument(
         "--weights-dir",
         metavar="DIR",
@@ -38,7 +39,7 @@ def _model_options() -> argparse.ArgumentParser:
     return p
 
 
-def _run_options() -> argparse.ArgumentParser:
+def _run_options(parallel: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("device and batching")
     g.add_argument(
@@ -47,14 +48,15 @@ def _run_options() -> argparse.ArgumentParser:
         choices=("auto", "cpu", "gpu", "cuda"),
         help="where to run; auto takes a GPU when there is one (default: auto)",
     )
-    g.add_argument(
-        "--devices", default="1", help="devices (processes) to use, or auto (default: 1)"
-    )
-    g.add_argument(
-        "--strategy",
-        default="auto",
-        help="Lightning strategy for several devices, e.g. ddp (default: auto)",
-    )
+    if parallel:
+        g.add_argument(
+            "--devices", default="1", help="devices (processes) to use, or auto (default: 1)"
+        )
+        g.add_argument(
+            "--strategy",
+            default="auto",
+            help="Lightning strategy for several devices, e.g. ddp (default: auto)",
+        )
     g.add_argument(
         "--precision",
         default="32-true",
@@ -142,6 +144,48 @@ def build_parser() -> argparse.ArgumentParser:
         "TensorBoard directory under lightning_logs/)",
     )
     p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser(
+        "compare",
+        parents=[_model_options(with_weights=False), _run_options(parallel=False)],
+        help="accuracy, latency, throughput, memory, parameters and FLOPs of several models",
+        description="Measure each model in its own process and write report.md, results.csv, "
+        "results.json, accuracy_vs_latency.png and TensorBoard runs into one directory.",
+    )
+    p.add_argument(
+        "--models",
+        nargs="+",
+        required=True,
+        metavar="NAME",
+        help="model names or shell patterns, e.g. alexnet vgg16 'resnet*'",
+    )
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="image folder, as for `test` (optional: "
+        "without it only speed, memory and size are measured)",
+    )
+    p.add_argument("--labels", metavar="CSV", help="CSV with columns file,label")
+    p.add_argument("--limit", type=_positive, metavar="N", help="use only the first N images")
+    p.add_argument(
+        "--output",
+        metavar="DIR",
+        help="run directory (default: lightning_logs/compare/<date-time-pid>)",
+    )
+    p.add_argument(
+        "--latency-seconds",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="time spent timing batch-1 latency per model, at least 10 runs (default: 2)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="give up on a model after S seconds (an error row)",
+    )
+    p.set_defaults(func=cmd_compare)
     return parser
 
 
@@ -344,3 +388,47 @@ def cmd_test(args: argparse.Namespace) -> int:
         print(f"note      {note}")
     print(f"results   {res['run_dir']}/results.json")
     return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import time
+
+    from harness import registry
+    from harness.compare import Spec, compare
+    from harness.evaluate import LOGS
+    from harness.report import compare_table
+
+    models = registry.match(args.models)
+    if args.data and not os.path.isdir(args.data):
+        raise HarnessError(f"data path {args.data!r} is not a folder")
+    if args.accelerator in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise HarnessError("--accelerator gpu: no CUDA GPU is visible here; use cpu or auto")
+    run = args.output or os.path.join(
+        LOGS, "compare", time.strftime("%Y%m%d-%H%M%S-") + str(os.getpid())
+    )
+    spec = Spec(
+        model="",
+        run_dir=os.path.abspath(run),
+        data=args.data,
+        labels=args.labels,
+        limit=args.limit,
+        weights_dir=args.weights_dir,
+        accelerator=args.accelerator,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        latency_seconds=args.latency_seconds,
+    )
+    rows = compare(models, spec, args.timeout)
+    print(compare_table(rows))
+    failed = [r for r in rows if r.get("error")]
+    for r in failed:
+        print(f"error     {r['model']}: {r['error']}")
+    print(
+        f"report    {run}/report.md (and results.json, results.csv, accuracy_vs_latency.png;"
+        f" tensorboard --logdir {run})"
+    )
+    return EXIT_FAILED if failed else EXIT_OK

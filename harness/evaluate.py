@@ -85,16 +85,20 @@ def test(
     labels: str | None = None,
     limit: int | None = None,
     output: str | None = None,
+    logger: TensorBoardLogger | None = None,
+    log_extras: bool = True,
 ) -> dict[str, Any] | None:
     """Evaluate on a folder; write results.json and predictions.csv; return the results.
 
+    The run is logged to ``logger`` (default: a new run under lightning_logs/);
+    ``log_extras`` adds its hyperparameters and a grid of labelled samples.
     Returns None on the non-zero ranks of a multi-process run (rank 0 reports).
     """
     wnids = registry.imagenet_wnids() if len(loaded.categories) == 1000 else ()
     samples = find_samples(data, loaded.categories, wnids, labels, limit)
     dm = ImageFolderDataModule(samples, loaded.transforms(), cfg.batch_size, cfg.workers())
     module = ClassifierModule(loaded.model, loaded.categories)
-    logger = TensorBoardLogger(
+    logger = logger or TensorBoardLogger(
         LOGS,
         name=loaded.name,
         default_hp_metric=False,
@@ -112,9 +116,10 @@ def test(
     results["run_dir"] = str(run_dir)
     write_atomic(run_dir / "predictions.csv", to_csv(prediction_rows(module, samples)))
     write_atomic(run_dir / "results.json", to_json(results))
-    from harness.tensorboard import log_run
+    if log_extras:
+        from harness.tensorboard import log_run
 
-    log_run(logger, results, module, loaded)
+        log_run(logger, results, module, loaded)
     return results
 
 

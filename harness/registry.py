@@ -29,7 +29,10 @@ def classifiers() -> tuple[str, ...]:
 
 
 def match(patterns: list[str] | None) -> list[str]:
-    """Model names matching any of the shell-style ``patterns`` (all when none), sorted.
+    """Model names matching the shell-style ``patterns`` (all when none), once each.
+
+    Names keep the order of the patterns that matched them first; the names a
+    single pattern matches are sorted.
 
     An exact name is returned as is; a pattern that matches nothing raises a
     HarnessError that names the nearest valid names.
@@ -42,7 +45,7 @@ def match(patterns: list[str] | None) -> list[str]:
         if not hits:
             check(pattern)  # raises with suggestions
         found += [h for h in hits if h not in found]
-    return sorted(found)
+    return found
 
 
 def check(name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -15,14 +16,16 @@ HPARAMS = ("model", "weights", "data", "precision", "accelerator", "devices", "b
 METRICS = ("test/top1", "test/top5")
 
 
-def log_hparams(logger: TensorBoardLogger, params: dict[str, Any]) -> None:
+def log_hparams(
+    logger: TensorBoardLogger, params: dict[str, Any], metrics: Sequence[str] = METRICS
+) -> None:
     """Write the hparams session so that TensorBoard's HPARAMS tab compares runs.
 
     Only the metric *names* go here; TensorBoard reads their values from the
     scalars of the same tags that Lightning logged during the run.
     """
     clean = {k: v if isinstance(v, int | float | str | bool) else str(v) for k, v in params.items()}
-    exp, ssi, sei = hparams(clean, dict.fromkeys(METRICS, 0.0))
+    exp, ssi, sei = hparams(clean, dict.fromkeys(metrics, 0.0))
     writer = logger.experiment._get_file_writer()
     for summary in (exp, ssi, sei):
         writer.add_summary(summary)

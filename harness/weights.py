@@ -24,6 +24,10 @@ WEIGHTS_DIR_ENV = "HARNESS_WEIGHTS_DIR"
 RANDOM_NOTE = "random weights: accuracy n/a"
 
 
+class WeightsUnavailable(HarnessError):
+    """torchvision's weights are neither cached nor downloadable (offline)."""
+
+
 @dataclass
 class Loaded:
     """A model ready for inference, with where its weights came from.
@@ -101,7 +105,7 @@ def from_torchvision(name: str, weights: WeightsEnum) -> nn.Module:
         return model
     except (OSError, ValueError) as e:  # URLError is an OSError
         reason = getattr(e, "reason", None) or e
-        raise HarnessError(
+        raise WeightsUnavailable(
             f"cannot get {name} weights {weights.name}: not in torchvision's cache ({cached}) "
             f"and the download failed ({reason}); put the file there, pass --weights FILE.pth, "
             f"--weights-dir DIR, or --weights none for random weights"

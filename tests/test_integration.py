@@ -10,34 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-from PIL import Image
-from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
+from conftest import labels_of
 
 from harness.cli import main
 
 FAST = ["--no-progress", "--num-workers", "0", "--accelerator", "cpu"]
-
-
-def labels_of(nips: Path) -> dict[str, int]:
-    with open(nips / "labels.csv", newline="") as f:
-        return {r["file"]: int(r["label"]) for r in csv.DictReader(f)}
-
-
-@pytest.fixture(scope="session")
-def reference(nips: Path, squeezenet_weights: Path) -> dict[str, tuple[list[int], list[float]]]:
-    """file -> (top-5 indices, probabilities): PIL -> transforms -> model -> softmax -> topk."""
-    model = squeezenet1_1()
-    model.load_state_dict(torch.load(squeezenet_weights, weights_only=True))
-    model.eval()
-    tf = SqueezeNet1_1_Weights.DEFAULT.transforms()
-    out = {}
-    with torch.inference_mode():
-        for name in sorted(labels_of(nips)):
-            x = tf(Image.open(nips / "images" / name).convert("RGB")).unsqueeze(0)
-            p, i = model(x).softmax(-1)[0].topk(5)
-            out[name] = (i.tolist(), p.tolist())
-    return out
 
 
 def run_test(tmp: Path, *args: str) -> tuple[dict, list[dict]]:

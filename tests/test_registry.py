@@ -58,8 +58,9 @@ def test_match_does_not_repeat_names() -> None:
     assert len(found) == len(set(found))
 
 
-def test_match_sorted_across_patterns() -> None:
-    assert registry.match(["vgg11", "alexnet"]) == ["alexnet", "vgg11"]
+def test_match_keeps_the_order_of_patterns() -> None:
+    assert registry.match(["vgg11", "alexnet"]) == ["vgg11", "alexnet"]
+    assert registry.match(["vgg1[19]", "alexnet", "vgg11"]) == ["vgg11", "vgg19", "alexnet"]
 
 
 def test_match_unknown_pattern_raises_with_suggestions() -> None:

@@ -1,0 +1,296 @@
+"""Compare architectures: accuracy, speed, memory and size, one subprocess per model.
+
+A fresh process per model keeps memory figures clean (the OS's peak resident
+size only ever grows) and turns a crash or an out-of-memory kill into one
+error row instead of the end of the run. ``python -m harness.compare SPEC``
+is the child; ``compare()`` the parent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import HarnessError
+from harness.report import write_atomic
+
+NOT_RUN = "not run"
+AMP = {"bf16-mixed": "bfloat16", "16-mixed": "float16"}
+
+
+@dataclass
+class Spec:
+    """What one child measures, and where it writes ``models/<model>.json``."""
+
+    model: str
+    run_dir: str
+    data: str | None = None
+    labels: str | None = None
+    limit: int | None = None
+    weights_dir: str | None = None
+    accelerator: str = "auto"
+    precision: str = "32-true"
+    batch_size: int = 32
+    num_workers: int | None = None
+    latency_seconds: float = 2.0
+
+    def result_path(self) -> Path:
+        return Path(self.run_dir) / "models" / f"{self.model}.json"
+
+
+def run_child(spec: Spec, timeout: float | None = None) -> dict[str, Any]:
+    """Measure one model in a fresh interpreter; any failure becomes an error row."""
+    models = Path(spec.run_dir) / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    spec_file = write_atomic(models / f"{spec.model}.spec.json", json.dumps(asdict(spec)))
+    log = models / f"{spec.model}.log"
+    out = spec.result_path()
+    out.unlink(missing_ok=True)
+    with open(log, "w") as f:
+        cmd = [sys.executable, "-m", "harness.compare", str(spec_file)]
+        try:
+            code = subprocess.run(
+                cmd, stdout=f, stderr=subprocess.STDOUT, timeout=timeout
+            ).returncode
+        except subprocess.TimeoutExpired:
+            return {"model": spec.model, "error": f"timed out after {timeout:.0f} s"}
+    if code == 0 and out.is_file():
+        return dict(json.loads(out.read_text()))
+    if code < 0:
+        why = f"killed by signal {-code}" + (" (out of memory?)" if code == -9 else "")
+    else:
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+        why = lines[-1] if lines else f"exit status {code}"
+    return {"model": spec.model, "error": why, "log": str(log)}
+
+
+def compare(models: list[str], spec: Spec, timeout: float | None = None) -> list[dict[str, Any]]:
+    """Measure each model in turn; results files are rewritten after every model.
+
+    An interruption leaves the finished models' rows and marks the rest not run.
+    """
+    from harness.report import write_compare
+
+    rows = [{"model": m, "error": NOT_RUN} for m in models]
+    try:
+        for i, m in enumerate(models):
+            print(f"[{i + 1}/{len(models)}] {m} ...", file=sys.stderr, flush=True)
+            start = time.perf_counter()
+            rows[i] = run_child(Spec(**{**asdict(spec), "model": m}), timeout)
+            status = rows[i].get("error") or "done"
+            print(
+                f"[{i + 1}/{len(models)}] {m}: {status} ({time.perf_counter() - start:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+            write_compare(Path(spec.run_dir), rows, spec, final=False)
+    except KeyboardInterrupt:
+        for r in rows:
+            if r.get("error") == NOT_RUN:
+                r["error"] = f"{NOT_RUN} (interrupted)"
+        write_compare(Path(spec.run_dir), rows, spec, final=True)
+        raise
+    write_compare(Path(spec.run_dir), rows, spec, final=True)
+    return rows
+
+
+# ---- the child: everything below runs inside the per-model subprocess ----
+
+
+def measure(spec: Spec) -> dict[str, Any]:
+    """Accuracy (real weights only), latency, throughput, memory and size of one model."""
+    import torch
+
+    from harness import measure as m
+    from harness import registry
+    from harness.evaluate import RunConfig
+
+    baseline = m.current_rss_mib()  # after the imports: what the model itself adds
+    device = _device(spec.accelerator)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    row, loaded = _load(spec)
+    cfg = RunConfig(
+        accelerator=spec.accelerator,
+        precision=spec.precision,
+        batch_size=spec.batch_size,
+        num_workers=spec.num_workers,
+        progress=False,
+    )
+    samples = _samples(spec, loaded) if spec.data else None
+    logger = _logger(spec)
+    if samples is not None and samples.labelled and not loaded.random:
+        row.update(_accuracy(spec, loaded, cfg, logger))
+    model = loaded.model.to(device).eval()
+    amp = getattr(torch, AMP[spec.precision]) if spec.precision in AMP else None
+    size = m.crop_size(loaded.meta)
+    lat = m.latency(
+        model,
+        torch.randn(1, 3, size, size),
+        min_seconds=spec.latency_seconds,
+        device=device,
+        amp_dtype=amp,
+    )
+    row.update({f"latency_{k}": round(v, 3) for k, v in lat.items() if k.startswith("ms_")})
+    row["latency_runs"] = lat["runs"]
+    thr = m.throughput_model(
+        model, spec.batch_size, size, runs=2, min_seconds=1.0, device=device, amp_dtype=amp
+    )
+    row["throughput_ips"] = round(thr["images_per_s"], 3)
+    if samples is not None:
+        e2e = m.throughput_end_to_end(
+            model,
+            samples.files,
+            loaded.transforms(),
+            spec.batch_size,
+            cfg.workers(),
+            device=device,
+            amp_dtype=amp,
+        )
+        row["throughput_e2e_ips"] = round(e2e["images_per_s"], 3)
+    peak = m.peak_rss_mib()
+    row.update(
+        peak_memory_mib=round(peak, 1),
+        memory_rise_mib=round(peak - baseline, 1),
+        baseline_memory_mib=round(baseline, 1),
+    )
+    if device.type == "cuda":
+        row["gpu_max_allocated_mib"] = round(torch.cuda.max_memory_allocated(device) / m.MIB, 1)
+        row["gpu_max_reserved_mib"] = round(torch.cuda.max_memory_reserved(device) / m.MIB, 1)
+    row.update(
+        params=m.count_params(model),
+        flops=m.flops_per_image(model.cpu(), size),
+        image_size=size,
+        device=str(device),
+        precision=spec.precision,
+        batch_size=spec.batch_size,
+        dataset=registry.dataset_of(loaded.meta),
+        classes=len(loaded.categories),
+        error=None,
+    )
+    row["class_list_sha1"] = hashlib.sha1("\n".join(loaded.categories).encode()).hexdigest()
+    if row["top1"] is None and not row.get("accuracy_note"):
+        row["accuracy_note"] = "n/a (no labels)" if samples is not None else "n/a (no data)"
+    _log_tensorboard(logger, row)
+    return row
+
+
+def _device(accelerator: str) -> Any:
+    import torch
+
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise HarnessError("--accelerator gpu: no CUDA GPU is visible here")
+    use_gpu = accelerator != "cpu" and torch.cuda.is_available()
+    return torch.device("cuda" if use_gpu else "cpu")
+
+
+def _load(spec: Spec) -> tuple[dict[str, Any], Any]:
+    """Real weights where they can be had; random ones (accuracy n/a) where not."""
+    from harness import measure as m
+    from harness import registry, weights
+
+    default = registry.weights_tag(spec.model, "DEFAULT")
+    published: dict[str, float] = next(iter(default.meta.get("_metrics", {}).values()), {})
+    row: dict[str, Any] = {
+        "model": spec.model,
+        "top1": None,
+        "top5": None,
+        "published_top1": published.get("acc@1"),
+        "published_top5": published.get("acc@5"),
+        "published_weights": default.name,
+    }
+    try:
+        loaded, note = weights.load(spec.model, "DEFAULT", spec.weights_dir), None
+    except weights.WeightsUnavailable:
+        loaded, note = weights.load(spec.model, "none"), "n/a (weights unavailable offline)"
+    source = Path(loaded.source)
+    custom = source.is_file()
+    row.update(
+        weights=loaded.source,
+        random_weights=loaded.random,
+        accuracy_note=note,
+        size_mib=round(m.weight_file_mib(source), 3) if custom else default.meta.get("_file_size"),
+    )
+    if custom:  # torchvision's published figures are for its own weights, not these
+        row["published_note"] = f"published figures are for torchvision's {default.name}"
+    return row, loaded
+
+
+def _samples(spec: Spec, loaded: Any) -> Any:
+    from harness import registry
+    from harness.data import find_samples
+
+    wnids = registry.imagenet_wnids() if len(loaded.categories) == 1000 else ()
+    assert spec.data is not None
+    return find_samples(spec.data, loaded.categories, wnids, spec.labels, spec.limit)
+
+
+def _logger(spec: Spec) -> Any:
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    return TensorBoardLogger(spec.run_dir, name=spec.model, version="", default_hp_metric=False)
+
+
+def _accuracy(spec: Spec, loaded: Any, cfg: Any, logger: Any) -> dict[str, Any]:
+    from harness import evaluate
+
+    out = Path(spec.run_dir) / "models" / spec.model
+    res = evaluate.test(
+        loaded,
+        str(spec.data),
+        cfg,
+        spec.labels,
+        spec.limit,
+        str(out),
+        logger=logger,
+        log_extras=False,
+    )
+    assert res is not None
+    keys = ("top1", "top5", "n", "labelled", "correct1", "correct5", "accuracy_note", "skipped")
+    return {k: res[k] for k in keys}
+
+
+TB_METRICS = {
+    "latency_ms_p50": "compare/latency_ms_p50",
+    "latency_ms_p90": "compare/latency_ms_p90",
+    "throughput_ips": "compare/throughput_ips",
+    "throughput_e2e_ips": "compare/throughput_e2e_ips",
+    "peak_memory_mib": "compare/peak_memory_mib",
+    "params": "compare/params",
+    "flops": "compare/flops",
+}
+
+
+def _log_tensorboard(logger: Any, row: dict[str, Any]) -> None:
+    """One TensorBoard run per model: its measurements and hyperparameters."""
+    from harness.tensorboard import METRICS, log_hparams
+
+    for key, tag in TB_METRICS.items():
+        if row.get(key) is not None:
+            logger.experiment.add_scalar(tag, row[key], 0)
+    params = {k: row.get(k) for k in ("model", "weights", "precision", "device", "batch_size")}
+    log_hparams(logger, params, [*METRICS, *TB_METRICS.values()])
+    logger.experiment.close()
+
+
+def child_main(spec_file: str) -> int:
+    spec = Spec(**json.loads(Path(spec_file).read_text()))
+    try:
+        row = measure(spec)
+    except HarnessError as e:
+        print(f"harness: error: {e}", file=sys.stderr)
+        return 2
+    write_atomic(spec.result_path(), json.dumps(row, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    raise SystemExit(child_main(sys.argv[1]))

@@ -1,0 +1,151 @@
+"""``harness compare``: one subprocess per model, checked against independent figures."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+from conftest import labels_of
+
+from harness.cli import main
+from harness.compare import Spec
+
+LIMIT = 24
+
+
+@pytest.fixture(scope="module")
+def compared(nips: Path, squeezenet_weights: Path, tmp_path_factory) -> Path:
+    """squeezenet1_1 (real weights) beside alexnet and resnet18 (none offline)."""
+    run = tmp_path_factory.mktemp("compare") / "run"
+    args = [
+        "compare", "--models", "squeezenet1_1", "alexnet", "resnet18",
+        "--data", str(nips / "images"), "--labels", str(nips / "labels.csv"),
+        "--weights-dir", str(squeezenet_weights.parent), "--limit", str(LIMIT),
+        "--batch-size", "8", "--num-workers", "0", "--latency-seconds", "0.3",
+        "--accelerator", "cpu", "--output", str(run),
+    ]  # fmt: skip
+    assert main(args) == 0
+    return run
+
+
+def rows_of(run: Path) -> dict[str, dict]:
+    return {r["model"]: r for r in json.loads((run / "results.json").read_text())}
+
+
+def test_real_weights_accuracy_equals_reference_loop(compared, nips, reference):
+    sq = rows_of(compared)["squeezenet1_1"]
+    labels = labels_of(nips)
+    files = list(labels)[:LIMIT]  # --limit takes the first N rows of labels.csv
+    top1 = sum(reference[f][0][0] == labels[f] for f in files)
+    top5 = sum(labels[f] in reference[f][0] for f in files)
+    assert (sq["n"], sq["correct1"], sq["correct5"]) == (LIMIT, top1, top5)
+    assert sq["top1"] == top1 / LIMIT and sq["top5"] == top5 / LIMIT
+    assert not sq["random_weights"] and sq["error"] is None
+
+
+def test_random_weights_get_na_accuracy_and_real_speed(compared):
+    rows = rows_of(compared)
+    for name in ("alexnet", "resnet18"):
+        r = rows[name]
+        assert r["error"] is None and r["random_weights"]
+        assert r["top1"] is None and r["accuracy_note"] == "n/a (weights unavailable offline)"
+        assert r["latency_runs"] >= 10
+        assert 0 < r["latency_ms_min"] <= r["latency_ms_p50"] <= r["latency_ms_p90"]
+        assert r["latency_ms_p90"] <= r["latency_ms_p99"]
+        assert r["throughput_ips"] > 0 and r["throughput_e2e_ips"] > 0
+        assert r["peak_memory_mib"] > r["memory_rise_mib"] > 0
+    # parameter counts are the architectures', whatever the weights
+    assert rows["alexnet"]["params"] == 61100840 and rows["resnet18"]["params"] == 11689512
+
+
+def test_output_files(compared):
+    json_rows = json.loads((compared / "results.json").read_text())
+    assert [r["model"] for r in json_rows] == ["squeezenet1_1", "alexnet", "resnet18"]
+    keys = {"model", "weights", "top1", "top5", "latency_ms_p50", "latency_ms_p90",
+            "throughput_ips", "peak_memory_mib", "params", "flops", "error"}  # fmt: skip
+    assert all(keys <= set(r) for r in json_rows)
+    with open(compared / "results.csv", newline="") as f:
+        csv_rows = list(csv.DictReader(f))
+    for c, j in zip(csv_rows, json_rows, strict=True):
+        assert c["model"] == j["model"] and float(c["latency_ms_p50"]) == j["latency_ms_p50"]
+    report = (compared / "report.md").read_text()
+    assert "| squeezenet1_1 |" in report and "| alexnet | n/a | n/a |" in report
+    assert "predict the same 1000 classes of ImageNet-1K" in report
+    png = (compared / "accuracy_vs_latency.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+
+
+def test_tensorboard_run_per_model(compared):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    for name, row in rows_of(compared).items():
+        ea = EventAccumulator(str(compared / name))
+        ea.Reload()
+        p50 = ea.Scalars("compare/latency_ms_p50")[-1].value
+        assert p50 == pytest.approx(row["latency_ms_p50"], rel=1e-6)
+        start = ea.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+        hp = HParamsPluginData.FromString(start).session_start_info.hparams
+        assert hp["model"].string_value == name
+        if row["top1"] is not None:
+            assert ea.Scalars("test/top1")[-1].value == pytest.approx(row["top1"], abs=1e-6)
+
+
+def test_a_failing_model_is_an_error_row(tmp_path, nips):
+    """A broken weights file fails its own model only; the others are still measured."""
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    (wdir / "squeezenet1_1.pth").write_bytes(b"not a checkpoint")
+    args = [
+        "compare",
+        "--models",
+        "squeezenet1_1",
+        "mobilenet_v3_small",
+        "--accelerator",
+        "cpu",
+        "--weights-dir",
+        str(wdir),
+        "--latency-seconds",
+        "0.1",
+        "--output",
+        str(tmp_path / "r"),
+    ]
+    assert main(args) == 1
+    rows = rows_of(tmp_path / "r")
+    assert "refusing to load" in rows["squeezenet1_1"]["error"]
+    assert rows["mobilenet_v3_small"]["error"] is None
+    assert rows["mobilenet_v3_small"]["latency_ms_p50"] > 0
+
+
+@pytest.mark.skipif(not shutil.which("/usr/bin/time"), reason="GNU time (/usr/bin/time) absent")
+def test_peak_memory_agrees_with_gnu_time(tmp_path, nips):
+    """The child's own peak figure vs. `/usr/bin/time -v` on the same process."""
+    spec = Spec(
+        model="resnet18",
+        run_dir=str(tmp_path),
+        data=str(nips / "images"),
+        limit=16,
+        batch_size=16,
+        num_workers=0,
+        accelerator="cpu",
+        latency_seconds=0.2,
+    )
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(asdict(spec)))
+    proc = subprocess.run(
+        ["/usr/bin/time", "-v", sys.executable, "-m", "harness.compare", str(spec_file)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
+    row = json.loads(spec.result_path().read_text())
+    assert row["peak_memory_mib"] == pytest.approx(kib / 1024, rel=0.10)
