@@ -15,7 +15,7 @@ from typing import Any
 from harness import HarnessError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")  # as harness.fast (no torch here)
 
 
 def _model_options(with_weights: bool = True) -> argparse.ArgumentParser:
@@ -61,7 +61,18 @@ def _run_options(parallel: bool = True) -> argparse.ArgumentParser:
         "--precision",
         default="32-true",
         choices=PRECISIONS,
-        help="numeric precision (default: 32-true)",
+        help="numeric precision; auto takes bf16-mixed where the hardware has native bf16 "
+        "(AMX/AVX512-BF16 CPUs, recent GPUs) and 32-true elsewhere (default: 32-true, "
+        "exact accuracy figures)",
+    )
+    g.add_argument(
+        "--no-channels-last",
+        dest="channels_last",
+        action="store_false",
+        help="keep the model in NCHW memory format (default: channels-last, faster convolutions)",
+    )
+    g.add_argument(
+        "--compile", action="store_true", help="torch.compile the model (slow start, faster runs)"
     )
     g.add_argument(
         "--batch-size", type=_positive, default=32, help="images per batch (default: 32)"
@@ -228,6 +239,8 @@ def _config(args: argparse.Namespace) -> Any:
         batch_size=args.batch_size,
         num_workers=args.num_workers,
         progress=not args.no_progress,
+        channels_last=args.channels_last,
+        compile=args.compile,
     )
 
 
@@ -421,6 +434,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         num_workers=args.num_workers,
         latency_seconds=args.latency_seconds,
+        channels_last=args.channels_last,
+        compile=args.compile,
     )
     rows = compare(models, spec, args.timeout)
     print(compare_table(rows))

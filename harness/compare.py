@@ -40,6 +40,8 @@ class Spec:
     batch_size: int = 32
     num_workers: int | None = None
     latency_seconds: float = 2.0
+    channels_last: bool = True
+    compile: bool = False
 
     def result_path(self) -> Path:
         return Path(self.run_dir) / "models" / f"{self.model}.json"
@@ -111,6 +113,7 @@ def measure(spec: Spec) -> dict[str, Any]:
     from harness import measure as m
     from harness import registry
     from harness.evaluate import RunConfig
+    from harness.fast import prepare, resolve_precision
 
     baseline = m.current_rss_mib()  # after the imports: what the model itself adds
     device = _device(spec.accelerator)
@@ -119,17 +122,19 @@ def measure(spec: Spec) -> dict[str, Any]:
     row, loaded = _load(spec)
     cfg = RunConfig(
         accelerator=spec.accelerator,
-        precision=spec.precision,
+        precision=resolve_precision(spec.precision, spec.accelerator),
         batch_size=spec.batch_size,
         num_workers=spec.num_workers,
         progress=False,
+        channels_last=spec.channels_last,
+        compile=spec.compile,
     )
     samples = _samples(spec, loaded) if spec.data else None
     logger = _logger(spec)
     if samples is not None and samples.labelled and not loaded.random:
         row.update(_accuracy(spec, loaded, cfg, logger))
-    model = loaded.model.to(device).eval()
-    amp = getattr(torch, AMP[spec.precision]) if spec.precision in AMP else None
+    model = prepare(loaded.model.to(device), spec.channels_last, spec.compile)
+    amp = getattr(torch, AMP[cfg.precision]) if cfg.precision in AMP else None
     size = m.crop_size(loaded.meta)
     lat = m.latency(
         model,
@@ -166,10 +171,10 @@ def measure(spec: Spec) -> dict[str, Any]:
         row["gpu_max_reserved_mib"] = round(torch.cuda.max_memory_reserved(device) / m.MIB, 1)
     row.update(
         params=m.count_params(model),
-        flops=m.flops_per_image(model.cpu(), size),
+        flops=m.flops_per_image(loaded.model.cpu(), size),
         image_size=size,
         device=str(device),
-        precision=spec.precision,
+        precision=cfg.precision,
         batch_size=spec.batch_size,
         dataset=registry.dataset_of(loaded.meta),
         classes=len(loaded.categories),

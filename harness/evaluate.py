@@ -16,6 +16,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from harness import HarnessError, registry
 from harness.data import ImageFolderDataModule, Samples, find_samples
+from harness.fast import prepare, resolve_precision
 from harness.module import ClassifierModule
 from harness.report import to_csv, to_json, write_atomic
 from harness.weights import RANDOM_NOTE, Loaded
@@ -34,9 +35,17 @@ class RunConfig:
     batch_size: int = 32
     num_workers: int | None = None
     progress: bool = True
+    channels_last: bool = True
+    compile: bool = False
 
     def workers(self) -> int:
-        return self.num_workers if self.num_workers is not None else min(4, os.cpu_count() or 1)
+        """Decoding processes: one per core (up to 8) unless told otherwise."""
+        return self.num_workers if self.num_workers is not None else min(8, os.cpu_count() or 1)
+
+    def module(self, loaded: Loaded, topk: int = 5) -> ClassifierModule:
+        """The LightningModule for ``loaded``, on the fast path this config asks for."""
+        net = prepare(loaded.model, self.channels_last, self.compile)
+        return ClassifierModule(net, loaded.categories, topk, channels_last=self.channels_last)
 
 
 def quiet_lightning() -> None:
@@ -55,6 +64,7 @@ def trainer(cfg: RunConfig, logger: Any = False) -> L.Trainer:
             "use --accelerator cpu or auto"
         )
     quiet_lightning()
+    cfg.precision = resolve_precision(cfg.precision, cfg.accelerator)
     return L.Trainer(
         accelerator=cfg.accelerator,
         devices=cfg.devices,
@@ -73,7 +83,7 @@ def predict(loaded: Loaded, files: list[Path], cfg: RunConfig, topk: int = 5) ->
     """Top-k of every file; ``module.rows`` and ``module.skipped`` hold the outcome."""
     samples = Samples(Path("."), files, [-1] * len(files), "files")
     dm = ImageFolderDataModule(samples, loaded.transforms(), cfg.batch_size, cfg.workers())
-    module = ClassifierModule(loaded.model, loaded.categories, topk=topk)
+    module = cfg.module(loaded, topk)
     trainer(cfg).predict(module, datamodule=dm, return_predictions=False)
     return module
 
@@ -97,7 +107,7 @@ def test(
     wnids = registry.imagenet_wnids() if len(loaded.categories) == 1000 else ()
     samples = find_samples(data, loaded.categories, wnids, labels, limit)
     dm = ImageFolderDataModule(samples, loaded.transforms(), cfg.batch_size, cfg.workers())
-    module = ClassifierModule(loaded.model, loaded.categories)
+    module = cfg.module(loaded)
     logger = logger or TensorBoardLogger(
         LOGS,
         name=loaded.name,

@@ -26,9 +26,12 @@ class ClassifierModule(L.LightningModule):
     and ``skipped`` the ``(sample index, reason)`` of unreadable files.
     """
 
-    def __init__(self, net: nn.Module, categories: Sequence[str], topk: int = 5) -> None:
+    def __init__(
+        self, net: nn.Module, categories: Sequence[str], topk: int = 5, channels_last: bool = False
+    ) -> None:
         super().__init__()
         self.net = net
+        self.channels_last = channels_last
         self.categories = list(categories)
         n = len(self.categories)
         self.topk = min(topk, n)
@@ -40,6 +43,8 @@ class ClassifierModule(L.LightningModule):
         self.samples: list[tuple[torch.Tensor, int, int]] = []  # for the TensorBoard grid
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.dim() == 4:  # (B, C, H, W) stored as NHWC
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)
 
     def _predict(self, batch: dict[str, Any]) -> torch.Tensor | None:

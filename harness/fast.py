@@ -1,0 +1,60 @@
+"""The fast inference path: precision that pays off here, memory format, compilation.
+
+bf16 is only fast where the hardware multiplies in bf16 (AMX or AVX512-BF16 on
+x86 CPUs, Ampere or newer GPUs). Elsewhere torch emulates it, and a "faster"
+bf16 run can be many times slower than fp32 (it is about 100x slower for a
+matrix product on an AVX2-only CPU), so ``auto`` picks it only where it pays.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from torch import nn
+
+PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")
+
+
+def bf16_native(device_type: str) -> bool:
+    """Whether ``device_type`` ("cpu" or "cuda") multiplies bf16 in hardware."""
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def device_type(accelerator: str) -> str:
+    """ "cuda" when ``accelerator`` would run on a GPU here, else "cpu"."""
+    return "cuda" if accelerator != "cpu" and torch.cuda.is_available() else "cpu"
+
+
+def resolve_precision(precision: str, accelerator: str) -> str:
+    """``auto`` -> bf16-mixed where bf16 is native, else 32-true; others unchanged.
+
+    An explicit bf16 request on hardware that only emulates it gets a warning.
+    """
+    dev = device_type(accelerator)
+    if precision == "auto":
+        return "bf16-mixed" if bf16_native(dev) else "32-true"
+    if precision.startswith("bf16") and not bf16_native(dev):
+        print(
+            f"harness: warning: this {dev.upper()} has no native bf16 (no AMX/AVX512-BF16 "
+            "on CPUs): bf16 is emulated and likely much slower than 32-true",
+            file=sys.stderr,
+        )
+    return precision
+
+
+def prepare(model: nn.Module, channels_last: bool = True, compile: bool = False) -> nn.Module:
+    """The model in eval mode, in channels-last memory format and compiled if asked.
+
+    Channels-last (NHWC) lets oneDNN and cuDNN pick their fastest convolutions
+    without converting layouts at every layer.
+    """
+    model = model.eval()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if compile:
+        model = torch.compile(model)  # type: ignore[assignment]
+    return model
