@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from harness import HarnessError
@@ -84,6 +86,11 @@ def _run_options(parallel: bool = True) -> argparse.ArgumentParser:
         help="data-loading worker processes (default: min(4, CPU cores))",
     )
     g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    g.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first unusable file (default: skip it and list it with its reason)",
+    )
     return p
 
 
@@ -203,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 1 failed, 2 usage)."""
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args))
     except HarnessError as e:
@@ -225,6 +233,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM takes the same clean way out as Ctrl+C: results stay whole."""
+    raise KeyboardInterrupt
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -241,6 +256,7 @@ def _config(args: argparse.Namespace) -> Any:
         progress=not args.no_progress,
         channels_last=args.channels_last,
         compile=args.compile,
+        strict=getattr(args, "strict", False),
     )
 
 
@@ -317,16 +333,17 @@ def cmd_classes(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from harness import evaluate, weights
+    from harness.data import UNLABELLED, Samples
     from harness.images import find_images
     from harness.report import table, to_csv
 
-    files = find_images(args.images)
+    files, passed = find_images(args.images)
     loaded = weights.load(args.model, args.weights, args.weights_dir)
-    module = evaluate.predict(loaded, files, _config(args), topk=args.topk)
+    samples = Samples(Path("."), files, [UNLABELLED] * len(files), "files", skipped=passed)
+    module = evaluate.predict(loaded, samples, _config(args), topk=args.topk)
     if loaded.random:
         print(
-            f"harness: warning: {args.model} has {weights.RANDOM_NOTE}: predictions are "
-            "meaningless",
+            f"harness: warning: {args.model} has random weights: its predictions are meaningless",
             file=sys.stderr,
         )
     cats = loaded.categories
@@ -365,9 +382,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 )
             )
             print()
-    for i, why in module.skipped:
-        print(f"harness: skipped {files[i]}: {why}", file=sys.stderr)
-    return EXIT_FAILED if module.skipped else EXIT_OK
+    for s in evaluate.skipped_files(samples, module):
+        print(f"harness: skipped {s['file']}: {s['reason']}", file=sys.stderr)
+    return EXIT_OK if module.rows else EXIT_FAILED  # nothing at all could be read
 
 
 def pct(v: float | None) -> str:

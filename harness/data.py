@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from harness import HarnessError
-from harness.images import load_rgb, walk
+from harness.images import load_rgb, scan
 
 UNLABELLED = -1
 WNID = re.compile(r"^n\d{8}$")
@@ -39,10 +39,19 @@ class Samples:
     labels: list[int]
     layout: str
     notes: list[str] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # passed over before decoding
 
     @property
     def labelled(self) -> bool:
         return any(y != UNLABELLED for y in self.labels)
+
+
+class UnusableImage(HarnessError):
+    """An image that could not be decoded, raised under ``--strict``."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"sample {index}: {reason}")
+        self.index, self.reason = index, reason
 
 
 class LabelMap:
@@ -109,14 +118,14 @@ def from_csv(root: Path, labels_csv: Path, to_index: LabelMap) -> Samples:
     if unknown:
         raise _fail(f"unknown labels in {labels_csv}", unknown)
     listed = set(files)
-    unlisted = [p for p in walk(root) if p not in listed]
+    unlisted = [p for p in scan(root)[0] if p not in listed]
     notes = [f"{len(unlisted)} images in {root} are not in {labels_csv.name}: not evaluated"]
     return Samples(root, files, labels, f"labels file {labels_csv}", notes if unlisted else [])
 
 
 def from_folders(root: Path, to_index: LabelMap) -> Samples | None:
     """Samples from class subfolders, or None when no subfolder names a class."""
-    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    subdirs = sorted(d for d in root.iterdir() if not d.name.startswith(".") and _is_dir(d))
     mapped, bad = {}, []
     for d in subdirs:
         try:
@@ -128,13 +137,20 @@ def from_folders(root: Path, to_index: LabelMap) -> Samples | None:
     if bad:
         raise _fail(f"subfolders of {root} name no class of the model", bad)
     files, labels = [], []
+    skipped = [(p, "outside the class folders") for p in sorted(root.iterdir()) if not _is_dir(p)]
     for d, y in mapped.items():
-        found = walk(d)
+        found, passed = scan(d)
         files += found
         labels += [y] * len(found)
-    stray = [p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
-    notes = [f"{len(stray)} files directly in {root} (outside class folders): not evaluated"]
-    return Samples(root, files, labels, "class subfolders", notes if stray else [])
+        skipped += passed
+    return Samples(root, files, labels, "class subfolders", skipped=skipped)
+
+
+def _is_dir(p: Path) -> bool:
+    try:
+        return p.is_dir()
+    except OSError:  # a link to itself
+        return False
 
 
 def find_samples(
@@ -154,10 +170,14 @@ def find_samples(
         samples = from_csv(root, Path(labels), to_index)
     else:
         found = from_folders(root, to_index)
-        files = walk(root)
-        samples = found or Samples(root, files, [UNLABELLED] * len(files), "unlabelled")
+        if found is None:
+            files, skipped = scan(root)
+            found = Samples(root, files, [UNLABELLED] * len(files), "unlabelled", skipped=skipped)
+        samples = found
     if not samples.files:
-        raise HarnessError(f"no images found in {str(root)!r}")
+        n = len(samples.skipped)
+        passed = f" ({n} passed over: hidden or not regular files)" if n else ""
+        raise HarnessError(f"no images found in {str(root)!r}{passed}")
     if limit is not None:
         samples.files, samples.labels = samples.files[:limit], samples.labels[:limit]
     return samples

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from harness import HarnessError, registry
-from harness.data import ImageFolderDataModule, Samples, find_samples
+from harness.data import ImageFolderDataModule, Samples, UnusableImage, find_samples
 from harness.fast import prepare, resolve_precision
 from harness.module import ClassifierModule
 from harness.report import to_csv, to_json, write_atomic
@@ -37,6 +39,7 @@ class RunConfig:
     progress: bool = True
     channels_last: bool = True
     compile: bool = False
+    strict: bool = False
 
     def workers(self) -> int:
         """Decoding processes: one per core (up to 8) unless told otherwise."""
@@ -45,14 +48,21 @@ class RunConfig:
     def module(self, loaded: Loaded, topk: int = 5) -> ClassifierModule:
         """The LightningModule for ``loaded``, on the fast path this config asks for."""
         net = prepare(loaded.model, self.channels_last, self.compile)
-        return ClassifierModule(net, loaded.categories, topk, channels_last=self.channels_last)
+        return ClassifierModule(
+            net, loaded.categories, topk, channels_last=self.channels_last, strict=self.strict
+        )
 
 
 def quiet_lightning() -> None:
     """Keep Lightning's start-up chatter ("GPU available: ...", tips) off the terminal."""
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    for text in ("predict returned None", ".*LeafSpec", ".*does not have many workers"):
+    for text in (
+        "predict returned None",
+        ".*LeafSpec",
+        ".*does not have many workers",
+        ".*was called before the ``update`` method",  # nothing labelled: nothing to count
+    ):
         warnings.filterwarnings("ignore", message=text)
 
 
@@ -79,13 +89,60 @@ def trainer(cfg: RunConfig, logger: Any = False) -> L.Trainer:
     )
 
 
-def predict(loaded: Loaded, files: list[Path], cfg: RunConfig, topk: int = 5) -> ClassifierModule:
+def run(
+    stage: str, loaded: Loaded, samples: Samples, cfg: RunConfig, logger: Any = False, topk: int = 5
+) -> tuple[ClassifierModule, L.Trainer, float]:
+    """``Trainer.test`` or ``.predict`` over ``samples``: the module, trainer and seconds taken.
+
+    Out of GPU memory, it halves the batch size and tries again (and says so);
+    an interruption becomes KeyboardInterrupt; under ``cfg.strict`` an unusable
+    image ends the run with its name.
+    """
+    if cfg.strict and samples.skipped:
+        raise unusable(*samples.skipped[0])
+    while True:
+        dm = ImageFolderDataModule(samples, loaded.transforms(), cfg.batch_size, cfg.workers())
+        module = cfg.module(loaded, topk)
+        t = trainer(cfg, logger)
+        start = time.perf_counter()
+        try:
+            if stage == "test":
+                t.test(module, datamodule=dm, verbose=False)
+            else:
+                t.predict(module, datamodule=dm, return_predictions=False)
+            return module, t, time.perf_counter() - start
+        except torch.OutOfMemoryError:
+            if cfg.batch_size == 1:
+                raise HarnessError("out of memory even at batch size 1") from None
+            cfg.batch_size //= 2
+            print(
+                f"harness: warning: out of memory; trying again with --batch-size {cfg.batch_size}",
+                file=sys.stderr,
+            )
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except UnusableImage as e:
+            raise unusable(samples.files[e.index], e.reason) from None
+        except SystemExit:  # Lightning exits on Ctrl+C after shutting down cleanly
+            if t.interrupted:
+                raise KeyboardInterrupt from None
+            raise
+
+
+def unusable(path: Path, reason: str) -> HarnessError:
+    return HarnessError(f"unusable file {str(path)!r}: {reason} (--strict)")
+
+
+def predict(loaded: Loaded, samples: Samples, cfg: RunConfig, topk: int = 5) -> ClassifierModule:
     """Top-k of every file; ``module.rows`` and ``module.skipped`` hold the outcome."""
-    samples = Samples(Path("."), files, [-1] * len(files), "files")
-    dm = ImageFolderDataModule(samples, loaded.transforms(), cfg.batch_size, cfg.workers())
-    module = cfg.module(loaded, topk)
-    trainer(cfg).predict(module, datamodule=dm, return_predictions=False)
-    return module
+    return run("predict", loaded, samples, cfg, topk=topk)[0]
+
+
+def new_logger(name: str) -> TensorBoardLogger:
+    """A TensorBoard run of its own: date, time and process id never collide."""
+    version = time.strftime("%Y%m%d-%H%M%S-") + str(os.getpid())
+    return TensorBoardLogger(LOGS, name=name, default_hp_metric=False, version=version)
 
 
 def test(
@@ -106,18 +163,8 @@ def test(
     """
     wnids = registry.imagenet_wnids() if len(loaded.categories) == 1000 else ()
     samples = find_samples(data, loaded.categories, wnids, labels, limit)
-    dm = ImageFolderDataModule(samples, loaded.transforms(), cfg.batch_size, cfg.workers())
-    module = cfg.module(loaded)
-    logger = logger or TensorBoardLogger(
-        LOGS,
-        name=loaded.name,
-        default_hp_metric=False,
-        version=time.strftime("%Y%m%d-%H%M%S-") + str(os.getpid()),
-    )
-    t = trainer(cfg, logger)
-    start = time.perf_counter()
-    t.test(module, datamodule=dm, verbose=False)
-    seconds = time.perf_counter() - start
+    logger = logger or new_logger(loaded.name)
+    module, t, seconds = run("test", loaded, samples, cfg, logger)
     if not t.is_global_zero:
         return None
     metrics = {k: float(v) for k, v in t.callback_metrics.items()}
@@ -150,10 +197,11 @@ def summarise(
     correct1 = sum(r[1] in r[2][:1] for r in labelled)
     correct5 = sum(r[1] in r[2][:5] for r in labelled)
     note = None
+    skipped = skipped_files(samples, module)
     if loaded.random:
         note = RANDOM_NOTE
     elif not labelled:
-        note = "no labels: accuracy n/a"
+        note = "no labelled images"
     return {
         "model": loaded.name,
         "weights": loaded.source,
@@ -167,8 +215,10 @@ def summarise(
         "correct5": correct5,
         "top1": None if note else check_metric(metrics, "test/top1", correct1, len(labelled)),
         "top5": None if note else check_metric(metrics, "test/top5", correct5, len(labelled)),
-        "accuracy_note": note or f"micro average over {len(labelled)} labelled images",
-        "skipped": [{"file": str(samples.files[i]), "reason": why} for i, why in module.skipped],
+        "accuracy_note": note
+        or f"micro average over the {len(labelled)} labelled images evaluated"
+        + (f" ({len(skipped)} unusable files skipped, not counted)" if skipped else ""),
+        "skipped": skipped,
         "notes": samples.notes,
         "precision": cfg.precision,
         "accelerator": t.accelerator.__class__.__name__.replace("Accelerator", "").lower(),
@@ -178,6 +228,12 @@ def summarise(
         "images_per_second": round(n / seconds, 3) if seconds > 0 else None,
         "versions": {"torch": torch.__version__, "lightning": L.__version__},
     }
+
+
+def skipped_files(samples: Samples, module: ClassifierModule) -> list[dict[str, str]]:
+    """Every file passed over (before or at decoding) with its reason, by name."""
+    found = samples.skipped + [(samples.files[i], why) for i, why in module.skipped]
+    return [{"file": str(f), "reason": why} for f, why in sorted(found)]
 
 
 def check_metric(metrics: dict[str, float], key: str, correct: int, n: int) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,29 +21,83 @@ def is_image_name(path: str | os.PathLike[str]) -> bool:
     return str(path).lower().endswith(EXTENSIONS)
 
 
+Skip = tuple[Path, str]  # a file passed over, and why
+
+
+def scan(root: Path) -> tuple[list[Path], list[Skip]]:
+    """Every file below ``root`` (sorted) to try as an image, and what was passed over.
+
+    Files are tried whatever their extension (a JPEG may be named ``.png`` or
+    ``.dat``); the decoder decides. Hidden names are passed over, folder links
+    are followed once (a link back up is reported as a loop), unreadable folders
+    are reported.
+    """
+    files: list[Path] = []
+    skipped: list[Skip] = []
+    seen: set[str] = set()
+
+    def visit(folder: Path) -> None:
+        real = os.path.realpath(folder)
+        if real in seen:
+            skipped.append((folder, "symlink loop: this folder was already visited"))
+            return
+        seen.add(real)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as e:
+            skipped.append((folder, f"unreadable folder: {e.strerror or e}"))
+            return
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                kind = "hidden (name starts with '.')" if entry.name[0] == "." else _kind(entry)
+            except OSError as e:  # a link to itself, say
+                skipped.append((path, f"unreadable entry: {e.strerror or e}"))
+                continue
+            if kind == "dir":
+                visit(path)
+            elif kind == "file":
+                files.append(path)
+            else:
+                skipped.append((path, kind))
+
+    visit(root)
+    return sorted(files), skipped
+
+
+def _kind(entry: os.DirEntry[str]) -> str:
+    """ "dir" or "file" (links followed), else why the entry is passed over."""
+    if entry.is_dir():
+        return "dir"
+    if entry.is_file():
+        return "file"
+    if entry.is_symlink():
+        return "broken symlink"
+    return "not a regular file"  # a FIFO would block the decoder forever
+
+
 def walk(root: Path) -> list[Path]:
-    """Image files below ``root`` (recursive, sorted, hidden names and loops skipped)."""
-    found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath, f) for f in filenames if not f.startswith(".") and is_image_name(f)]
-    return sorted(found)
+    """The files below ``root`` with image extensions (recursive, sorted, no hidden)."""
+    return [p for p in scan(root)[0] if is_image_name(p)]
 
 
-def find_images(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Files named directly (any extension) plus the images in named folders."""
+def find_images(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Skip]]:
+    """Files named directly (any extension) and the files in named folders, with skips."""
     paths = list(paths)
     out: list[Path] = []
+    skipped: list[Skip] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += walk(p)
-        elif p.is_file():
+            found, passed = scan(p)
+            out += found
+            skipped += passed
+        elif p.exists() or p.is_symlink():
             out.append(p)
         else:
             raise HarnessError(f"no such file or folder: {str(p)!r}")
     if not out:
         raise HarnessError(f"no images found in {', '.join(map(str, paths))}")
-    return out
+    return out, skipped
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
@@ -63,6 +118,9 @@ def load_rgb(path: str | os.PathLike[str]) -> Image.Image:
     >>> load_rgb(f).mode, load_rgb(f).size
     ('RGB', (3, 2))
     """
-    with Image.open(path) as im:
-        im.load()
-        return to_rgb(ImageOps.exif_transpose(im))
+    with warnings.catch_warnings():
+        # PIL only warns between 89 and 179 megapixels: treat all of those as bombs
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as im:
+            im.load()
+            return to_rgb(ImageOps.exif_transpose(im))

@@ -11,6 +11,8 @@ from torch import nn
 from torchmetrics import SumMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from harness.data import UnusableImage
+
 GRID = 16  # sample images shown in TensorBoard
 
 
@@ -27,11 +29,16 @@ class ClassifierModule(L.LightningModule):
     """
 
     def __init__(
-        self, net: nn.Module, categories: Sequence[str], topk: int = 5, channels_last: bool = False
+        self,
+        net: nn.Module,
+        categories: Sequence[str],
+        topk: int = 5,
+        channels_last: bool = False,
+        strict: bool = False,
     ) -> None:
         super().__init__()
         self.net = net
-        self.channels_last = channels_last
+        self.channels_last, self.strict = channels_last, strict
         self.categories = list(categories)
         n = len(self.categories)
         self.topk = min(topk, n)
@@ -49,6 +56,8 @@ class ClassifierModule(L.LightningModule):
 
     def _predict(self, batch: dict[str, Any]) -> torch.Tensor | None:
         """Record top-k rows for the batch; return its logits (None if nothing readable)."""
+        if self.strict and batch["skipped"]:
+            raise UnusableImage(*batch["skipped"][0])
         self.skipped += batch["skipped"]
         if batch["image"].numel() == 0:
             return None

@@ -21,7 +21,7 @@ from torchvision.models import WeightsEnum, get_model
 from harness import HarnessError, registry
 
 WEIGHTS_DIR_ENV = "HARNESS_WEIGHTS_DIR"
-RANDOM_NOTE = "random weights: accuracy n/a"
+RANDOM_NOTE = "random weights, meaningless for accuracy"
 
 
 class WeightsUnavailable(HarnessError):

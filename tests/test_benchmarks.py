@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--models", "squeezenet1_1", "--bench-batch", "2", "--bench-rounds", "3"]
-QUICK += ["--bench-warmup", "1", "-q", "-p", "no:cacheprovider"]
+QUICK += ["--bench-warmup", "1", "--bench-threads", "1", "-q", "-p", "no:cacheprovider"]
 EXTRA_KEYS = {
     "peak_memory_mib",
     "rss_rise_mib",

@@ -91,11 +91,15 @@ def test_predict_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     bad.write_text("just some text\n")
     good = tmp_path / "ok.png"
     Image.new("RGB", (20, 20), (1, 2, 3)).save(good)
-    assert main(["predict", str(bad), str(good), *FAST, "--format", "json"]) != 0
+    assert main(["predict", str(bad), str(good), *FAST, "--format", "json"]) == 0
     out, err = capsys.readouterr()
     assert [r["file"] for r in json.loads(out)] == [str(good)]
     skipped = [line for line in err.splitlines() if "skipped" in line]
     assert len(skipped) == 1 and str(bad) in skipped[0]
+    # --strict: the unusable file is an error, in one line
+    assert main(["predict", str(bad), str(good), *FAST, "--strict"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(bad) in err and "--strict" in err
 
 
 def test_predict_only_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

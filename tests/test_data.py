@@ -119,15 +119,18 @@ def test_class_subfolders(tmp_path: Path, folders: list[str], labels: list[int])
     assert s.layout == "class subfolders"
     assert s.labelled
     got = sorted(zip((p.relative_to(tmp_path).as_posix() for p in s.files), s.labels, strict=True))
+    # every file is a candidate, whatever its extension: the decoder decides later
     assert got == sorted(
         [
             (f"{tench}/nested/t1.png", 0),
+            (f"{tench}/notes.txt", 0),
             (f"{tench}/t2.png", 0),
             (f"{shark}/s1.png", 3),
         ]
     )
-    assert sorted(s.labels) == labels
+    assert sorted(s.labels) == sorted([*labels, 0])
     assert s.notes == []
+    assert s.skipped == [(tmp_path / tench / ".hidden.png", "hidden (name starts with '.')")]
 
 
 def test_class_subfolders_with_stray_files(tmp_path: Path) -> None:
@@ -135,7 +138,7 @@ def test_class_subfolders_with_stray_files(tmp_path: Path) -> None:
     image(tmp_path / "stray.png")
     s = find_samples(tmp_path, CATS, WNIDS)
     assert s.files == [tmp_path / "1" / "a.png"] and s.labels == [1]
-    assert len(s.notes) == 1 and s.notes[0].startswith("1 files directly in")
+    assert s.skipped == [(tmp_path / "stray.png", "outside the class folders")]
 
 
 def test_class_subfolders_with_one_unknown_folder(tmp_path: Path) -> None:

@@ -131,19 +131,28 @@ def test_find_images_files_and_nested_folders(tmp_path: Path) -> None:
         (d / rel).write_bytes(b"")
     single = tmp_path / "named.dat"  # a file named directly is taken whatever its extension
     single.write_bytes(b"")
-    found = find_images([single, d])
+    found, skipped = find_images([single, d])
+    # every non-hidden file is tried, whatever its extension; hidden ones are reported
     assert found == [
         single,
         d / "a.JPG",
         d / "b.png",
+        d / "notes.txt",
         d / "sub" / "c.jpeg",
         d / "sub" / "deeper" / "d.webp",
+        d / "sub" / "readme.md",
         d / "z" / "e.bmp",
     ]
+    assert sorted(p for p, _ in skipped) == [
+        d / ".cache",
+        d / ".hidden.png",
+        d / "sub" / ".also.jpg",
+    ]
+    assert {why for _, why in skipped} == {"hidden (name starts with '.')"}
 
 
 def test_find_images_accepts_strings(tiny_images: list[Path]) -> None:
-    assert find_images([str(p) for p in tiny_images]) == tiny_images
+    assert find_images([str(p) for p in tiny_images]) == (tiny_images, [])
 
 
 def test_find_images_missing_path(tmp_path: Path) -> None:
@@ -152,7 +161,8 @@ def test_find_images_missing_path(tmp_path: Path) -> None:
 
 
 def test_find_images_empty_folder(tmp_path: Path) -> None:
-    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / ".notes.txt").write_text("x")
+    (tmp_path / "empty").mkdir()
     with pytest.raises(HarnessError, match="no images found"):
         find_images([tmp_path])
 
