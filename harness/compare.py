@@ -146,7 +146,14 @@ def measure(spec: Spec) -> dict[str, Any]:
     row.update({f"latency_{k}": round(v, 3) for k, v in lat.items() if k.startswith("ms_")})
     row["latency_runs"] = lat["runs"]
     thr = m.throughput_model(
-        model, spec.batch_size, size, runs=2, min_seconds=1.0, device=device, amp_dtype=amp
+        model,
+        spec.batch_size,
+        size,
+        warmup=1,
+        runs=2,
+        min_seconds=1.0,
+        device=device,
+        amp_dtype=amp,
     )
     row["throughput_ips"] = round(thr["images_per_s"], 3)
     if samples is not None:

@@ -50,12 +50,21 @@ def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
-    """One quick benchmark session: its JSON and its TensorBoard run folder."""
+    """One quick session, autosaved: its JSON and its folder (tb/, store/)."""
     tmp = tmp_path_factory.mktemp("bench")
-    bench(f"--benchmark-json={tmp / 'b.json'}", env={"HARNESS_BENCH_LOGDIR": str(tmp / "tb")})
-    runs = list((tmp / "tb").iterdir())
+    bench(
+        f"--benchmark-json={tmp / 'b.json'}",
+        "--benchmark-autosave",
+        f"--benchmark-storage={tmp / 'store'}",
+        env={"HARNESS_BENCH_LOGDIR": str(tmp / "tb")},
+    )
+    return json.loads((tmp / "b.json").read_text()), tmp
+
+
+def tb_run(folder: Path) -> Path:
+    runs = list((folder / "tb").iterdir())
     assert len(runs) == 1, runs
-    return json.loads((tmp / "b.json").read_text()), runs[0]
+    return runs[0]
 
 
 def test_names_and_extra_info(run: tuple[dict, Path]) -> None:
@@ -76,8 +85,8 @@ def test_names_and_extra_info(run: tuple[dict, Path]) -> None:
 def test_tensorboard_matches_json(run: tuple[dict, Path]) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    data, logdir = run
-    acc = EventAccumulator(str(logdir))
+    data, folder = run
+    acc = EventAccumulator(str(tb_run(folder)))
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
     for b in data["benchmarks"]:
@@ -97,13 +106,13 @@ def test_tensorboard_matches_json(run: tuple[dict, Path]) -> None:
             assert np.float32(event.value) == pytest.approx(np.float32(value), rel=1e-6), name
 
 
-def test_autosave_then_compare(tmp_path: Path) -> None:
+def test_autosave_then_compare(run: tuple[dict, Path], tmp_path: Path) -> None:
     """Also without ../shared: generated images stand in for nips17-dev."""
-    env = {"HARNESS_SHARED": str(tmp_path / "absent"), "HARNESS_BENCH_LOGDIR": str(tmp_path)}
-    store = f"--benchmark-storage={tmp_path / 'store'}"
-    bench("--benchmark-autosave", store, env=env)
-    saved = list((tmp_path / "store").rglob("0001_*.json"))
-    assert len(saved) == 1
-    out = bench("--benchmark-compare", store, env=env).stdout
-    assert "Comparing against benchmarks from" in out or "0001" in out
-    assert "(NOW)" in out and "(0001" in out, out[-3000:]
+    _, folder = run
+    (saved,) = (folder / "store").rglob("0001_*.json")
+    env = {"HARNESS_SHARED": str(tmp_path / "absent"), "HARNESS_BENCH_LOGDIR": str(tmp_path / "tb")}
+    proc = bench("--benchmark-compare", f"--benchmark-storage={folder / 'store'}", env=env)
+    out = proc.stdout + proc.stderr
+    assert f"Comparing against benchmarks from: {saved.parent.name}/{saved.name}" in out
+    assert "(NOW)" in out and "(0001_" in out, out[-3000:]
+    assert tb_run(tmp_path).is_dir()

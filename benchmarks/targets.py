@@ -1,0 +1,186 @@
+"""Speed targets, measured side by side in one run: ``python benchmarks/targets.py``.
+
+a. ``harness test`` end to end vs. a hand-written loop doing the same work with
+   the same settings (the harness's own cost).
+b. resnet50 on the fast path, end to end, vs. the naive loop (one image at a
+   time, PIL, the weights' transforms, fp32 eager).
+c. resnet50's achieved GFLOP/s at fp32 and bf16 against this machine's measured
+   matrix-product peak for each dtype.
+
+Each pair is timed alternately (A B A B ...) and the best of each is kept, so
+that load from other processes hits both alike. Writes a JSON file if asked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from torch.utils.data import DataLoader
+
+from harness import measure, weights
+from harness.data import ImageDataset, collate, find_samples
+from harness.evaluate import RunConfig, test
+from harness.fast import bf16_native, prepare
+from harness.images import load_rgb
+from harness.registry import imagenet_wnids
+
+SHARED = Path(os.environ.get("HARNESS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+NIPS = SHARED / "data" / "nips17-dev"
+
+
+def best_of(runs: int, *fns):
+    """Run the functions in turn ``runs`` times; each one's highest images/s."""
+    best = [0.0] * len(fns)
+    for _ in range(runs):
+        for i, fn in enumerate(fns):
+            best[i] = max(best[i], fn())
+    return best
+
+
+def harness_test(name: str, wts: str, limit: int, cfg: RunConfig) -> float:
+    loaded = weights.load(name, wts, str(SHARED / "weights"))
+    with tempfile.TemporaryDirectory() as tmp:
+        logger = TensorBoardLogger(tmp, name="targets")
+        res = test(
+            loaded,
+            str(NIPS / "images"),
+            cfg,
+            str(NIPS / "labels.csv"),
+            limit,
+            output=tmp,
+            logger=logger,
+            log_extras=False,
+        )
+    assert res is not None
+    return float(res["images_per_second"])
+
+
+def hand_loop(name: str, wts: str, limit: int, cfg: RunConfig) -> float:
+    """The same work as ``harness test`` without Lightning: loader, model, top-5, counts."""
+    loaded = weights.load(name, wts, str(SHARED / "weights"))
+    s = find_samples(
+        NIPS / "images", loaded.categories, imagenet_wnids(), NIPS / "labels.csv", limit
+    )
+    net = prepare(loaded.model, cfg.channels_last)
+    loader = DataLoader(
+        ImageDataset(s.files, s.labels, loaded.transforms()),
+        cfg.batch_size,
+        num_workers=cfg.workers(),
+        collate_fn=collate,
+    )
+    correct = n = 0
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for batch in loader:
+            x = batch["image"].contiguous(memory_format=torch.channels_last)
+            top5 = net(x).softmax(-1).topk(5).indices
+            correct += int((top5[:, 0] == batch["label"]).sum())
+            n += len(x)
+    return n / (time.perf_counter() - start)
+
+
+def naive_loop(name: str, limit: int) -> float:
+    """One image at a time: PIL, the weights' transforms, fp32 eager, NCHW."""
+    loaded = weights.load(name, "none")
+    files = sorted((NIPS / "images").glob("*.png"))[:limit]
+    tf, net = loaded.transforms(), loaded.model.eval()
+    start = time.perf_counter()
+    with torch.no_grad():
+        for f in files:
+            net(tf(load_rgb(f)).unsqueeze(0)).softmax(-1).topk(5)
+    return len(files) / (time.perf_counter() - start)
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, seconds: float = 2.0) -> float:
+    """Best GFLOP/s of an n x n matrix product in ``dtype`` (2 n^3 FLOPs each)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    best, start = 0.0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        a @ b
+        best = max(best, 2 * n**3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def model_gflops(name: str, batch: int, amp: torch.dtype | None) -> float:
+    loaded = weights.load(name, "none")
+    net = prepare(loaded.model, channels_last=True)
+    flops = measure.flops_per_image(loaded.model, 224)
+    r = measure.throughput_model(net, batch, 224, warmup=1, runs=2, min_seconds=1.0, amp_dtype=amp)
+    return flops * r["images_per_s"] / 1e9
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--limit-a", type=int, default=500, help="images for target a (default 500)")
+    p.add_argument("--limit-b", type=int, default=200, help="images for target b (default 200)")
+    p.add_argument("--runs", type=int, default=2, help="alternating runs per pair (default 2)")
+    p.add_argument("--json", help="also write the figures to this file")
+    args = p.parse_args()
+    if not NIPS.is_dir():
+        print(f"targets: {NIPS} is absent", file=sys.stderr)
+        return 2
+    cfg = RunConfig(accelerator="cpu", progress=False)
+    sq = str(SHARED / "weights" / "squeezenet1_1-webnn.pth")
+    out: dict = {
+        "threads": torch.get_num_threads(),
+        "workers": cfg.workers(),
+        "bf16_native": bf16_native("cpu"),
+        "torch": torch.__version__,
+    }
+    h, loop = best_of(
+        args.runs,
+        lambda: harness_test("squeezenet1_1", sq, args.limit_a, cfg),
+        lambda: hand_loop("squeezenet1_1", sq, args.limit_a, cfg),
+    )
+    out["a"] = {"harness_ips": h, "hand_loop_ips": loop, "ratio": h / loop, "target": 0.9}
+    fast_cfg = RunConfig(accelerator="cpu", progress=False, precision="auto")
+    f, naive = best_of(
+        args.runs,
+        lambda: harness_test("resnet50", "none", args.limit_b, fast_cfg),
+        lambda: naive_loop("resnet50", args.limit_b),
+    )
+    out["b"] = {
+        "fast_ips": f,
+        "naive_ips": naive,
+        "ratio": f / naive,
+        "target": 2.5,
+        "fast_precision": "bf16-mixed" if bf16_native("cpu") else "32-true",
+    }
+    c = {}
+    for label, dtype, amp, batch in (
+        ("fp32", torch.float32, None, 16),
+        ("bf16", torch.bfloat16, torch.bfloat16, 2),
+    ):
+        peak, achieved = matmul_peak(dtype), model_gflops("resnet50", batch, amp)
+        c[label] = {
+            "matmul_peak_gflops": peak,
+            "resnet50_gflops": achieved,
+            "fraction": achieved / peak,
+            "batch": batch,
+        }
+    out["c"] = c
+    print(json.dumps(out, indent=2))
+    print(f"a. harness test / hand loop: {out['a']['ratio']:.3f} (target >= 0.9)")
+    print(f"b. resnet50 fast path / naive loop: {out['b']['ratio']:.2f}x (target >= 2.5)")
+    for k, v in c.items():
+        print(
+            f"c. resnet50 {k}: {v['resnet50_gflops']:.1f} GFLOP/s of a "
+            f"{v['matmul_peak_gflops']:.1f} GFLOP/s matmul peak ({100 * v['fraction']:.0f}%)"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
