@@ -10,7 +10,7 @@ SHELL  := /bin/bash
 # pip's local package mirror warns about every missing folder: keep those lines out
 QUIET  := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test test-slow lint bench clean
+.PHONY: setup demo test test-slow lint bench targets clean
 
 setup: $(VENV)/.installed
 
@@ -46,3 +46,11 @@ test-slow: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Per-image latency and memory per model (pytest-benchmark; see benchmarks/README.md).
+bench: setup
+	$(PY) -m pytest benchmarks/ --benchmark-autosave
+
+# The speed targets of benchmarks/README.md, measured side by side.
+targets: setup
+	$(PY) benchmarks/targets.py
