@@ -65,8 +65,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption(
         "--bench-channels-last",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="model and inputs in channels-last memory format",
+        default=True,
+        help="model and inputs in channels-last memory format (the harness's default)",
     )
     g.addoption("--bench-rounds", type=int, default=20, help="timed rounds per benchmark")
     g.addoption("--bench-warmup", type=int, default=3, help="untimed rounds before them")
