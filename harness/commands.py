@@ -1,0 +1,242 @@
+"""The subcommands: plain functions from parsed arguments to an exit status.
+
+Each imports what it needs (torch, lightning) when it runs, so that ``--help``
+stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness import HarnessError
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from harness.evaluate import RunConfig
+
+    devices: int | str = int(args.devices) if args.devices.isdigit() else args.devices
+    return RunConfig(
+        accelerator=args.accelerator,
+        devices=devices,
+        strategy=args.strategy,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        progress=not args.no_progress,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        strict=getattr(args, "strict", False),
+    )
+
+
+def models(args: argparse.Namespace) -> int:
+    from harness import registry
+    from harness.report import table, to_csv, to_json
+
+    rows = [registry.info(name) for name in registry.match(args.patterns)]
+    if args.format == "json":
+        print(to_json(rows), end="")
+    elif args.format == "csv":
+        print(to_csv(rows), end="")
+    else:
+        header = (
+            "model",
+            "default weights",
+            "dataset",
+            "classes",
+            "acc@1",
+            "acc@5",
+            "params (M)",
+            "GFLOPS",
+            "file (MB)",
+        )
+        print(
+            table(
+                [
+                    (
+                        r["model"],
+                        r["weights"],
+                        r["dataset"],
+                        r["classes"],
+                        r["acc1"],
+                        r["acc5"],
+                        f"{r['params'] / 1e6:.1f}",
+                        r["gflops"],
+                        r["file_mb"],
+                    )
+                    for r in rows
+                ],
+                header,
+            )
+        )
+        print(f"{len(rows)} models; published figures are torchvision's, for its default weights")
+    return EXIT_OK
+
+
+def classes(args: argparse.Namespace) -> int:
+    from harness import registry
+    from harness.report import to_csv, to_json
+
+    w = registry.weights_tag(args.model, args.weights)
+    rows = [{"index": i, "wnid": wnid, "name": name} for i, wnid, name in registry.class_table(w)]
+    if args.format == "json":
+        print(
+            to_json(
+                {
+                    "model": args.model,
+                    "weights": w.name,
+                    "dataset": registry.dataset_of(w),
+                    "classes": rows,
+                }
+            ),
+            end="",
+        )
+    elif args.format == "csv":
+        print(to_csv(rows), end="")
+    else:
+        print(f"# {args.model} {w.name}: {len(rows)} classes of {registry.dataset_of(w)}")
+        for r in rows:
+            print(f"{r['index']}\t{r['wnid']}\t{r['name']}")
+    return EXIT_OK
+
+
+def predict(args: argparse.Namespace) -> int:
+    from harness import evaluate, weights
+    from harness.data import UNLABELLED, Samples
+    from harness.images import find_images
+    from harness.report import table, to_csv
+
+    files, passed = find_images(args.images)
+    loaded = weights.load(args.model, args.weights, args.weights_dir)
+    samples = Samples(Path("."), files, [UNLABELLED] * len(files), "files", skipped=passed)
+    module = evaluate.predict(loaded, samples, _config(args), topk=args.topk)
+    if loaded.random:
+        print(
+            f"harness: warning: {args.model} has random weights: its predictions are meaningless",
+            file=sys.stderr,
+        )
+    cats = loaded.categories
+    results = [
+        {
+            "file": str(files[i]),
+            "model": args.model,
+            "weights": loaded.source,
+            "random_weights": loaded.random,
+            "topk": [
+                {"index": c, "name": cats[c], "probability": p} for c, p in zip(k, ps, strict=True)
+            ],
+        }
+        for i, _, k, ps in module.rows
+    ]
+    if args.format == "json":
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+    elif args.format == "csv":
+        flat = [
+            {"file": r["file"], "rank": n, **t, "model": r["model"], "weights": r["weights"]}
+            for r in results
+            for n, t in enumerate(r["topk"], start=1)
+        ]
+        print(to_csv(flat), end="")
+    else:
+        tag = " [RANDOM WEIGHTS: meaningless]" if loaded.random else ""
+        for r in results:
+            print(f"{r['file']}  ({args.model}, weights: {loaded.source}){tag}")
+            print(
+                table(
+                    [
+                        (n, t["index"], t["name"], f"{t['probability']:.4f}")
+                        for n, t in enumerate(r["topk"], start=1)
+                    ],
+                    ("rank", "index", "class", "probability"),
+                )
+            )
+            print()
+    for s in evaluate.skipped_files(samples, module):
+        print(f"harness: skipped {s['file']}: {s['reason']}", file=sys.stderr)
+    return EXIT_OK if module.rows else EXIT_FAILED  # nothing at all could be read
+
+
+def pct(v: float | None) -> str:
+    """A fraction as a percentage, or n/a."""
+    return "n/a" if v is None else f"{100 * v:.2f}%"
+
+
+def test(args: argparse.Namespace) -> int:
+    from harness import evaluate, weights
+
+    loaded = weights.load(args.model, args.weights, args.weights_dir)
+    res = evaluate.test(loaded, args.data, _config(args), args.labels, args.limit, args.output)
+    if res is None:  # a non-zero rank of a multi-process run
+        return EXIT_OK
+    print(f"model     {res['model']}  (weights: {res['weights']})")
+    print(f"data      {res['data']}  ({res['layout']})")
+    print(
+        f"images    {res['n']} evaluated, {res['labelled']} labelled, {len(res['skipped'])} skipped"
+    )
+    print(f"top-1     {pct(res['top1'])}  ({res['correct1']}/{res['labelled']})")
+    print(f"top-5     {pct(res['top5'])}  ({res['correct5']}/{res['labelled']})")
+    if res["top1"] is None:
+        print(f"accuracy  n/a: {res['accuracy_note']}")
+    print(
+        f"time      {res['seconds']:.2f} s, {res['images_per_second']:.1f} images/s "
+        f"({res['precision']}, {res['accelerator']} x{res['devices']})"
+    )
+    for s in res["skipped"]:
+        print(f"skipped   {s['file']}: {s['reason']}")
+    for note in res["notes"]:
+        print(f"note      {note}")
+    print(f"results   {res['run_dir']}/results.json")
+    return EXIT_OK
+
+
+def compare(args: argparse.Namespace) -> int:
+    import time
+
+    from harness import registry
+    from harness.compare import Spec, compare
+    from harness.evaluate import LOGS
+    from harness.report import compare_table
+
+    models = registry.match(args.models)
+    if args.data and not os.path.isdir(args.data):
+        raise HarnessError(f"data path {args.data!r} is not a folder")
+    if args.accelerator in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise HarnessError("--accelerator gpu: no CUDA GPU is visible here; use cpu or auto")
+    run = args.output or os.path.join(
+        LOGS, "compare", time.strftime("%Y%m%d-%H%M%S-") + str(os.getpid())
+    )
+    spec = Spec(
+        model="",
+        run_dir=os.path.abspath(run),
+        data=args.data,
+        labels=args.labels,
+        limit=args.limit,
+        weights_dir=args.weights_dir,
+        accelerator=args.accelerator,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        latency_seconds=args.latency_seconds,
+        channels_last=args.channels_last,
+        compile=args.compile,
+    )
+    rows = compare(models, spec, args.timeout)
+    print(compare_table(rows))
+    failed = [r for r in rows if r.get("error")]
+    for r in failed:
+        print(f"error     {r['model']}: {r['error']}")
+    print(
+        f"report    {run}/report.md (and results.json, results.csv, accuracy_vs_latency.png;"
+        f" tensorboard --logdir {run})"
+    )
+    return EXIT_FAILED if failed else EXIT_OK
