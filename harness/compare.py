@@ -56,7 +56,10 @@ def run_child(spec: Spec, timeout: float | None = None) -> dict[str, Any]:
     out = spec.result_path()
     out.unlink(missing_ok=True)
     with open(log, "w") as f:
-        cmd = [sys.executable, "-m", "harness.compare", str(spec_file)]
+        # -P: a file in the working folder named like a stdlib module (grp.py, say)
+        # must not shadow it in the child
+        safe = ["-P"] if sys.version_info >= (3, 11) else []
+        cmd = [sys.executable, *safe, "-m", "harness.compare", str(spec_file)]
         try:
             code = subprocess.run(
                 cmd, stdout=f, stderr=subprocess.STDOUT, timeout=timeout

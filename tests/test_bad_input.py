@@ -8,6 +8,8 @@ import json
 import os
 import shutil
 import struct
+import subprocess
+import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,7 +144,9 @@ def run_test(data: Path, out: Path, *extra: str, weights: str = "none") -> int:
 def top5(out: Path) -> dict[str, list[int]]:
     """predictions.csv as file -> top-5 class indices."""
     with open(out / "predictions.csv", newline="", encoding="utf-8") as f:
-        return {r["file"]: [int(r[f"pred{k}_index"]) for k in range(1, 6)] for r in csv.DictReader(f)}
+        return {
+            r["file"]: [int(r[f"pred{k}_index"]) for k in range(1, 6)] for r in csv.DictReader(f)
+        }
 
 
 def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -189,6 +193,35 @@ def test_bad_folder_is_evaluated_and_reported(
     assert preds["exif6.jpg"] == preds["upright.png"]
     assert preds["grey16.png"] == preds["grey.png"] == preds["la.png"]
     assert preds["rgba.png"] == preds[bad_folder.good[0]]
+
+
+def test_bad_folder_in_a_subprocess(bad_folder: BadFolder, tmp_path: Path) -> None:
+    """The real process: the FIFO does not hang it, and nothing reaches the terminal as a trace.
+
+    Nothing can make locked.png unreadable there for root, who reads mode 000 files.
+    """
+    try:
+        bad_folder.locked.read_bytes()
+        readable = ["locked.png"]
+    except PermissionError:
+        readable = []
+    out = tmp_path / "out"
+    args = ["test", "--model", "squeezenet1_1", "--weights", "none", "--data", str(bad_folder.root)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", *args, "--output", str(out), *FAST],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    res = json.loads((out / "results.json").read_text())
+    assert sorted(top5(out)) == sorted(bad_folder.decodable + readable)
+    unusable = [n for n in bad_folder.unusable if n not in readable]
+    assert sorted(s["file"] for s in res["skipped"]) == sorted(
+        str(bad_folder.root / n) for n in unusable
+    )
 
 
 def test_exif_rotation_matches_pil_rotation(
@@ -281,7 +314,7 @@ def test_malformed_labels_csv(
 
 
 MODES = ["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F"]
-FORMATS = {"CMYK": "TIFF", "F": "TIFF"}  # PNG holds the rest
+FORMATS = {"CMYK": "TIFF", "I": "TIFF", "F": "TIFF"}  # PNG holds the rest
 TRANSFORM = SqueezeNet1_1_Weights.DEFAULT.transforms()
 
 
