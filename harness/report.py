@@ -22,8 +22,11 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0o022)
+    os.umask(umask)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide results from other users
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -168,7 +171,7 @@ def write_compare(run: Path, rows: list[dict[str, Any]], spec: Any, final: bool)
     notes += [
         f"- {r['model']}: accuracy {r['accuracy_note']}"
         for r in rows
-        if not r.get("error") and r.get("accuracy_note")
+        if not r.get("error") and r.get("top1") is None and r.get("accuracy_note")
     ]
     notes += [f"- {r['model']}: * {r['published_note']}" for r in rows if r.get("published_note")]
     md = [
@@ -238,7 +241,7 @@ def plot_compare(rows: Sequence[dict[str, Any]], path: Path, env: dict[str, Any]
         edgecolors="C1",
         label="published by torchvision, for its own weights (not measured here)",
     )
-    left.legend(fontsize=8, loc="best")
+    left.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     left.set(
         xlabel="latency per image, p50 (ms, batch 1)",
         ylabel="top-1 accuracy (%)",

@@ -224,6 +224,26 @@ def test_bad_folder_in_a_subprocess(bad_folder: BadFolder, tmp_path: Path) -> No
     )
 
 
+def test_file_name_that_is_not_utf8(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Latin-1 names, as old archives hold them: evaluated and reported like any other."""
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.new("RGB", (30, 30), (9, 9, 9)).save(data / "ok.png")
+    try:
+        latin1 = os.fsencode(data) + b"/caf\xe9.png"
+        with open(latin1, "wb") as f:
+            f.write(encoded(Image.new("RGB", (30, 30), (9, 90, 9)), "PNG"))
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    assert run_test(data, tmp_path / "out") == 0, capsys.readouterr().err
+    res = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
+    assert res["n"] == 2 and res["skipped"] == []
+    assert len(top5(tmp_path / "out")) == 2
+
+
 def test_exif_rotation_matches_pil_rotation(
     bad_folder: BadFolder, squeezenet_weights: Path
 ) -> None:

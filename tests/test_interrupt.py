@@ -1,0 +1,277 @@
+"""Interrupted runs leave whole result files or none, and the next run in the same place works.
+
+Each test drives ``python -m harness`` in subprocesses, as a user at a terminal would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import harness.report
+from harness.report import write_atomic
+
+SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
+RESULT_FILES = ("results.json", "predictions.csv", "*.tmp")
+
+
+def environment(torch_home: Path) -> dict[str, str]:
+    """This environment, with an empty torch cache and downloads refused at once."""
+    env = {**os.environ, "TORCH_HOME": str(torch_home), "PYTHONUNBUFFERED": "1"}
+    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        env[proxy] = "http://127.0.0.1:9"  # nothing listens there: as offline, even online
+    env.pop("no_proxy", None)
+    env.pop("NO_PROXY", None)
+    return env
+
+
+def default_sigint() -> None:
+    """Ctrl+C's default in the child, even where pytest itself runs with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@dataclass
+class Run:
+    proc: subprocess.Popen
+    cwd: Path
+    log: Path  # stdout and stderr
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait(self, timeout: float = 120) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            pytest.fail(f"harness ran past {timeout} s in {self.cwd}:\n{self.output}")
+
+    def stop(self) -> None:
+        """Kill it (and its children, when it leads a process group) if it still runs."""
+        if self.proc.poll() is None:
+            if os.getpgid(self.proc.pid) == self.proc.pid:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            else:
+                self.proc.kill()
+            self.proc.wait()
+
+
+def start(args: list[str], cwd: Path, env: dict[str, str], log: Path, session: bool = False) -> Run:
+    """``python -m harness ARGS`` in ``cwd``; ``session``: in a process group of its own."""
+    with open(log, "w") as f:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness", *args],
+            cwd=cwd,
+            env=env,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            preexec_fn=default_sigint,
+            start_new_session=session,
+        )
+    LAUNCHED.append(Run(proc, cwd, log))
+    return LAUNCHED[-1]
+
+
+LAUNCHED: list[Run] = []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _reap() -> Iterator[None]:
+    """No harness process outlives this module, whatever failed on the way."""
+    yield
+    for run in LAUNCHED:
+        run.stop()
+
+
+def wait_for(what: str, ready: Callable[[], bool], runs: list[Run], timeout: float = 120) -> None:
+    """Poll ``ready`` every 0.2 s; fail early, with its output, if a run ends first."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        for r in runs:
+            if r.proc.poll() is not None:
+                pytest.fail(f"harness ended ({r.proc.returncode}) before {what}:\n{r.output}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} after {timeout} s")
+        time.sleep(0.2)
+
+
+def run_dirs(cwd: Path) -> list[Path]:
+    return sorted((cwd / "lightning_logs" / "squeezenet1_1").glob("*"))
+
+
+def found(cwd: Path, *patterns: str) -> list[Path]:
+    return sorted(p for pattern in patterns for p in cwd.rglob(pattern))
+
+
+def test_args(nips: Path, weights: Path, *extra: str) -> list[str]:
+    return [
+        "test", "--model", "squeezenet1_1", "--weights", str(weights),
+        "--data", str(nips / "images"), "--labels", str(nips / "labels.csv"),
+        "--batch-size", "4", "--num-workers", "0", "--no-progress", "--accelerator", "cpu",
+        *extra,
+    ]  # fmt: skip
+
+
+test_args.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+@dataclass
+class Outcome:
+    status: int
+    output: str
+    left: list[Path]  # result and temporary files found after the signal
+    next_status: int
+    next_output: str
+    next_results: list[Path]
+
+
+@pytest.fixture(scope="module")
+def interrupted(
+    nips: Path, squeezenet_weights: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Outcome]:
+    """A 500-image run per signal, side by side, each signalled mid-way; then --limit 10 runs.
+
+    The three run at once to keep the module short; each has its own folder.
+    """
+    env = environment(tmp_path_factory.getbasetemp() / "torch_home")
+    base = tmp_path_factory.mktemp("signals")
+    runs: dict[str, Run] = {}
+    for name in SIGNALS:
+        (base / name).mkdir()
+        runs[name] = start(
+            test_args(nips, squeezenet_weights), base / name, env, base / f"{name}.log"
+        )
+    wait_for(
+        "run directories", lambda: all(run_dirs(r.cwd) for r in runs.values()), [*runs.values()]
+    )
+    time.sleep(2)  # well into the 500 images, which take far longer
+    for name, r in runs.items():
+        assert r.proc.poll() is None, f"{name}: the run ended before its signal:\n{r.output}"
+        r.proc.send_signal(SIGNALS[name])
+    after = {name: (r.wait(), found(r.cwd, *RESULT_FILES)) for name, r in runs.items()}
+    again = {
+        name: start(
+            test_args(nips, squeezenet_weights, "--limit", "10"), r.cwd, env, base / f"{name}-2.log"
+        )
+        for name, r in runs.items()
+    }
+    return {
+        name: Outcome(
+            status=after[name][0],
+            output=runs[name].output,
+            left=after[name][1],
+            next_status=again[name].wait(),
+            next_output=again[name].output,
+            next_results=found(runs[name].cwd, "results.json"),
+        )
+        for name in SIGNALS
+    }
+
+
+@pytest.mark.parametrize("name", list(SIGNALS))
+def test_signalled_run_leaves_no_result_files(interrupted: dict[str, Outcome], name: str) -> None:
+    o = interrupted[name]
+    if name == "SIGKILL":
+        assert o.status == -signal.SIGKILL
+    else:  # the same clean way out as Ctrl+C
+        assert o.status == 130, o.output
+        assert "harness: interrupted" in o.output
+        assert "Traceback" not in o.output
+    assert o.left == []  # no results.json, predictions.csv or *.tmp: not even a truncated one
+
+
+@pytest.mark.parametrize("name", list(SIGNALS))
+def test_next_run_in_the_same_place_works(interrupted: dict[str, Outcome], name: str) -> None:
+    o = interrupted[name]
+    assert o.next_status == 0, o.next_output
+    [results] = o.next_results
+    res = json.loads(results.read_text())
+    assert res["n"] == res["labelled"] == 10 and res["skipped"] == []
+    assert (results.parent / "predictions.csv").read_text().count("\n") == 1 + 10
+
+
+def rows_of(path: Path) -> dict[str, dict[str, Any]] | None:
+    """results.json of a compare run, by model; None while it is not there yet."""
+    try:
+        return {r["model"]: r for r in json.loads(path.read_text())}
+    except FileNotFoundError:
+        return None
+
+
+@pytest.mark.parametrize("whom", ["parent", "group"])
+def test_compare_interrupted_keeps_finished_models(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, whom: str
+) -> None:
+    """SIGINT to the parent alone, or to its whole process group as Ctrl+C at a terminal."""
+    env = environment(tmp_path_factory.getbasetemp() / "torch_home")
+    out = tmp_path / "R"
+    models = ["squeezenet1_1", "mobilenet_v3_small", "resnet18"]
+    args = ["compare", "--models", *models, "--accelerator", "cpu", "--latency-seconds", "0.2"]
+    log = tmp_path / "compare.log"
+    run = start([*args, "--output", str(out)], tmp_path, env, log, session=whom == "group")
+
+    def first_done() -> bool:
+        rows = rows_of(out / "results.json")  # written atomically: whole or absent
+        return rows is not None and rows["squeezenet1_1"]["error"] is None
+
+    wait_for("finished squeezenet1_1 row", first_done, [run])
+    if whom == "group":  # the child measuring the next model gets it too
+        os.killpg(run.proc.pid, signal.SIGINT)
+    else:
+        run.proc.send_signal(signal.SIGINT)
+    assert run.wait() == 130, run.output
+    assert "Traceback" not in run.output
+    rows = rows_of(out / "results.json")
+    assert rows is not None and list(rows) == models
+    sq = rows["squeezenet1_1"]
+    assert sq["error"] is None and sq["latency_runs"] >= 10 and sq["params"] > 0
+    for name in models[1:]:
+        assert rows[name]["error"].startswith("not run"), rows[name]
+    assert (out / "report.md").is_file()
+    assert found(out, "*.tmp") == []
+
+
+def test_two_runs_at_once_in_the_same_place(
+    nips: Path, squeezenet_weights: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    env = environment(tmp_path_factory.getbasetemp() / "torch_home")
+    args = test_args(nips, squeezenet_weights, "--limit", "20")
+    runs = [
+        start(args, tmp_path, env, tmp_path.parent / f"{tmp_path.name}-{i}.log") for i in (1, 2)
+    ]
+    assert [r.wait() for r in runs] == [0, 0], [r.output for r in runs]
+    dirs = run_dirs(tmp_path)
+    assert len(dirs) == 2
+    for d in dirs:
+        res = json.loads((d / "results.json").read_text())
+        assert res["n"] == res["labelled"] == 20 and res["run_dir"].endswith(d.name)
+        assert (d / "predictions.csv").read_text().count("\n") == 1 + 20
+    assert found(tmp_path, "*.tmp") == []
+
+
+@pytest.mark.parametrize("crash", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_write_atomic_crash_keeps_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash: BaseException
+) -> None:
+    path = tmp_path / "results.json"
+    write_atomic(path, '{"old": true}\n')
+
+    def replace(src: object, dst: object) -> None:
+        raise crash
+
+    monkeypatch.setattr(harness.report.os, "replace", replace)
+    with pytest.raises(type(crash)):
+        write_atomic(path, '{"new": true}\n' * 1000)
+    assert path.read_text() == '{"old": true}\n'
+    assert sorted(tmp_path.iterdir()) == [path]  # no temporary file left behind
