@@ -20,16 +20,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]' $(QUIET)
 	$(PY) -c "import harness, torch, torchvision, lightning" && touch $@
 
-# The lab study in a few minutes: squeezenet1_1 with the shared real weights beside
-# alexnet, vgg16 and resnet101 (random weights offline: speed and memory only).
+# A first look (top-5 of three photos), then the lab study in a few minutes:
+# squeezenet1_1 with the shared real weights beside alexnet, vgg16 and resnet101
+# (random weights offline: speed and memory only).
 DEMO_MODELS ?= squeezenet1_1 alexnet vgg16 resnet101
 DEMO_LIMIT  ?= 50
 demo: setup
 	@if [ -d "$(NIPS)" ]; then \
+	  $(PY) -m harness predict $$(ls $(NIPS)/images/*.png | head -3) --model squeezenet1_1 \
+	    --no-progress && \
 	  $(PY) -m harness compare --models $(DEMO_MODELS) --data $(NIPS)/images \
 	    --labels $(NIPS)/labels.csv --limit $(DEMO_LIMIT) --batch-size 16; \
 	else \
 	  echo "$(NIPS) is absent: point the harness at your own images, e.g."; \
+	  echo "  $(PY) -m harness predict photo.jpg --model squeezenet1_1 --weights FILE.pth"; \
 	  echo "  $(PY) -m harness compare --models $(DEMO_MODELS) --data DIR [--labels CSV]"; \
 	fi
 
