@@ -55,32 +55,42 @@ class ClassifierModule(L.LightningModule):
         return self.net(x)
 
     def _predict(self, batch: dict[str, Any]) -> torch.Tensor | None:
-        """Record top-k rows for the batch; return its logits (None if nothing readable)."""
+        """Record top-k rows for the batch; return its class ranking (None if nothing readable).
+
+        Ties (common in bf16 and fp16 logits) are broken towards the lower class
+        index by a stable sort, so that the rows and the metrics rank alike.
+        """
         if self.strict and batch["skipped"]:
             raise UnusableImage(*batch["skipped"][0])
         self.skipped += batch["skipped"]
         if batch["image"].numel() == 0:
             return None
-        logits = self(batch["image"]).float()
-        prob, idx = logits.softmax(dim=-1).topk(self.topk, dim=-1)
-        for i, y, k, p in zip(batch["index"], batch["label"], idx, prob, strict=True):
-            self.rows.append((int(i), int(y), k.tolist(), p.tolist()))
-        return logits
+        probs = self(batch["image"]).float().softmax(dim=-1)
+        prob, order = probs.sort(dim=-1, descending=True, stable=True)  # (B, classes)
+        for i, y, k, p in zip(batch["index"], batch["label"], order, prob, strict=True):
+            self.rows.append((int(i), int(y), k[: self.topk].tolist(), p[: self.topk].tolist()))
+        return order
 
     def on_test_epoch_start(self) -> None:
         self.rows, self.skipped, self.samples = [], [], []
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        logits = self._predict(batch)
-        if logits is None:
+        order = self._predict(batch)
+        if order is None:
             return
+        # scores without ties, from the ranking: classes, best first, get n, n-1, ..., 1
+        n = order.shape[1]
+        ranks = torch.arange(n, 0, -1, dtype=torch.float32, device=order.device)
+        scores = torch.empty_like(order, dtype=torch.float32).scatter_(
+            1, order, ranks.expand_as(order)
+        )
         y = batch["label"]
         known = y >= 0
         if known.any():
-            self.test_top1.update(logits[known], y[known])
-            self.test_top5.update(logits[known], y[known])
+            self.test_top1.update(scores[known], y[known])
+            self.test_top5.update(scores[known], y[known])
             self.test_labelled.update(known.sum())
-        for img, label, pred in zip(batch["image"], y, logits.argmax(-1), strict=True):
+        for img, label, pred in zip(batch["image"], y, order[:, 0], strict=True):
             if len(self.samples) < GRID:
                 self.samples.append((img.float().cpu(), int(label), int(pred)))
 

@@ -164,3 +164,16 @@ def test_tensorboard_holds_the_run(nips, squeezenet_weights, tmp_path, monkeypat
         ea.PluginTagToContent("hparams")["_hparams_/experiment"]
     )
     assert {m.name.tag for m in experiment.experiment.metric_infos} == {"test/top1", "test/top5"}
+
+
+def test_bf16_top1_within_one_point_of_fp32(nips, squeezenet_weights, reference, tmp_path):
+    """Reduced precision must not cost accuracy: bf16 vs the fp32 reference loop, 500 images."""
+    labels = labels_of(nips)
+    res, _ = run_test(
+        tmp_path, "--weights", str(squeezenet_weights), "--data", str(nips / "images"),
+        "--labels", str(nips / "labels.csv"), "--precision", "bf16-mixed",
+    )  # fmt: skip
+    top1, top5 = reference_counts(reference, labels, list(labels))
+    assert res["precision"] == "bf16-mixed" and res["n"] == 500
+    assert abs(res["correct1"] - top1) <= 5  # 1 point of 500 images
+    assert abs(res["correct5"] - top5) <= 5

@@ -252,3 +252,16 @@ def test_through_the_data_module(tmp_path: Path) -> None:
     assert [i for i, _ in module.skipped] == [4]
     for i, y, idx, _ in module.rows:
         assert y == labels[i] and idx == ranking(logits[i])[:5]
+
+
+def test_tied_logits_rank_alike_in_rows_and_metrics() -> None:
+    """bf16 logits tie often: ties go to the lower class index, in rows and metrics alike."""
+    g = torch.Generator().manual_seed(3)
+    table = torch.randint(0, 3, (60, C), generator=g).float()  # values 0..2: ties everywhere
+    labels = torch.randint(0, C, (60,), generator=g).tolist()
+    module, metrics = run_test(table, labels)
+    correct1, correct5, n = reference(table, labels)
+    assert metrics["test/top1"] == pytest.approx(correct1 / n)
+    assert metrics["test/top5"] == pytest.approx(correct5 / n)
+    for i, _, idx, _ in module.rows:
+        assert idx == ranking(table[i].tolist())[:5]
