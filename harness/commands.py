@@ -202,16 +202,13 @@ def compare(args: argparse.Namespace) -> int:
     from harness import registry
     from harness.compare import Spec, compare
     from harness.evaluate import LOGS
+    from harness.fast import check_accelerator
     from harness.report import compare_table
 
     models = registry.match(args.models)
     if args.data and not os.path.isdir(args.data):
         raise HarnessError(f"data path {args.data!r} is not a folder")
-    if args.accelerator in ("gpu", "cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise HarnessError("--accelerator gpu: no CUDA GPU is visible here; use cpu or auto")
+    check_accelerator(args.accelerator)  # before any model process starts
     run = args.output or os.path.join(
         LOGS, "compare", time.strftime("%Y%m%d-%H%M%S-") + str(os.getpid())
     )

@@ -81,8 +81,9 @@ def compare(models: list[str], spec: Spec, timeout: float | None = None) -> list
 
     An interruption leaves the finished models' rows and marks the rest not run.
     """
-    from harness.report import write_compare
+    from harness.report import environment, write_compare
 
+    env = environment(spec.precision)  # the machine, and when the comparison started
     rows = [{"model": m, "error": NOT_RUN} for m in models]
     try:
         for i, m in enumerate(models):
@@ -95,14 +96,14 @@ def compare(models: list[str], spec: Spec, timeout: float | None = None) -> list
                 file=sys.stderr,
                 flush=True,
             )
-            write_compare(Path(spec.run_dir), rows, spec, final=False)
+            write_compare(Path(spec.run_dir), rows, spec, env, final=False)
     except KeyboardInterrupt:
         for r in rows:
             if r.get("error") == NOT_RUN:
                 r["error"] = f"{NOT_RUN} (interrupted)"
-        write_compare(Path(spec.run_dir), rows, spec, final=True)
+        write_compare(Path(spec.run_dir), rows, spec, env, final=True)
         raise
-    write_compare(Path(spec.run_dir), rows, spec, final=True)
+    write_compare(Path(spec.run_dir), rows, spec, env, final=True)
     return rows
 
 
@@ -200,10 +201,9 @@ def measure(spec: Spec) -> dict[str, Any]:
 def _device(accelerator: str) -> Any:
     import torch
 
-    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise HarnessError("--accelerator gpu: no CUDA GPU is visible here")
-    use_gpu = accelerator != "cpu" and torch.cuda.is_available()
-    return torch.device("cuda" if use_gpu else "cpu")
+    from harness.fast import check_accelerator
+
+    return torch.device(check_accelerator(accelerator))
 
 
 def _load(spec: Spec) -> tuple[dict[str, Any], Any]:

@@ -18,7 +18,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from harness import HarnessError, registry
 from harness.data import ImageFolderDataModule, Samples, UnusableImage, find_samples
-from harness.fast import prepare, resolve_precision
+from harness.fast import check_accelerator, prepare, resolve_precision
 from harness.module import ClassifierModule
 from harness.report import to_csv, to_json, write_atomic
 from harness.weights import RANDOM_NOTE, Loaded
@@ -68,11 +68,7 @@ def quiet_lightning() -> None:
 
 def trainer(cfg: RunConfig, logger: Any = False) -> L.Trainer:
     """A Trainer for inference, after checking that the asked-for device exists."""
-    if cfg.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise HarnessError(
-            "--accelerator gpu: no CUDA GPU is visible here (torch.cuda.is_available() is False); "
-            "use --accelerator cpu or auto"
-        )
+    check_accelerator(cfg.accelerator)
     quiet_lightning()
     cfg.precision = resolve_precision(cfg.precision, cfg.accelerator)
     return L.Trainer(

@@ -13,6 +13,8 @@ import sys
 import torch
 from torch import nn
 
+from harness import HarnessError
+
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")
 
 
@@ -22,6 +24,16 @@ def bf16_native(device_type: str) -> bool:
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def check_accelerator(accelerator: str) -> str:
+    """The device type ``accelerator`` gives here; a GPU asked for but absent is an error."""
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise HarnessError(
+            "--accelerator gpu: no CUDA GPU is visible here (torch.cuda.is_available() is False); "
+            "use --accelerator cpu or auto"
+        )
+    return device_type(accelerator)
 
 
 def device_type(accelerator: str) -> str:

@@ -158,9 +158,13 @@ def same_classes(rows: Sequence[dict[str, Any]]) -> str:
     )
 
 
-def write_compare(run: Path, rows: list[dict[str, Any]], spec: Any, final: bool) -> None:
-    """results.json, results.csv, report.md and (at the end) accuracy_vs_latency.png."""
-    env = environment(spec.precision)
+def write_compare(
+    run: Path, rows: list[dict[str, Any]], spec: Any, env: dict[str, Any], final: bool
+) -> None:
+    """results.json, results.csv, report.md and (at the end) accuracy_vs_latency.png.
+
+    ``env`` is ``environment()`` taken once when the comparison started.
+    """
     write_atomic(run / "results.json", to_json(rows))
     write_atomic(
         run / "results.csv", to_csv([{**r, "skipped": len(r.get("skipped") or [])} for r in rows])

@@ -17,6 +17,12 @@ from harness.cli import main
 FAST = ["--no-progress", "--num-workers", "0", "--accelerator", "cpu"]
 
 
+def nips_args(nips: Path, weights: Path) -> list[str]:
+    """The shared squeezenet weights on nips17-dev with its labels (--model is added apart)."""
+    images, labels = str(nips / "images"), str(nips / "labels.csv")
+    return ["--weights", str(weights), "--data", images, "--labels", labels]
+
+
 def run_test(tmp: Path, *args: str) -> tuple[dict, list[dict]]:
     """``harness test`` in-process; returns results.json and predictions.csv."""
     out = tmp / "out"
@@ -49,17 +55,7 @@ def test_predict_matches_reference_loop(nips, squeezenet_weights, reference, cap
 @pytest.mark.parametrize("batch_size", ["32", "7"])
 def test_test_matches_reference_loop(nips, squeezenet_weights, reference, tmp_path, batch_size):
     labels = labels_of(nips)
-    res, rows = run_test(
-        tmp_path,
-        "--weights",
-        str(squeezenet_weights),
-        "--data",
-        str(nips / "images"),
-        "--labels",
-        str(nips / "labels.csv"),
-        "--batch-size",
-        batch_size,
-    )
+    res, rows = run_test(tmp_path, *nips_args(nips, squeezenet_weights), "--batch-size", batch_size)
     top1, top5 = reference_counts(reference, labels, list(labels))
     assert (res["n"], res["correct1"], res["correct5"]) == (500, top1, top5)
     assert res["top1"] == top1 / 500 and res["top5"] == top5 / 500
@@ -94,12 +90,7 @@ def test_ddp_two_processes_count_each_image_once(nips, squeezenet_weights, tmp_p
         "test",
         "--model",
         "squeezenet1_1",
-        "--weights",
-        str(squeezenet_weights),
-        "--data",
-        str(nips / "images"),
-        "--labels",
-        str(nips / "labels.csv"),
+        *nips_args(nips, squeezenet_weights),
         "--limit",
         "101",
         "--batch-size",
@@ -136,12 +127,7 @@ def test_tensorboard_holds_the_run(nips, squeezenet_weights, tmp_path, monkeypat
         "test",
         "--model",
         "squeezenet1_1",
-        "--weights",
-        str(squeezenet_weights),
-        "--data",
-        str(nips / "images"),
-        "--labels",
-        str(nips / "labels.csv"),
+        *nips_args(nips, squeezenet_weights),
         "--limit",
         "40",
         *FAST,
@@ -169,10 +155,7 @@ def test_tensorboard_holds_the_run(nips, squeezenet_weights, tmp_path, monkeypat
 def test_bf16_top1_within_one_point_of_fp32(nips, squeezenet_weights, reference, tmp_path):
     """Reduced precision must not cost accuracy: bf16 vs the fp32 reference loop, 500 images."""
     labels = labels_of(nips)
-    res, _ = run_test(
-        tmp_path, "--weights", str(squeezenet_weights), "--data", str(nips / "images"),
-        "--labels", str(nips / "labels.csv"), "--precision", "bf16-mixed",
-    )  # fmt: skip
+    res, _ = run_test(tmp_path, *nips_args(nips, squeezenet_weights), "--precision", "bf16-mixed")
     top1, top5 = reference_counts(reference, labels, list(labels))
     assert res["precision"] == "bf16-mixed" and res["n"] == 500
     assert abs(res["correct1"] - top1) <= 5  # 1 point of 500 images
