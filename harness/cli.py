@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from harness import HarnessError, commands
+from harness.decode import MAX_PIXELS, MODES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")  # as harness.fast (no torch here)
@@ -89,6 +90,23 @@ def _run_options(parallel: bool = True) -> argparse.ArgumentParser:
         action="store_true",
         help="stop at the first unusable file (default: skip it and list it with its reason)",
     )
+    g = p.add_argument_group("images")
+    g.add_argument(
+        "--max-pixels",
+        type=_pixels,
+        default=MAX_PIXELS,
+        metavar="N",
+        help="skip images larger than N pixels (by their header, before decoding), "
+        f"e.g. 300e6 (default: {MAX_PIXELS:,}: a 200-megapixel photo fits)",
+    )
+    g.add_argument(
+        "--decode",
+        choices=MODES,
+        default="exact",
+        help="fast: decode JPEGs at 1/2, 1/4 or 1/8 scale (never below what the model's "
+        "transforms need; much faster on large photos, inputs differ slightly); "
+        "exact: full size (default: exact)",
+    )
     return p
 
 
@@ -96,6 +114,16 @@ def _positive(s: str) -> int:
     if not s.isdigit() or int(s) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {s!r}")
     return int(s)
+
+
+def _pixels(s: str) -> int:
+    try:
+        n = float(s)
+    except ValueError:
+        n = 0.0
+    if not 1 <= n < float("inf") or n != int(n):  # NaN fails the first test too
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels (250e6), got {s!r}")
+    return int(n)
 
 
 def _natural(s: str) -> int:

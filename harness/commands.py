@@ -33,6 +33,8 @@ def _config(args: argparse.Namespace) -> Any:
         channels_last=args.channels_last,
         compile=args.compile,
         strict=getattr(args, "strict", False),
+        max_pixels=args.max_pixels,
+        decode=args.decode,
     )
 
 
@@ -160,6 +162,8 @@ def predict(args: argparse.Namespace) -> int:
             print()
     for s in evaluate.skipped_files(samples, module):
         print(f"harness: skipped {s['file']}: {s['reason']}", file=sys.stderr)
+    for note in samples.notes:
+        print(f"harness: note: {note}", file=sys.stderr)
     return EXIT_OK if module.rows else EXIT_FAILED  # nothing at all could be read
 
 
@@ -226,6 +230,8 @@ def compare(args: argparse.Namespace) -> int:
         latency_seconds=args.latency_seconds,
         channels_last=args.channels_last,
         compile=args.compile,
+        max_pixels=args.max_pixels,
+        decode=args.decode,
     )
     rows = compare(models, spec, args.timeout)
     print(compare_table(rows))

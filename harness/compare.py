@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import HarnessError
+from harness.decode import MAX_PIXELS
 from harness.report import write_atomic
 
 NOT_RUN = "not run"
@@ -42,6 +43,8 @@ class Spec:
     latency_seconds: float = 2.0
     channels_last: bool = True
     compile: bool = False
+    max_pixels: int = MAX_PIXELS
+    decode: str = "exact"
 
     def result_path(self) -> Path:
         return Path(self.run_dir) / "models" / f"{self.model}.json"
@@ -132,6 +135,8 @@ def measure(spec: Spec) -> dict[str, Any]:
         progress=False,
         channels_last=spec.channels_last,
         compile=spec.compile,
+        max_pixels=spec.max_pixels,
+        decode=spec.decode,
     )
     samples = _samples(spec, loaded) if spec.data else None
     logger = _logger(spec)
@@ -161,16 +166,19 @@ def measure(spec: Spec) -> dict[str, Any]:
     )
     row["throughput_ips"] = round(thr["images_per_s"], 3)
     if samples is not None:
+        tf = loaded.transforms()
+        dec = cfg.decoder(tf)
         e2e = m.throughput_end_to_end(
             model,
             samples.files,
-            loaded.transforms(),
+            tf,
             spec.batch_size,
             cfg.workers(),
             device=device,
             amp_dtype=amp,
+            decode=dec,
         )
-        row["throughput_e2e_ips"] = round(e2e["images_per_s"], 3)
+        row.update(throughput_e2e_ips=round(e2e["images_per_s"], 3), decode=dec.mode)
     peak = m.peak_rss_mib()
     row.update(
         peak_memory_mib=round(peak, 1),

@@ -184,17 +184,27 @@ def find_samples(
 
 
 class ImageDataset(Dataset[tuple[Any, int, int, str]]):
-    """(image tensor or None, label, sample index, reason it could not be read)."""
+    """(image tensor or None, label, sample index, reason it could not be read).
 
-    def __init__(self, files: Sequence[Path], labels: Sequence[int], transform: Callable) -> None:
+    ``decode`` turns a path into an upright RGB image (``harness.images.Decoder``).
+    """
+
+    def __init__(
+        self,
+        files: Sequence[Path],
+        labels: Sequence[int],
+        transform: Callable,
+        decode: Callable[[Path], Any] = load_rgb,
+    ) -> None:
         self.files, self.labels, self.transform = files, labels, transform
+        self.decode = decode
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, i: int) -> tuple[Any, int, int, str]:
         try:
-            return self.transform(load_rgb(self.files[i])), self.labels[i], i, ""
+            return self.transform(self.decode(self.files[i])), self.labels[i], i, ""
         except Exception as e:  # any decoder error means "unusable file", reported by name
             return None, self.labels[i], i, f"{type(e).__name__}: {e}".splitlines()[0]
 
@@ -218,11 +228,16 @@ class ImageFolderDataModule(L.LightningDataModule):
     """
 
     def __init__(
-        self, samples: Samples, transform: Callable, batch_size: int = 32, num_workers: int = 0
+        self,
+        samples: Samples,
+        transform: Callable,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        decode: Callable[[Path], Any] = load_rgb,
     ) -> None:
         super().__init__()
         self.samples = samples
-        self.dataset = ImageDataset(samples.files, samples.labels, transform)
+        self.dataset = ImageDataset(samples.files, samples.labels, transform, decode)
         self.batch_size, self.num_workers = batch_size, num_workers
 
     def _loader(self) -> DataLoader:

@@ -18,7 +18,9 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from harness import HarnessError, registry
 from harness.data import ImageFolderDataModule, Samples, UnusableImage, find_samples
+from harness.decode import MAX_PIXELS, draft_side
 from harness.fast import check_accelerator, prepare, resolve_precision
+from harness.images import Decoder
 from harness.module import ClassifierModule
 from harness.report import to_csv, to_json, write_atomic
 from harness.weights import RANDOM_NOTE, Loaded
@@ -40,10 +42,16 @@ class RunConfig:
     channels_last: bool = True
     compile: bool = False
     strict: bool = False
+    max_pixels: int = MAX_PIXELS
+    decode: str = "exact"
 
     def workers(self) -> int:
         """Decoding processes: one per core (up to 8) unless told otherwise."""
         return self.num_workers if self.num_workers is not None else min(8, os.cpu_count() or 1)
+
+    def decoder(self, transform: Any) -> Decoder:
+        """How files are decoded for ``transform``: the size limit and, if fast, the draft side."""
+        return Decoder(self.max_pixels, draft_side(self.decode, transform))
 
     def module(self, loaded: Loaded, topk: int = 5) -> ClassifierModule:
         """The LightningModule for ``loaded``, on the fast path this config asks for."""
@@ -96,8 +104,14 @@ def run(
     """
     if cfg.strict and samples.skipped:
         raise unusable(*samples.skipped[0])
+    transform = loaded.transforms()
+    decoder = cfg.decoder(transform)
+    if cfg.decode != decoder.mode:  # fast asked, but what size the transforms need is unknown
+        samples.notes.append(
+            f"--decode fast: the size {type(transform).__name__} needs is unknown; decoded exactly"
+        )
     while True:
-        dm = ImageFolderDataModule(samples, loaded.transforms(), cfg.batch_size, cfg.workers())
+        dm = ImageFolderDataModule(samples, transform, cfg.batch_size, cfg.workers(), decoder)
         module = cfg.module(loaded, topk)
         t = trainer(cfg, logger)
         start = time.perf_counter()
@@ -220,10 +234,17 @@ def summarise(
         "accelerator": t.accelerator.__class__.__name__.replace("Accelerator", "").lower(),
         "devices": t.world_size,
         "batch_size": cfg.batch_size,
+        **decoding(cfg, loaded),
         "seconds": round(seconds, 4),
         "images_per_second": round(n / seconds, 3) if seconds > 0 else None,
         "versions": {"torch": torch.__version__, "lightning": L.__version__},
     }
+
+
+def decoding(cfg: RunConfig, loaded: Loaded) -> dict[str, Any]:
+    """How the files were decoded, for results: ``decode``, ``draft_side``, ``max_pixels``."""
+    dec = cfg.decoder(loaded.transforms())
+    return {"decode": dec.mode, "draft_side": dec.draft_side, "max_pixels": dec.max_pixels}
 
 
 def skipped_files(samples: Samples, module: ClassifierModule) -> list[dict[str, str]]:

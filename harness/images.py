@@ -5,15 +5,19 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+from pillow_heif import register_heif_opener
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from harness import HarnessError
+from harness.decode import MAX_PIXELS
 
-EXTENSIONS = tuple(sorted({*IMG_EXTENSIONS, ".gif", ".jfif"}))
+register_heif_opener()  # HEIC/HEIF (iPhone photos) open like any other format
+EXTENSIONS = tuple(sorted({*IMG_EXTENSIONS, ".gif", ".jfif", ".heic", ".heif"}))
 
 
 def is_image_name(path: str | os.PathLike[str]) -> bool:
@@ -110,17 +114,78 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im if im.mode == "RGB" else im.convert("RGB")
 
 
-def load_rgb(path: str | os.PathLike[str]) -> Image.Image:
-    """Decode ``path`` fully, apply its EXIF orientation and return it as RGB.
+class ImageTooLarge(ValueError):
+    """An image over ``--max-pixels``, refused before its pixels are decoded."""
+
+
+def open_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open ``path`` (header only: Image.open is lazy), refusing over ``max_pixels`` pixels.
+
+    Pillow's own guard is set to the same limit: it warns above it (silenced:
+    the header check below refuses those, naming the size) and fails above
+    twice it, at opening or for sizes found only while decoding (GIF frames,
+    TIFF tiles); that failure is reported as ImageTooLarge too.
+    """
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except Image.DecompressionBombError:
+        raise ImageTooLarge(
+            f"its header claims over {2 * max_pixels:,} pixels, over --max-pixels ({max_pixels:,})"
+        ) from None
+    w, h = im.size
+    if w * h > max_pixels:
+        im.close()
+        raise ImageTooLarge(
+            f"{w}x{h} is {w * h:,} pixels, over --max-pixels ({max_pixels:,}); "
+            "raise it to read this file"
+        )
+    return im
+
+
+def load_rgb(
+    path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS, draft_side: int | None = None
+) -> Image.Image:
+    """Decode ``path``, apply its EXIF orientation and return it as RGB.
+
+    Args:
+        path: an image file in any format Pillow or pillow-heif reads.
+        max_pixels: larger images are refused (ImageTooLarge) before decoding.
+        draft_side: a JPEG is decoded at the smallest of 1/8, 1/4, 1/2 or full
+            scale whose short side is still at least this (Pillow's draft mode,
+            DCT scaling); other formats ignore it. None: full size.
 
     >>> from PIL import Image; import tempfile, os
     >>> f = os.path.join(tempfile.mkdtemp(), "a.png"); Image.new("L", (3, 2)).save(f)
     >>> load_rgb(f).mode, load_rgb(f).size
     ('RGB', (3, 2))
     """
-    with warnings.catch_warnings():
-        # PIL only warns between 89 and 179 megapixels: treat all of those as bombs
+    with warnings.catch_warnings(), open_image(path, max_pixels) as im:
+        # sizes found while decoding (GIF frames, TIFF tiles) over the limit are refused
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as im:
+        if draft_side:
+            im.draft("RGB", (draft_side, draft_side))  # both sides >= draft_side
+        try:
             im.load()
-            return to_rgb(ImageOps.exif_transpose(im))
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+            raise ImageTooLarge(f"over --max-pixels ({max_pixels:,}): {e}") from None
+        ImageOps.exif_transpose(im, in_place=True)  # in place: no second copy of a big photo
+        return to_rgb(im)
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """``load_rgb`` with its settings, as one picklable callable for loader workers."""
+
+    max_pixels: int = MAX_PIXELS
+    draft_side: int | None = None  # None: decode JPEGs at full size (--decode exact)
+
+    def __call__(self, path: str | os.PathLike[str]) -> Image.Image:
+        return load_rgb(path, self.max_pixels, self.draft_side)
+
+    @property
+    def mode(self) -> str:
+        """What ``--decode`` amounts to: ``fast`` (JPEG draft mode) or ``exact``."""
+        return "exact" if self.draft_side is None else "fast"

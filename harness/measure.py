@@ -172,20 +172,23 @@ def throughput_end_to_end(
     device: Device = None,
     amp_dtype: torch.dtype | None = None,
     warmup: int = 1,
+    decode: Callable[[Path], Any] | None = None,
 ) -> dict[str, Any]:
-    """Images per second for read + decode + ``transform`` + model over ``files``.
+    """Images per second for read + ``decode`` + ``transform`` + model over ``files``.
 
     The clock starts before the loader's iterator is made (so worker start-up
     counts, as it would for a user) and stops after the last output is ready.
     ``warmup`` untimed model calls on the first image's shape come before it.
+    ``decode`` defaults to ``harness.images.load_rgb`` (full size).
     Returns ``images`` (decoded and run), ``skipped`` (unreadable), ``seconds``,
     ``images_per_s``, ``batch_size``, ``num_workers``.
     """
     # harness.data brings lightning (~300 MiB, seconds to import): only load it here
     from harness.data import UNLABELLED, ImageDataset, collate
+    from harness.images import load_rgb
 
     dev = model_device(model, device)
-    dataset = ImageDataset(files, [UNLABELLED] * len(files), transform)
+    dataset = ImageDataset(files, [UNLABELLED] * len(files), transform, decode or load_rgb)
     loader = DataLoader(
         dataset,
         batch_size=batch_size,

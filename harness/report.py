@@ -183,7 +183,8 @@ def write_compare(
         "",
         f"Data: `{spec.data}`"
         + (f" (first {spec.limit} images)" if spec.limit else "")
-        + (f", labels `{spec.labels}`" if spec.labels else ""),
+        + (f", labels `{spec.labels}`" if spec.labels else "")
+        + (" (`--decode fast`: JPEGs in draft mode)" if spec.decode == "fast" else ""),
         "",
         compare_table(rows, markdown=True),
         "",
