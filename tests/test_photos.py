@@ -254,3 +254,16 @@ def test_decode_fast_falls_back_to_exact(
     res = run_test(tiny_images[0].parent, tmp_path / "out", weights_file, "--decode", "fast")
     assert (res["decode"], res["draft_side"]) == ("exact", None)
     assert res["notes"] == ["--decode fast: the size Compose needs is unknown; decoded exactly"]
+
+
+def test_compare_passes_the_image_options_to_each_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From the command line into each child's Spec (its RunConfig takes them from there)."""
+    import harness.compare
+
+    specs = []
+    monkeypatch.setattr(harness.compare, "compare", lambda m, spec, t: specs.append(spec) or [])
+    args = ["compare", "--models", "squeezenet1_1", "--data", str(tmp_path), "--accelerator", "cpu"]
+    assert main([*args, "--decode", "fast", "--max-pixels", "5e6", "--output", str(tmp_path)]) == 0
+    assert (specs[0].decode, specs[0].max_pixels) == ("fast", 5_000_000)
