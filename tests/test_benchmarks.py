@@ -40,7 +40,8 @@ EXTRA_KEYS = {
 
 
 def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "pytest", "benchmarks/", *QUICK, *args]
+    # test_models.py only: test_decode.py's 12-MP photos take minutes
+    cmd = [sys.executable, "-m", "pytest", "benchmarks/test_models.py", *QUICK, *args]
     proc = subprocess.run(
         cmd, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True
     )
