@@ -130,8 +130,8 @@ def load(name: str) -> weights.Loaded:
     Speed does not depend on the weights, so nothing is downloaded for a benchmark.
     """
     wdir = SHARED / "weights"
-    local = wdir.is_dir() and weights.find_in_dir(name, wdir)
-    cached = weights.cache_path(registry.weights_tag(name, "DEFAULT")).is_file()
+    local = wdir.is_dir() and weights.find_in_dir(weights.arch_of(name), wdir)
+    cached = weights.is_cached(name)
     if local or cached:
         return weights.load(name, "DEFAULT", weights_dir=str(wdir) if local else None)
     return weights.load(name, "none")
@@ -140,7 +140,7 @@ def load(name: str) -> weights.Loaded:
 @pytest.fixture(scope="session")
 def bench_model(model_name: str, settings: Settings) -> Bench:
     loaded = load(model_name)
-    crop = measure.crop_size(loaded.meta)
+    crop = loaded.card.input_size
     model = loaded.model
     params, flops = measure.count_params(model), measure.flops_per_image(model, crop)
     model = model.to(settings.device)

@@ -30,7 +30,6 @@ from harness.data import ImageDataset, collate, find_samples
 from harness.evaluate import RunConfig, test
 from harness.fast import bf16_native, prepare
 from harness.images import load_rgb
-from harness.registry import imagenet_wnids
 
 SHARED = Path(os.environ.get("HARNESS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 NIPS = SHARED / "data" / "nips17-dev"
@@ -67,7 +66,7 @@ def hand_loop(name: str, wts: str, limit: int, cfg: RunConfig) -> float:
     """The same work as ``harness test`` without Lightning: loader, model, top-5, counts."""
     loaded = weights.load(name, wts, str(SHARED / "weights"))
     s = find_samples(
-        NIPS / "images", loaded.categories, imagenet_wnids(), NIPS / "labels.csv", limit
+        NIPS / "images", loaded.categories, loaded.card.wnids, NIPS / "labels.csv", limit
     )
     net = prepare(loaded.model, cfg.channels_last)
     loader = DataLoader(

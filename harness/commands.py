@@ -38,6 +38,32 @@ def _config(args: argparse.Namespace) -> Any:
     )
 
 
+# `harness models` table columns: (header, key) per library
+TV_COLUMNS = (
+    ("model", "model"),
+    ("default weights", "weights"),
+    ("dataset", "dataset"),
+    ("classes", "classes"),
+    ("acc@1", "acc1"),
+    ("acc@5", "acc5"),
+    ("params (M)", "params"),
+    ("GFLOPS", "gflops"),
+    ("file (MB)", "file_mb"),
+)
+TIMM_COLUMNS = (
+    ("model", "model"),
+    ("default tag", "weights"),
+    ("classes of", "dataset"),
+    ("classes", "classes"),
+    ("input", "input_size"),
+    ("interpolation", "interpolation"),
+    ("crop", "crop_pct"),
+    ("mean", "mean"),
+    ("std", "std"),
+    ("params (M)", "params"),
+)
+
+
 def models(args: argparse.Namespace) -> int:
     from harness import registry
     from harness.report import table, to_csv, to_json
@@ -48,53 +74,54 @@ def models(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         print(to_csv(rows), end="")
     else:
-        header = (
-            "model",
-            "default weights",
-            "dataset",
-            "classes",
-            "acc@1",
-            "acc@5",
-            "params (M)",
-            "GFLOPS",
-            "file (MB)",
-        )
-        print(
-            table(
-                [
-                    (
-                        r["model"],
-                        r["weights"],
-                        r["dataset"],
-                        r["classes"],
-                        r["acc1"],
-                        r["acc5"],
-                        f"{r['params'] / 1e6:.1f}",
-                        r["gflops"],
-                        r["file_mb"],
+        timm = [r for r in rows if r["model"].startswith("timm/")]
+        tv = [r for r in rows if not r["model"].startswith("timm/")]
+        for part, columns in ((tv, TV_COLUMNS), (timm, TIMM_COLUMNS)):
+            if part:
+                print(
+                    table(
+                        [[_cell(r[k], k) for _, k in columns] for r in part],
+                        [h for h, _ in columns],
                     )
-                    for r in rows
-                ],
-                header,
+                )
+        if tv:
+            print(
+                f"{len(tv)} torchvision models; published figures are "
+                "torchvision's, for its default weights",
+                file=sys.stderr,
             )
-        )
-        print(f"{len(rows)} models; published figures are torchvision's, for its default weights")
+        if timm:
+            print(f"{len(timm)} timm models, from timm's pretrained configs", file=sys.stderr)
+        else:
+            print(
+                "timm's models: harness models 'timm/PATTERN', e.g. 'timm/efficientnet*'",
+                file=sys.stderr,
+            )
     return EXIT_OK
+
+
+def _cell(v: Any, key: str) -> Any:
+    """A value for the `models` table: millions of parameters, rounded mean/std."""
+    if key == "params":
+        return f"{v / 1e6:.1f}"
+    if key in ("mean", "std"):
+        return ",".join(f"{x:.3f}" for x in v)
+    return v
 
 
 def classes(args: argparse.Namespace) -> int:
     from harness import registry
     from harness.report import to_csv, to_json
 
-    w = registry.weights_tag(args.model, args.weights)
-    rows = [{"index": i, "wnid": wnid, "name": name} for i, wnid, name in registry.class_table(w)]
+    c = registry.card(args.model, args.weights)
+    rows = [{"index": i, "wnid": wnid, "name": name} for i, wnid, name in registry.class_table(c)]
     if args.format == "json":
         print(
             to_json(
                 {
                     "model": args.model,
-                    "weights": w.name,
-                    "dataset": registry.dataset_of(w),
+                    "weights": c.weights,
+                    "dataset": c.dataset,
                     "classes": rows,
                 }
             ),
@@ -103,7 +130,7 @@ def classes(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         print(to_csv(rows), end="")
     else:
-        print(f"# {args.model} {w.name}: {len(rows)} classes of {registry.dataset_of(w)}")
+        print(f"# {args.model} {c.weights}: {len(rows)} classes of {c.dataset}")
         for r in rows:
             print(f"{r['index']}\t{r['wnid']}\t{r['name']}")
     return EXIT_OK

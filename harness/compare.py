@@ -8,7 +8,6 @@ is the child; ``compare()`` the parent.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -56,6 +55,7 @@ def run_child(spec: Spec, timeout: float | None = None) -> dict[str, Any]:
     models.mkdir(parents=True, exist_ok=True)
     spec_file = write_atomic(models / f"{spec.model}.spec.json", json.dumps(asdict(spec)))
     log = models / f"{spec.model}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)  # timm/ARCH names make a subfolder
     out = spec.result_path()
     out.unlink(missing_ok=True)
     with open(log, "w") as f:
@@ -118,7 +118,6 @@ def measure(spec: Spec) -> dict[str, Any]:
     import torch
 
     from harness import measure as m
-    from harness import registry
     from harness.evaluate import RunConfig
     from harness.fast import prepare, resolve_precision
 
@@ -144,7 +143,7 @@ def measure(spec: Spec) -> dict[str, Any]:
         row.update(_accuracy(spec, loaded, cfg, logger))
     model = prepare(loaded.model.to(device), spec.channels_last, spec.compile)
     amp = getattr(torch, AMP[cfg.precision]) if cfg.precision in AMP else None
-    size = m.crop_size(loaded.meta)
+    size = loaded.card.input_size
     lat = m.latency(
         model,
         torch.randn(1, 3, size, size),
@@ -195,11 +194,12 @@ def measure(spec: Spec) -> dict[str, Any]:
         device=str(device),
         precision=cfg.precision,
         batch_size=spec.batch_size,
-        dataset=registry.dataset_of(loaded.meta),
+        dataset=loaded.card.dataset,
         classes=len(loaded.categories),
+        label_space=loaded.card.label_space,
+        preprocessing=loaded.card.preprocessing,
         error=None,
     )
-    row["class_list_sha1"] = hashlib.sha1("\n".join(loaded.categories).encode()).hexdigest()
     if row["top1"] is None and not row.get("accuracy_note"):
         row["accuracy_note"] = "n/a (no labels)" if samples is not None else "n/a (no data)"
     _log_tensorboard(logger, row)
@@ -219,15 +219,14 @@ def _load(spec: Spec) -> tuple[dict[str, Any], Any]:
     from harness import measure as m
     from harness import registry, weights
 
-    default = registry.weights_tag(spec.model, "DEFAULT")
-    published: dict[str, float] = next(iter(default.meta.get("_metrics", {}).values()), {})
+    default = registry.card(spec.model)
     row: dict[str, Any] = {
         "model": spec.model,
         "top1": None,
         "top5": None,
-        "published_top1": published.get("acc@1"),
-        "published_top5": published.get("acc@5"),
-        "published_weights": default.name,
+        "published_top1": default.published_top1,
+        "published_top5": default.published_top5,
+        "published_weights": f"{default.library} {default.weights}",
     }
     try:
         loaded, note = weights.load(spec.model, "DEFAULT", spec.weights_dir), None
@@ -239,20 +238,18 @@ def _load(spec: Spec) -> tuple[dict[str, Any], Any]:
         weights=loaded.source,
         random_weights=loaded.random,
         accuracy_note=note,
-        size_mib=round(m.weight_file_mib(source), 3) if custom else default.meta.get("_file_size"),
+        size_mib=round(m.weight_file_mib(source), 3) if custom else default.file_mb,
     )
-    if custom:  # torchvision's published figures are for its own weights, not these
-        row["published_note"] = f"published figures are for torchvision's {default.name}"
+    if custom and default.library == "torchvision":  # published: for its own weights, not these
+        row["published_note"] = f"published figures are for torchvision's {default.weights}"
     return row, loaded
 
 
 def _samples(spec: Spec, loaded: Any) -> Any:
-    from harness import registry
     from harness.data import find_samples
 
-    wnids = registry.imagenet_wnids() if len(loaded.categories) == 1000 else ()
     assert spec.data is not None
-    return find_samples(spec.data, loaded.categories, wnids, spec.labels, spec.limit)
+    return find_samples(spec.data, loaded.categories, loaded.card.wnids, spec.labels, spec.limit)
 
 
 def _logger(spec: Spec) -> Any:

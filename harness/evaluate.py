@@ -16,7 +16,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from harness import HarnessError, registry
+from harness import HarnessError
 from harness.data import ImageFolderDataModule, Samples, UnusableImage, find_samples
 from harness.decode import MAX_PIXELS, draft_side
 from harness.fast import check_accelerator, prepare, resolve_precision
@@ -171,8 +171,7 @@ def test(
     ``log_extras`` adds its hyperparameters and a grid of labelled samples.
     Returns None on the non-zero ranks of a multi-process run (rank 0 reports).
     """
-    wnids = registry.imagenet_wnids() if len(loaded.categories) == 1000 else ()
-    samples = find_samples(data, loaded.categories, wnids, labels, limit)
+    samples = find_samples(data, loaded.categories, loaded.card.wnids, labels, limit)
     logger = logger or new_logger(loaded.name)
     module, t, seconds = run("test", loaded, samples, cfg, logger)
     if not t.is_global_zero:
@@ -216,6 +215,7 @@ def summarise(
         "model": loaded.name,
         "weights": loaded.source,
         "random_weights": loaded.random,
+        "preprocessing": loaded.card.preprocessing,
         "data": str(data),
         "labels": labels,
         "layout": samples.layout,

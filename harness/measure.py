@@ -144,7 +144,7 @@ def throughput_model(
 ) -> dict[str, Any]:
     """Images per second through the model alone, on a random batch.
 
-    ``image_size`` is the weights' crop size (``crop_size(weights)``), an int or
+    ``image_size`` is the weights' crop size (``Card.input_size``), an int or
     ``(H, W)``. At least ``runs`` (default 5) timed batches and ``min_seconds``.
     Returns ``batch_size``, ``runs``, ``images``, ``seconds``, ``images_per_s``.
     """
@@ -303,11 +303,6 @@ def flops_per_image(model: nn.Module, image_size: int | Sequence[int], channels:
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
         torch.func.functional_call(model, fake, (x,))
     return int(counter.get_total_flops())
-
-
-def crop_size(weights: Any) -> int:
-    """The input size a torchvision weights entry's own transforms produce."""
-    return int(weights.transforms().crop_size[0])
 
 
 def weight_file_mib(path: str | os.PathLike[str]) -> float:

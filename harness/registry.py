@@ -1,21 +1,67 @@
-"""A thin view over torchvision's model registry: names, weights, metadata, classes.
+"""One registry over torchvision's classifiers and timm's zoo: names, weights, metadata, classes.
 
+Bare names are torchvision's (``resnet50``), ``timm/ARCH[.TAG]`` are timm's.
 Nothing here lists models or classes by hand: names come from
-``torchvision.models.list_models``, metadata from each weights enum, and
-WordNet ids from timm's ImageNet-1k synsets.
+``torchvision.models.list_models`` and timm's registry, metadata from each
+torchvision weights enum or timm pretrained config, WordNet ids from timm's
+ImageNet tables. A :class:`Card` is what the rest of the harness needs to know
+of a model and its weights before (or without) loading them.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import hashlib
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import torchvision
-from torchvision.models import WeightsEnum, get_model_weights, list_models
+from torch import nn
+from torchvision.models import WeightsEnum, get_model, get_model_weights, list_models
 
-from harness import HarnessError
+from harness import HarnessError, timm_zoo
+
+
+def natural(name: str) -> list[Any]:
+    """Sort key that puts resnet18 before resnet101."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name.lower())]
+
+
+@dataclass(frozen=True)
+class Card:
+    """A model and its weights as the registries describe them, before any weights load.
+
+    ``preprocessing`` records the eval transform: input size (H, W), the short
+    side resized to, crop fraction, interpolation, mean and std.
+    """
+
+    name: str
+    library: str  # "torchvision" or "timm"
+    weights: str  # torchvision's enum member (IMAGENET1K_V2) or timm's tag (in1k)
+    dataset: str
+    categories: tuple[str, ...]
+    wnids: tuple[str, ...]  # "" where unknown
+    preprocessing: dict[str, Any]
+    transforms: Callable[[], Any] = field(repr=False, compare=False)
+    published_top1: float | None = None  # fractions, for these weights on ImageNet val
+    published_top5: float | None = None
+    file_mb: float | None = None
+
+    @property
+    def label_space(self) -> str:
+        """A digest of the classes (by WordNet id where known): equal means comparable."""
+        keys = self.wnids if all(self.wnids) else self.categories
+        return hashlib.sha1("\n".join(keys).encode()).hexdigest()
+
+    @property
+    def input_size(self) -> int:
+        """The square side the model sees (the crop's height)."""
+        return int(self.preprocessing["input_size"][0])
 
 
 @lru_cache(maxsize=1)
@@ -29,19 +75,24 @@ def classifiers() -> tuple[str, ...]:
 
 
 def match(patterns: list[str] | None) -> list[str]:
-    """Model names matching the shell-style ``patterns`` (all when none), once each.
+    """Model names matching the shell-style ``patterns`` (torchvision's all when none), once each.
 
     Names keep the order of the patterns that matched them first; the names a
-    single pattern matches are sorted.
-
-    An exact name is returned as is; a pattern that matches nothing raises a
-    HarnessError that names the nearest valid names.
+    single pattern matches sort naturally. ``timm/`` patterns match timm's
+    architectures (or ``ARCH.TAG`` when they hold a dot). An exact name is
+    returned as is; a pattern that matches nothing raises a HarnessError that
+    names the nearest valid names.
     """
     if not patterns:
-        return list(classifiers())
+        return sorted(classifiers(), key=natural)
     found: list[str] = []
     for pattern in patterns:
-        hits = [pattern] if pattern in classifiers() else fnmatch.filter(classifiers(), pattern)
+        if timm_zoo.is_timm(pattern):
+            hits = timm_zoo.match(pattern)
+        elif pattern in classifiers():
+            hits = [pattern]
+        else:
+            hits = sorted(fnmatch.filter(classifiers(), pattern), key=natural)
         if not hits:
             check(pattern)  # raises with suggestions
         found += [h for h in hits if h not in found]
@@ -49,16 +100,20 @@ def match(patterns: list[str] | None) -> list[str]:
 
 
 def check(name: str) -> str:
-    """Return ``name`` if torchvision has such a classifier, else raise with near matches."""
+    """``name`` if torchvision or timm has such a classifier, else raise naming near matches."""
+    if timm_zoo.is_timm(name):
+        return timm_zoo.check(name)
     if name in classifiers():
         return name
     near = difflib.get_close_matches(name.lower(), classifiers(), n=5, cutoff=0.5)
+    if not near and name.lower() in map(str.lower, timm_zoo.architectures()):
+        near = [timm_zoo.PREFIX + name.lower()]
     hint = f"; did you mean {', '.join(near)}?" if near else "; see `python -m harness models`"
     raise HarnessError(f"unknown model {name!r}{hint}")
 
 
 def weights_enum(name: str) -> type[WeightsEnum]:
-    """The weights enum of a classifier, e.g. ``ResNet50_Weights``."""
+    """The weights enum of a torchvision classifier, e.g. ``ResNet50_Weights``."""
     return get_model_weights(check(name))
 
 
@@ -79,14 +134,103 @@ def weights_tag(name: str, tag: str) -> WeightsEnum:
         ) from None
 
 
+def timm_tagged(name: str, tag: str) -> str:
+    """``timm/ARCH.TAG`` for a timm name and a ``--weights`` tag (DEFAULT keeps the name's)."""
+    if tag.upper() == "DEFAULT":
+        return timm_zoo.check(name)
+    arch = name[len(timm_zoo.PREFIX) :].split(".")[0]
+    tagged = f"{timm_zoo.PREFIX}{arch}.{tag}"
+    if "." in name[len(timm_zoo.PREFIX) :] and tagged != name:
+        raise HarnessError(f"{name} already names its weights; --weights {tag} contradicts it")
+    if f"{arch}.{tag}" not in timm_zoo.pretrained():
+        tags = [t.split(".", 1)[1] for t in timm_zoo.pretrained() if t.split(".")[0] == arch]
+        raise HarnessError(
+            f"unknown weights {tag!r} for {name}; valid: DEFAULT, {', '.join(tags)}, "
+            "a .pth file, or none"
+        )
+    return tagged
+
+
 def dataset_of(weights: WeightsEnum) -> str:
     """The dataset the weights were trained (and published metrics measured) on."""
     metrics: dict[str, Any] = weights.meta.get("_metrics", {})
     return next(iter(metrics), "unknown")
 
 
+def card(name: str, tag: str = "DEFAULT") -> Card:
+    """The :class:`Card` of ``name`` with the weights ``tag`` (DEFAULT: the library's default)."""
+    if timm_zoo.is_timm(name):
+        return _timm_card(timm_tagged(name, tag))
+    w = weights_tag(name, tag)
+    meta = w.meta
+    metrics: dict[str, float] = next(iter(meta.get("_metrics", {}).values()), {})
+    tf = w.transforms()
+    names = tuple(meta["categories"])
+    return Card(
+        name=name,
+        library="torchvision",
+        weights=w.name,
+        dataset=dataset_of(w),
+        categories=names,
+        wnids=imagenet_wnids() if len(names) == 1000 else ("",) * len(names),
+        preprocessing={
+            "library": "torchvision",
+            "input_size": [tf.crop_size[0], tf.crop_size[-1]],
+            "resize": tf.resize_size[0],
+            "crop_pct": round(tf.crop_size[0] / tf.resize_size[0], 4),
+            "interpolation": tf.interpolation.value,
+            "mean": list(tf.mean),
+            "std": list(tf.std),
+        },
+        transforms=w.transforms,
+        published_top1=_fraction(metrics.get("acc@1")),
+        published_top5=_fraction(metrics.get("acc@5")),
+        file_mb=meta.get("_file_size"),
+    )
+
+
+def _fraction(percent: float | None) -> float | None:
+    return None if percent is None else round(percent / 100, 6)
+
+
+def _timm_card(name: str) -> Card:
+    cfg = timm_zoo.config(name)
+    data = timm_zoo.data_config(name)
+    space, names, wnids = timm_zoo.classes(name)
+    side = data["input_size"][1]
+    return Card(
+        name=name,
+        library="timm",
+        weights=str(cfg.tag or "default"),
+        dataset=space,
+        categories=names,
+        wnids=wnids,
+        preprocessing={
+            "library": "timm",
+            "input_size": list(data["input_size"][1:]),
+            "resize": math.floor(side / data["crop_pct"]) if data["crop_pct"] else side,
+            "crop_pct": data["crop_pct"],
+            "interpolation": data["interpolation"],
+            "mean": list(data["mean"]),
+            "std": list(data["std"]),
+        },
+        transforms=lambda: timm_zoo.transforms(name),
+        published_top1=timm_zoo.PUBLISHED_TOP1.get(timm_zoo.hub_name(name)),
+    )
+
+
+def build(name: str, num_classes: int | None = None) -> nn.Module:
+    """``name`` with random weights (and a head of ``num_classes`` when given)."""
+    extra = {} if num_classes is None else {"num_classes": num_classes}
+    if timm_zoo.is_timm(name):
+        return timm_zoo.build(name, False, **extra)
+    return get_model(check(name), weights=None, **extra)
+
+
 def info(name: str) -> dict[str, Any]:
     """One row of ``harness models``: the default weights' published metadata."""
+    if timm_zoo.is_timm(name):
+        return timm_zoo.info(name)
     w = weights_tag(name, "DEFAULT")
     meta = w.meta
     metrics: dict[str, float] = next(iter(meta.get("_metrics", {}).values()), {})
@@ -112,11 +256,6 @@ def imagenet_wnids() -> tuple[str, ...]:
     return tuple(info_.index_to_label_name(i) for i in range(info_.num_classes()))
 
 
-def class_table(weights: WeightsEnum) -> list[tuple[int, str, str]]:
-    """(index, WordNet id, name) for each class the weights predict.
-
-    WordNet ids are given for ImageNet-1k weights and are "" elsewhere.
-    """
-    names = weights.meta["categories"]
-    wnids = imagenet_wnids() if len(names) == 1000 else ("",) * len(names)
-    return [(i, wnids[i], n) for i, n in enumerate(names)]
+def class_table(c: Card) -> list[tuple[int, str, str]]:
+    """(index, WordNet id, name) for each class a model's weights predict ("" wnid if unknown)."""
+    return [(i, c.wnids[i], n) for i, n in enumerate(c.categories)]

@@ -1,7 +1,9 @@
-"""Build a classifier with its weights: a torchvision tag, a local file, or none.
+"""Build a classifier with its weights: a library tag, a local file, or none.
 
-Tags go through torchvision's own loader and cache (``$TORCH_HOME/hub/checkpoints``);
-local files are loaded with ``weights_only=True`` so that no pickled code runs.
+torchvision tags go through torchvision's own loader and cache
+(``$TORCH_HOME/hub/checkpoints``), timm's through timm's (the Hugging Face hub
+cache); local files are loaded with ``weights_only=True`` so that no pickled
+code runs.
 """
 
 from __future__ import annotations
@@ -18,34 +20,47 @@ import torch
 from torch import nn
 from torchvision.models import WeightsEnum, get_model
 
-from harness import HarnessError, registry
+from harness import HarnessError, registry, timm_zoo
+from harness.registry import Card
 
 WEIGHTS_DIR_ENV = "HARNESS_WEIGHTS_DIR"
 RANDOM_NOTE = "random weights, meaningless for accuracy"
 
 
 class WeightsUnavailable(HarnessError):
-    """torchvision's weights are neither cached nor downloadable (offline)."""
+    """The library's weights are neither cached nor downloadable (offline)."""
 
 
 @dataclass
 class Loaded:
     """A model ready for inference, with where its weights came from.
 
-    ``meta`` is the torchvision weights entry whose class list and transforms
-    apply: the chosen tag, or the default one for a local file or random init.
+    ``card`` is the registry's entry whose class list and transforms apply: the
+    chosen tag, or the default one for a local file or random init.
     """
 
     name: str
     model: nn.Module
-    meta: WeightsEnum
+    card: Card
     source: str
     random: bool = False
     categories: list[str] = field(default_factory=list)
 
     def transforms(self) -> Any:
-        """The weights' own preprocessing (resize, crop, normalise)."""
-        return self.meta.transforms()
+        """The weights' own preprocessing (resize, crop, normalise): torchvision's or timm's."""
+        return self.card.transforms()
+
+
+def arch_of(name: str) -> str:
+    """The architecture part of a model name: what ``--weights-dir`` files are named after."""
+    return name.removeprefix(timm_zoo.PREFIX).split(".")[0]
+
+
+def is_cached(name: str) -> bool:
+    """Whether the library's default weights of ``name`` are in its cache (no download)."""
+    if timm_zoo.is_timm(name):
+        return timm_zoo.cached_file(name) is not None
+    return cache_path(registry.weights_tag(name, "DEFAULT")).is_file()
 
 
 def cache_path(weights: WeightsEnum) -> Path:
@@ -70,26 +85,32 @@ def load(name: str, weights: str = "DEFAULT", weights_dir: str | None = None) ->
     """Build ``name`` in eval mode with ``weights``.
 
     Args:
-        name: a torchvision classifier name (``registry.classifiers()``).
-        weights: ``DEFAULT``, a tag of the model's weights enum, a path to a
-            ``.pth`` state_dict, or ``none`` for random initialisation.
-        weights_dir: a folder searched for ``NAME*.pth`` when ``weights`` is
-            ``DEFAULT``; defaults to ``$HARNESS_WEIGHTS_DIR``.
+        name: a torchvision classifier (``resnet50``) or a timm model
+            (``timm/ARCH[.TAG]``); see ``registry.match``.
+        weights: ``DEFAULT``, a weights tag (torchvision's enum member, or timm's
+            pretrained tag), a path to a ``.pth`` state_dict, or ``none`` for
+            random initialisation.
+        weights_dir: a folder searched for ``ARCH.pth`` / ``ARCH-*.pth`` when
+            ``weights`` is ``DEFAULT``; defaults to ``$HARNESS_WEIGHTS_DIR``.
     """
     registry.check(name)
-    default = registry.weights_tag(name, "DEFAULT")
     weights_dir = weights_dir or os.environ.get(WEIGHTS_DIR_ENV) or None
+    is_file = Path(weights).suffix in (".pth", ".pt") or os.sep in weights
+    card = registry.card(name, "DEFAULT" if is_file or weights.lower() == "none" else weights)
+    arch = arch_of(name)
     if weights.lower() == "none":
-        model, meta, source, rand = get_model(name, weights=None), default, "none (random)", True
-    elif weights.upper() == "DEFAULT" and weights_dir and (found := find_in_dir(name, weights_dir)):
-        model, meta, source, rand = from_file(name, found), default, str(found), False
-    elif Path(weights).suffix in (".pth", ".pt") or os.sep in weights:
-        model, meta, source, rand = from_file(name, Path(weights)), default, weights, False
+        model, source, rand = registry.build(name), "none (random)", True
+    elif weights.upper() == "DEFAULT" and weights_dir and (found := find_in_dir(arch, weights_dir)):
+        model, source, rand = from_file(name, found), str(found), False
+    elif is_file:
+        model, source, rand = from_file(name, Path(weights)), weights, False
+    elif card.library == "timm":
+        model, source, rand = from_timm(card), f"{card.name} (timm)", False
     else:
-        meta = registry.weights_tag(name, weights)
-        model, source, rand = from_torchvision(name, meta), f"{meta.name} (torchvision)", False
+        w = registry.weights_tag(name, weights)
+        model, source, rand = from_torchvision(name, w), f"{w.name} (torchvision)", False
     model.eval()
-    return Loaded(name, model, meta, source, rand, list(meta.meta["categories"]))
+    return Loaded(name, model, card, source, rand, list(card.categories))
 
 
 def from_torchvision(name: str, weights: WeightsEnum) -> nn.Module:
@@ -112,6 +133,34 @@ def from_torchvision(name: str, weights: WeightsEnum) -> nn.Module:
         ) from e
     except RuntimeError as e:  # a corrupt or partial cached file
         raise HarnessError(f"cannot load {name} weights from {cached}: {e}") from e
+
+
+def from_timm(card: Card) -> nn.Module:
+    """timm's own pretrained loader and cache; offline without a cached file: one clear error."""
+    from huggingface_hub import constants
+
+    hub = timm_zoo.hub_name(card.name)
+    cached = timm_zoo.cached_file(card.name)
+    if cached is None and not timm_zoo.hub_reachable():
+        raise WeightsUnavailable(
+            f"cannot get {card.name} weights: timm/{hub} is not in the Hugging Face cache "
+            f"({constants.HF_HUB_CACHE}) and the hub cannot be reached (offline); pass "
+            f"--weights FILE.pth, --weights-dir DIR (holding {hub.split('.')[0]}.pth), "
+            "or --weights none for random weights"
+        )
+    overlay = {"file": str(cached)} if cached else None
+    log = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(log):  # stdout is for data
+            model = timm_zoo.build(card.name, True, pretrained_cfg_overlay=overlay)
+    except (OSError, ValueError, RuntimeError) as e:  # hub and HTTP errors are OSErrors
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise WeightsUnavailable(
+            f"cannot get {card.name} weights from timm/{hub}: {first[:200]}"
+        ) from e
+    finally:
+        sys.stderr.write(log.getvalue())
+    return model
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -137,9 +186,9 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 def from_file(name: str, path: Path) -> nn.Module:
     """Build ``name`` and load a local state_dict strictly, naming any mismatch."""
     state = read_state_dict(path)
-    model = get_model(name, weights=None)
+    model = registry.build(name)
     own = model.state_dict()
-    n_classes = len(registry.weights_tag(name, "DEFAULT").meta["categories"])
+    n_classes = len(registry.card(name).categories)
     missing, extra = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
     shapes = [k for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
     for k in shapes:
