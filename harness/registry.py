@@ -106,8 +106,8 @@ def check(name: str) -> str:
     if name in classifiers():
         return name
     near = difflib.get_close_matches(name.lower(), classifiers(), n=5, cutoff=0.5)
-    if not near and name.lower() in map(str.lower, timm_zoo.architectures()):
-        near = [timm_zoo.PREFIX + name.lower()]
+    if name.lower() in timm_zoo.architectures():  # a timm architecture typed bare
+        near = [timm_zoo.PREFIX + name.lower(), *near[:4]]
     hint = f"; did you mean {', '.join(near)}?" if near else "; see `python -m harness models`"
     raise HarnessError(f"unknown model {name!r}{hint}")
 

@@ -99,8 +99,8 @@ def cell(row: dict[str, Any], key: str, fmt: str | None) -> str:
         return "n/a" if fmt else ""
     if fmt == "pct":
         return f"{100 * v:.1f}%"
-    if fmt == "published":  # * : torchvision's figure is for other weights than these
-        return f"{v:.1f}%" + ("*" if row.get("published_note") else "")
+    if fmt == "published":  # * : the library's figure is for other weights than these
+        return f"{100 * v:.1f}%" + ("*" if row.get("published_note") else "")
     if fmt in ("M", "G"):
         return f"{v / (1e6 if fmt == 'M' else 1e9):.2f}"
     return format(v, fmt) if fmt else str(v)
@@ -147,15 +147,26 @@ def environment(precision: str) -> dict[str, Any]:
 
 
 def same_classes(rows: Sequence[dict[str, Any]]) -> str:
-    """A sentence on whether all compared weights share one dataset and class list."""
+    """A sentence on whether the measured models share one label space (classes by WordNet id).
+
+    Accuracy is only comparable within one label space: models of different ones
+    are named in groups, and their accuracy is not ranked across them.
+    """
     done = [r for r in rows if not r.get("error")]
-    sets = {(r.get("dataset"), r.get("classes"), r.get("class_list_sha1")) for r in done}
-    if len(sets) <= 1 and done:
-        dataset, n, _ = next(iter(sets))
-        return f"All {len(done)} measured models predict the same {n} classes of {dataset}."
-    return "WARNING: the models' weights differ in dataset or class list: " + "; ".join(
-        f"{r['model']}: {r.get('dataset')}, {r.get('classes')} classes" for r in done
+    spaces: dict[Any, list[dict[str, Any]]] = {}
+    for r in done:
+        spaces.setdefault(r.get("label_space"), []).append(r)
+    if len(spaces) <= 1 and done:
+        first = done[0]
+        return (
+            f"All {len(done)} measured models predict the same {first.get('classes')} classes "
+            f"({first.get('dataset')}; same WordNet ids in the same order)."
+        )
+    groups = "; ".join(
+        f"{', '.join(r['model'] for r in g)}: {g[0].get('dataset')}, {g[0].get('classes')} classes"
+        for g in spaces.values()
     )
+    return f"WARNING: different label spaces, accuracy not comparable across them: {groups}."
 
 
 def write_compare(
@@ -229,10 +240,10 @@ def plot_compare(rows: Sequence[dict[str, Any]], path: Path, env: dict[str, Any]
         if r.get("published_top1") is not None and (
             r.get("top1") is None or r.get("published_note")
         ):
-            left.scatter(x, r["published_top1"], s=60, facecolors="none", edgecolors="C1")
+            left.scatter(x, 100 * r["published_top1"], s=60, facecolors="none", edgecolors="C1")
             left.annotate(
                 f"{r['model']} (published)",
-                (x, r["published_top1"]),
+                (x, 100 * r["published_top1"]),
                 textcoords="offset points",
                 xytext=(5, -12),
                 color="C1",
@@ -244,7 +255,7 @@ def plot_compare(rows: Sequence[dict[str, Any]], path: Path, env: dict[str, Any]
         [],
         facecolors="none",
         edgecolors="C1",
-        label="published by torchvision, for its own weights (not measured here)",
+        label="published by torchvision or timm on ImageNet (not measured here)",
     )
     left.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     left.set(

@@ -34,18 +34,31 @@ def test_classifiers_are_torchvisions_classification_models() -> None:
     assert "resnet50" in registry.classifiers()
 
 
-def test_match_all_when_no_patterns() -> None:
-    assert registry.match(None) == torchvision.models.list_models(module=torchvision.models)
-    assert registry.match([]) == registry.match(None)
+def test_match_all_when_no_patterns_sorts_naturally() -> None:
+    found = registry.match(None)
+    assert set(found) == set(torchvision.models.list_models(module=torchvision.models))
+    assert len(found) == len(set(found))
+    # digits compare as numbers, as in timm: 1 < 3 < 8 < 16 < 32 < 400 (written out by hand)
+    regnets = [n for n in found if n.startswith("regnet_x_")]
+    assert regnets == [
+        "regnet_x_1_6gf",
+        "regnet_x_3_2gf",
+        "regnet_x_8gf",
+        "regnet_x_16gf",
+        "regnet_x_32gf",
+        "regnet_x_400mf",
+        "regnet_x_800mf",
+    ]
+    assert registry.match([]) == found
 
 
 def test_match_globs_and_exact_names() -> None:
     assert registry.match(["resnet*"]) == [
-        "resnet101",
-        "resnet152",
         "resnet18",
         "resnet34",
         "resnet50",
+        "resnet101",
+        "resnet152",
     ]
     assert registry.match(["vgg1?"]) == ["vgg11", "vgg13", "vgg16", "vgg19"]
     assert registry.match(["alexnet"]) == ["alexnet"]
@@ -175,11 +188,11 @@ def check_against_csv(table: list[tuple[int, str, str]], rows: list[dict[str, st
 
 
 def test_class_table_matches_csv(classes_csv: list[dict[str, str]]) -> None:
-    check_against_csv(registry.class_table(ResNet50_Weights.DEFAULT), classes_csv)
+    check_against_csv(registry.class_table(registry.card("resnet50")), classes_csv)
 
 
 def test_class_table_known_rows() -> None:
-    table = registry.class_table(ResNet50_Weights.DEFAULT)
+    table = registry.class_table(registry.card("resnet50"))
     assert table[0] == (0, "n01440764", "tench")
     assert table[999] == (999, "n15075141", "toilet tissue")
     wnids = [w for _, w, _ in table]
@@ -193,7 +206,7 @@ def test_cli_models_json_all(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     expected = torchvision.models.list_models(module=torchvision.models)
-    assert [r["model"] for r in rows] == expected
+    assert sorted(r["model"] for r in rows) == sorted(expected)
     for r in rows:
         w = get_model_weights(r["model"]).DEFAULT
         (dataset, metrics), *_ = w.meta["_metrics"].items()
@@ -208,11 +221,11 @@ def test_cli_models_csv_pattern(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "resnet*", "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [r["model"] for r in rows] == [
-        "resnet101",
-        "resnet152",
         "resnet18",
         "resnet34",
         "resnet50",
+        "resnet101",
+        "resnet152",
     ]
     for r in rows:
         meta = get_model_weights(r["model"]).DEFAULT.meta
@@ -222,9 +235,10 @@ def test_cli_models_csv_pattern(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_cli_models_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "vgg1?", "alexnet"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
     assert lines[0].split()[0] == "model"
-    body = lines[1:-1]
+    body = lines[1:]
     assert sorted(line.split()[0] for line in body) == [
         "alexnet",
         "vgg11",
@@ -232,7 +246,8 @@ def test_cli_models_table(capsys: pytest.CaptureFixture[str]) -> None:
         "vgg16",
         "vgg19",
     ]
-    assert lines[-1].startswith("5 models")
+    assert out.err.startswith("5 torchvision models")
+    assert "harness models 'timm/PATTERN'" in out.err
     alexnet = next(line.split() for line in body if line.startswith("alexnet"))
     meta = get_model_weights("alexnet").DEFAULT.meta
     assert alexnet[1] == "IMAGENET1K_V1"

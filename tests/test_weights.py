@@ -34,7 +34,7 @@ def test_none_gives_random_weights() -> None:
     assert loaded.random is True
     assert loaded.name == NAME
     assert not loaded.model.training
-    assert loaded.meta is SqueezeNet1_1_Weights.IMAGENET1K_V1
+    assert loaded.card.weights == SqueezeNet1_1_Weights.IMAGENET1K_V1.name
     assert loaded.categories == SqueezeNet1_1_Weights.IMAGENET1K_V1.meta["categories"]
     assert len(loaded.categories) == 1000
     assert "random" in loaded.source
