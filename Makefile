@@ -21,9 +21,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -c "import harness, torch, torchvision, lightning" && touch $@
 
 # A first look (top-5 of three photos), then the lab study in a few minutes:
-# squeezenet1_1 with the shared real weights beside alexnet, vgg16 and resnet101
-# (random weights offline: speed and memory only).
-DEMO_MODELS ?= squeezenet1_1 alexnet vgg16 resnet101
+# squeezenet1_1 and timm's tf_efficientnet_lite0/1/2 with the shared real weights
+# beside alexnet, vgg16 and resnet101 (random weights offline: speed and memory only).
+DEMO_MODELS ?= squeezenet1_1 timm/tf_efficientnet_lite0 timm/tf_efficientnet_lite1 \
+               timm/tf_efficientnet_lite2 alexnet vgg16 resnet101
 DEMO_LIMIT  ?= 50
 demo: setup
 	@if [ -d "$(NIPS)" ]; then \

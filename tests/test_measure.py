@@ -18,7 +18,7 @@ from PIL import Image
 from torch import nn
 from torchvision.models import SqueezeNet1_1_Weights, get_model, get_model_weights
 
-from harness import measure
+from harness import measure, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 GNU_TIME = "/usr/bin/time"
@@ -92,13 +92,14 @@ def test_flops_are_twice_torchvision_ops(name: str) -> None:
     weights = get_model_weights(name).DEFAULT
     with torch.device("meta"):  # no memory, no init time: only shapes matter
         model = get_model(name).eval()
-    gflops = measure.flops_per_image(model, measure.crop_size(weights)) / 1e9
+    gflops = measure.flops_per_image(model, registry.card(name).input_size) / 1e9
     assert gflops == pytest.approx(2 * weights.meta["_ops"], rel=0.01)
 
 
-def test_crop_size() -> None:
-    assert measure.crop_size(get_model_weights("resnet18").DEFAULT) == 224
-    assert measure.crop_size(get_model_weights("inception_v3").DEFAULT) == 299
+def test_input_size() -> None:
+    assert registry.card("resnet18").input_size == 224
+    assert registry.card("inception_v3").input_size == 299
+    assert registry.card("timm/tf_efficientnet_lite2").input_size == 260
 
 
 def test_latency_quantiles_against_statistics() -> None:

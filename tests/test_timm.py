@@ -189,6 +189,28 @@ def test_file_dir_tag_and_none() -> None:
         weights.load("timm/tf_efficientnet_lite0", str(need(LITE1)))
 
 
+def test_flops_of_a_timm_model_equal_a_hand_count() -> None:
+    """FLOPs = 2 x the multiply-accumulates of every convolution and linear layer."""
+    from harness import measure
+
+    model = timm.create_model("tf_efficientnet_lite0").eval()
+    macs = 0
+
+    def count(m: nn.Module, _: object, out: torch.Tensor) -> None:
+        nonlocal macs
+        if isinstance(m, nn.Conv2d):  # per output value: (in / groups) x kh x kw
+            macs += out.numel() * m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+        elif isinstance(m, nn.Linear):
+            macs += out.numel() * m.in_features
+
+    hooks = [m.register_forward_hook(count) for m in model.modules()]
+    with torch.no_grad():
+        model(torch.zeros(1, 3, 224, 224))
+    for h in hooks:
+        h.remove()
+    assert measure.flops_per_image(model, 224) == 2 * macs == 2 * 385187552
+
+
 # --- exact numbers ------------------------------------------------------------------------
 
 
