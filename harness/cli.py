@@ -27,9 +27,11 @@ def _model_options(with_weights: bool = True) -> argparse.ArgumentParser:
             "--weights",
             default="DEFAULT",
             metavar="W",
-            help="DEFAULT, a weights tag such as IMAGENET1K_V2, a .pth state_dict, "
+            help="DEFAULT, a weights tag such as IMAGENET1K_V2, a checkpoint file (.pth, "
+            ".ckpt: a state_dict, plain or as Lightning, DDP or torch.compile save it), "
             "or none for random weights (default: DEFAULT)",
         )
+        _checkpoint_options(g, "the model's")
     g.add_argument(
         "--weights-dir",
         metavar="DIR",
@@ -38,6 +40,21 @@ def _model_options(with_weights: bool = True) -> argparse.ArgumentParser:
         "download (default: $HARNESS_WEIGHTS_DIR)",
     )
     return p
+
+
+def _checkpoint_options(g: argparse._ArgumentGroup, whose: str) -> None:
+    g.add_argument(
+        "--classes",
+        metavar="FILE",
+        help=f"{whose} own class list, in output order: one name per line, or a CSV "
+        "index,name[,wnid]; the head is built with that many classes",
+    )
+    g.add_argument(
+        "--weights-key",
+        metavar="KEY",
+        help="the checkpoint entry holding the weights, e.g. state_dict_ema "
+        "(default: the file itself, or its state_dict or model entry)",
+    )
 
 
 def _run_options(parallel: bool = True) -> argparse.ArgumentParser:
@@ -201,8 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         required=True,
         metavar="NAME",
-        help="model names or shell patterns, e.g. alexnet vgg16 'resnet*'",
+        help="model names or shell patterns, e.g. alexnet vgg16 'resnet*'; NAME=FILE "
+        "for a model with weights of one's own",
     )
+    _checkpoint_options(p.add_argument_group("own weights (NAME=FILE)"), "NAME=FILE models'")
     p.add_argument(
         "--data",
         metavar="DIR",

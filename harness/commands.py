@@ -64,6 +64,14 @@ TIMM_COLUMNS = (
 )
 
 
+def _load(args: argparse.Namespace) -> Any:
+    """The model of ``predict`` and ``test``, with ``--classes`` and ``--weights-key``."""
+    from harness import classlist, weights
+
+    classes = classlist.read(args.classes) if args.classes else None
+    return weights.load(args.model, args.weights, args.weights_dir, classes, args.weights_key)
+
+
 def models(args: argparse.Namespace) -> int:
     from harness import registry
     from harness.report import table, to_csv, to_json
@@ -137,13 +145,13 @@ def classes(args: argparse.Namespace) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
-    from harness import evaluate, weights
+    from harness import evaluate
     from harness.data import UNLABELLED, Samples
     from harness.images import find_images
     from harness.report import table, to_csv
 
     files, passed = find_images(args.images)
-    loaded = weights.load(args.model, args.weights, args.weights_dir)
+    loaded = _load(args)
     samples = Samples(Path("."), files, [UNLABELLED] * len(files), "files", skipped=passed)
     module = evaluate.predict(loaded, samples, _config(args), topk=args.topk)
     if loaded.random:
@@ -200,9 +208,9 @@ def pct(v: float | None) -> str:
 
 
 def test(args: argparse.Namespace) -> int:
-    from harness import evaluate, weights
+    from harness import evaluate
 
-    loaded = weights.load(args.model, args.weights, args.weights_dir)
+    loaded = _load(args)
     res = evaluate.test(loaded, args.data, _config(args), args.labels, args.limit, args.output)
     if res is None:  # a non-zero rank of a multi-process run
         return EXIT_OK
@@ -230,13 +238,18 @@ def test(args: argparse.Namespace) -> int:
 def compare(args: argparse.Namespace) -> int:
     import time
 
-    from harness import registry
-    from harness.compare import Spec, compare
+    from harness.classlist import read
+    from harness.compare import Spec, compare, entries
     from harness.evaluate import LOGS
     from harness.fast import check_accelerator
     from harness.report import compare_table
 
-    models = registry.match(args.models)
+    models = entries(args.models)
+    if args.classes or args.weights_key:
+        if not any("=" in m for m in models):
+            raise HarnessError("--classes and --weights-key are for models given as NAME=FILE")
+        if args.classes:
+            read(args.classes)  # a malformed list: one error now, not one per model
     if args.data and not os.path.isdir(args.data):
         raise HarnessError(f"data path {args.data!r} is not a folder")
     check_accelerator(args.accelerator)  # before any model process starts
@@ -259,6 +272,8 @@ def compare(args: argparse.Namespace) -> int:
         compile=args.compile,
         max_pixels=args.max_pixels,
         decode=args.decode,
+        classes=args.classes,
+        weights_key=args.weights_key,
     )
     rows = compare(models, spec, args.timeout)
     print(compare_table(rows))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -44,17 +45,44 @@ class Spec:
     compile: bool = False
     max_pixels: int = MAX_PIXELS
     decode: str = "exact"
+    classes: str | None = None  # the class list of NAME=FILE models
+    weights_key: str | None = None
 
     def result_path(self) -> Path:
-        return Path(self.run_dir) / "models" / f"{self.model}.json"
+        return Path(self.run_dir) / "models" / f"{self.slug()}.json"
+
+    def slug(self) -> str:
+        """``model`` as a file path: ``NAME=runs/ft.ckpt`` -> ``NAME=runs_ft.ckpt``.
+
+        NAME stays as is (``timm/ARCH`` makes a subfolder); the file part is flattened.
+        """
+        name, own, file = self.model.partition("=")
+        return name + own + re.sub(r"[^\w.+-]+", "_", file)
+
+
+def entries(models: list[str]) -> list[str]:
+    """Model names for ``--models``: names, shell patterns and NAME=FILE, once each.
+
+    NAME=FILE is the architecture NAME with the weights in FILE (one's own).
+    """
+    from harness import registry
+
+    found: list[str] = []
+    for m in models:
+        name, own, file = m.partition("=")
+        if own and not Path(file).is_file():
+            raise HarnessError(f"weights file {file!r} (in {m}) does not exist")
+        hits = [m] if own and registry.check(name) else registry.match([m])
+        found += [h for h in hits if h not in found]
+    return found
 
 
 def run_child(spec: Spec, timeout: float | None = None) -> dict[str, Any]:
     """Measure one model in a fresh interpreter; any failure becomes an error row."""
     models = Path(spec.run_dir) / "models"
     models.mkdir(parents=True, exist_ok=True)
-    spec_file = write_atomic(models / f"{spec.model}.spec.json", json.dumps(asdict(spec)))
-    log = models / f"{spec.model}.log"
+    spec_file = write_atomic(models / f"{spec.slug()}.spec.json", json.dumps(asdict(spec)))
+    log = models / f"{spec.slug()}.log"
     log.parent.mkdir(parents=True, exist_ok=True)  # timm/ARCH names make a subfolder
     out = spec.result_path()
     out.unlink(missing_ok=True)
@@ -215,32 +243,41 @@ def _device(accelerator: str) -> Any:
 
 
 def _load(spec: Spec) -> tuple[dict[str, Any], Any]:
-    """Real weights where they can be had; random ones (accuracy n/a) where not."""
-    from harness import measure as m
-    from harness import registry, weights
+    """Real weights where they can be had; random ones (accuracy n/a) where not.
 
-    default = registry.card(spec.model)
-    row: dict[str, Any] = {
-        "model": spec.model,
-        "top1": None,
-        "top5": None,
-        "published_top1": default.published_top1,
-        "published_top5": default.published_top5,
-        "published_weights": f"{default.library} {default.weights}",
-    }
-    try:
-        loaded, note = weights.load(spec.model, "DEFAULT", spec.weights_dir), None
-    except weights.WeightsUnavailable:
-        loaded, note = weights.load(spec.model, "none"), "n/a (weights unavailable offline)"
+    ``NAME=FILE`` models load FILE, with ``spec.classes`` when given.
+    """
+    from harness import classlist, registry, weights
+    from harness import measure as m
+
+    name, own, file = spec.model.partition("=")
+    default = registry.card(name)
+    note = None
+    if own:
+        classes = classlist.read(spec.classes) if spec.classes else None
+        loaded = weights.load(name, file, None, classes, spec.weights_key)
+    else:
+        try:
+            loaded = weights.load(name, "DEFAULT", spec.weights_dir)
+        except weights.WeightsUnavailable:
+            loaded, note = weights.load(name, "none"), "n/a (weights unavailable offline)"
+    published = loaded.card.published_top1 is not None  # None for classes of one's own
     source = Path(loaded.source)
     custom = source.is_file()
-    row.update(
-        weights=loaded.source,
-        random_weights=loaded.random,
-        accuracy_note=note,
-        size_mib=round(m.weight_file_mib(source), 3) if custom else default.file_mb,
-    )
-    if custom and default.library == "torchvision":  # published: for its own weights, not these
+    row: dict[str, Any] = {
+        "model": spec.model,
+        "architecture": name,
+        "top1": None,
+        "top5": None,
+        "published_top1": loaded.card.published_top1,
+        "published_top5": loaded.card.published_top5,
+        "published_weights": f"{default.library} {default.weights}" if published else None,
+        "weights": loaded.source,
+        "random_weights": loaded.random,
+        "accuracy_note": note,
+        "size_mib": round(m.weight_file_mib(source), 3) if custom else default.file_mb,
+    }
+    if custom and published and default.library == "torchvision":  # for its own weights
         row["published_note"] = f"published figures are for torchvision's {default.weights}"
     return row, loaded
 
@@ -255,13 +292,13 @@ def _samples(spec: Spec, loaded: Any) -> Any:
 def _logger(spec: Spec) -> Any:
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    return TensorBoardLogger(spec.run_dir, name=spec.model, version="", default_hp_metric=False)
+    return TensorBoardLogger(spec.run_dir, name=spec.slug(), version="", default_hp_metric=False)
 
 
 def _accuracy(spec: Spec, loaded: Any, cfg: Any, logger: Any) -> dict[str, Any]:
     from harness import evaluate
 
-    out = Path(spec.run_dir) / "models" / spec.model
+    out = Path(spec.run_dir) / "models" / spec.slug()
     res = evaluate.test(
         loaded,
         str(spec.data),

@@ -216,6 +216,7 @@ def summarise(
         "weights": loaded.source,
         "random_weights": loaded.random,
         "preprocessing": loaded.card.preprocessing,
+        "classes": loaded.classes_file,  # --classes; None: the weights' own
         "data": str(data),
         "labels": labels,
         "layout": samples.layout,

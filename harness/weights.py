@@ -20,11 +20,13 @@ import torch
 from torch import nn
 from torchvision.models import WeightsEnum, get_model
 
-from harness import HarnessError, registry, timm_zoo
+from harness import HarnessError, checkpoint, registry, timm_zoo
+from harness.classlist import ClassList
 from harness.registry import Card
 
 WEIGHTS_DIR_ENV = "HARNESS_WEIGHTS_DIR"
 RANDOM_NOTE = "random weights, meaningless for accuracy"
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 
 
 class WeightsUnavailable(HarnessError):
@@ -36,7 +38,8 @@ class Loaded:
     """A model ready for inference, with where its weights came from.
 
     ``card`` is the registry's entry whose class list and transforms apply: the
-    chosen tag, or the default one for a local file or random init.
+    chosen tag, or the default one for a local file or random init; with
+    ``--classes`` it carries that list's classes (``classes_file``) instead.
     """
 
     name: str
@@ -45,6 +48,7 @@ class Loaded:
     source: str
     random: bool = False
     categories: list[str] = field(default_factory=list)
+    classes_file: str | None = None
 
     def transforms(self) -> Any:
         """The weights' own preprocessing (resize, crop, normalise): torchvision's or timm's."""
@@ -81,36 +85,62 @@ def find_in_dir(name: str, directory: str | os.PathLike[str]) -> Path | None:
     return hits[0] if hits else None
 
 
-def load(name: str, weights: str = "DEFAULT", weights_dir: str | None = None) -> Loaded:
+def load(
+    name: str,
+    weights: str = "DEFAULT",
+    weights_dir: str | None = None,
+    classes: ClassList | None = None,
+    weights_key: str | None = None,
+) -> Loaded:
     """Build ``name`` in eval mode with ``weights``.
 
     Args:
         name: a torchvision classifier (``resnet50``) or a timm model
             (``timm/ARCH[.TAG]``); see ``registry.match``.
         weights: ``DEFAULT``, a weights tag (torchvision's enum member, or timm's
-            pretrained tag), a path to a ``.pth`` state_dict, or ``none`` for
+            pretrained tag), a path to a checkpoint file, or ``none`` for
             random initialisation.
         weights_dir: a folder searched for ``ARCH.pth`` / ``ARCH-*.pth`` when
             ``weights`` is ``DEFAULT``; defaults to ``$HARNESS_WEIGHTS_DIR``.
+        classes: the classes of one's own model (``--classes``): its head is
+            built with that many outputs, and they name its predictions.
+        weights_key: the checkpoint entry that holds the state_dict.
     """
     registry.check(name)
     weights_dir = weights_dir or os.environ.get(WEIGHTS_DIR_ENV) or None
-    is_file = Path(weights).suffix in (".pth", ".pt") or os.sep in weights
-    card = registry.card(name, "DEFAULT" if is_file or weights.lower() == "none" else weights)
-    arch = arch_of(name)
-    if weights.lower() == "none":
-        model, source, rand = registry.build(name), "none (random)", True
-    elif weights.upper() == "DEFAULT" and weights_dir and (found := find_in_dir(arch, weights_dir)):
-        model, source, rand = from_file(name, found), str(found), False
-    elif is_file:
-        model, source, rand = from_file(name, Path(weights)), weights, False
+    file = _weights_file(arch_of(name), weights, weights_dir)
+    rand = weights.lower() == "none"
+    card = registry.card(name, "DEFAULT" if file or rand else weights)
+    if (classes or weights_key) and not (file or rand):
+        option = "--classes" if classes else "--weights-key"
+        raise HarnessError(
+            f"{option} is for your own weights: pass --weights FILE (or none), "
+            f"not {card.library}'s {card.weights}"
+        )
+    if rand:
+        model, source = registry.build(name, len(classes) if classes else None), "none (random)"
+    elif file:
+        model, source = from_file(name, file, classes, weights_key), str(file)
     elif card.library == "timm":
-        model, source, rand = from_timm(card), f"{card.name} (timm)", False
+        model, source = from_timm(card), f"{card.name} (timm)"
     else:
         w = registry.weights_tag(name, weights)
-        model, source, rand = from_torchvision(name, w), f"{w.name} (torchvision)", False
+        model, source = from_torchvision(name, w), f"{w.name} (torchvision)"
     model.eval()
-    return Loaded(name, model, card, source, rand, list(card.categories))
+    if classes is not None:
+        card = classes.card(card)
+    return Loaded(
+        name, model, card, source, rand, list(card.categories), classes.source if classes else None
+    )
+
+
+def _weights_file(arch: str, weights: str, weights_dir: str | None) -> Path | None:
+    """The checkpoint file ``weights`` names (or DEFAULT finds in ``weights_dir``), if any."""
+    if weights.upper() == "DEFAULT" and weights_dir:
+        return find_in_dir(arch, weights_dir)
+    if Path(weights).suffix in CHECKPOINT_SUFFIXES or os.sep in weights or Path(weights).is_file():
+        return Path(weights)
+    return None
 
 
 def from_torchvision(name: str, weights: WeightsEnum) -> nn.Module:
@@ -163,49 +193,52 @@ def from_timm(card: Card) -> nn.Module:
     return model
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors of a checkpoint file, refusing anything that would run code on load."""
-    if not path.is_file():
-        raise HarnessError(f"weights file {str(path)!r} does not exist")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError, zip or EOF errors: all mean "not loadable"
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise HarnessError(
-            f"refusing to load {path}: not a plain tensor checkpoint ({first})"
-        ) from e
-    if isinstance(obj, dict):
-        for key in ("state_dict", "model"):  # common wrappers around a state_dict
-            if isinstance(obj.get(key), dict):
-                obj = obj[key]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise HarnessError(f"{path} holds no state_dict (a mapping of names to tensors)")
-    return obj
+def from_file(
+    name: str, path: Path, classes: ClassList | None = None, key: str | None = None
+) -> nn.Module:
+    """Build ``name`` (with a head for ``classes``) and load a checkpoint strictly.
 
-
-def from_file(name: str, path: Path) -> nn.Module:
-    """Build ``name`` and load a local state_dict strictly, naming any mismatch."""
-    state = read_state_dict(path)
-    model = registry.build(name)
+    The checkpoint may be wrapped (Lightning, ``{"model": ...}``, ``key``) and
+    its keys prefixed (``model.``, ``module.``, ``_orig_mod.``); any mismatch
+    is named, a head of another size with the ``--classes`` hint.
+    """
+    model = registry.build(name, len(classes) if classes else None)
     own = model.state_dict()
-    n_classes = len(registry.card(name).categories)
-    missing, extra = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
-    shapes = [k for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
-    for k in shapes:
-        if own[k].shape[0] == n_classes and own[k].shape[1:] == state[k].shape[1:]:
-            raise HarnessError(
-                f"{path} is for {state[k].shape[0]} classes; {name} here predicts {n_classes}"
-            )
-    if missing or extra or shapes:
-        parts = [
-            f"{len(v)} {what} ({', '.join(v[:3])}{', ...' if len(v) > 3 else ''})"
-            for what, v in (
-                ("missing keys", missing),
-                ("unexpected keys", extra),
-                ("shape mismatches", shapes),
-            )
-            if v
-        ]
-        raise HarnessError(f"{path} does not fit {name}: {'; '.join(parts)}")
-    model.load_state_dict(state, strict=True)
+    fit = checkpoint.closest_fit(checkpoint.read(path, key), own)
+    if not fit.exact:
+        raise HarnessError(_mismatch(name, path, fit, own, classes))
+    model.load_state_dict(fit.state, strict=True)
     return model
+
+
+def _mismatch(
+    name: str, path: Path, fit: checkpoint.Fit, own: dict[str, Any], classes: ClassList | None
+) -> str:
+    """Why a checkpoint does not fit; for a head of another size, what to pass."""
+    n = len(classes) if classes else len(registry.card(name).categories)
+    k = _head_size(fit, own, n)
+    if k is None:
+        return f"{path} does not fit {name}: {fit.describe()}"
+    if classes:
+        return f"{path} is for {k} classes but {classes.source} lists {n}"
+    return (
+        f"{path} is for {k} classes and {name} predicts {n}: "
+        f"pass --classes FILE with the {k} class names, in output order"
+    )
+
+
+def _head_size(fit: checkpoint.Fit, own: dict[str, torch.Tensor], n: int) -> int | None:
+    """The class count of a checkpoint that differs from the model only in its head's size.
+
+    Head tensors are those with ``n`` (the model's class count) rows; the
+    checkpoint's have another row count and otherwise the same shape.
+    """
+    if fit.missing or fit.unexpected:
+        return None
+    rows = {
+        fit.state[k].shape[0]
+        if own[k].shape[0] == n and own[k].shape[1:] == fit.state[k].shape[1:]
+        else -1
+        for k in fit.shapes
+    }
+    return rows.pop() if len(rows) == 1 and -1 not in rows else None
