@@ -242,3 +242,22 @@ def test_compare_own_weights_errors(tmp_path, monkeypatch, capsys, models, extra
     err = capsys.readouterr().err
     assert error in err and err.count("\n") == 1
     assert not (tmp_path / "run").exists()  # refused before any model ran
+
+
+def test_timm_model_with_own_classes(tmp_path: Path) -> None:
+    """The head is built by timm.create_model(num_classes=K); a Lightning-style file loads."""
+    import timm
+
+    net = timm.create_model("tf_efficientnet_lite0", num_classes=3)
+    saved = prefixed("model.", net.state_dict())
+    torch.save({"state_dict": saved, "epoch": 1, "global_step": 5}, tmp_path / "ft.ckpt")
+    (tmp_path / "c.csv").write_text("index,name\n0,cat\n1,dog\n2,fox\n")
+    name, path = "timm/tf_efficientnet_lite0", str(tmp_path / "ft.ckpt")
+    loaded = load(name, path, classes=read(tmp_path / "c.csv"))
+    assert same_tensors(loaded.model, net.state_dict()) and loaded.categories == [
+        "cat",
+        "dog",
+        "fox",
+    ]
+    with pytest.raises(HarnessError, match=f"is for 3 classes and {name} predicts 1000: pass --c"):
+        load(name, path)
