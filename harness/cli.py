@@ -12,8 +12,9 @@ import signal
 import sys
 from typing import Any
 
-from harness import HarnessError, commands
+from harness import HarnessError, RunFailed, commands
 from harness.decode import MAX_PIXELS, MODES
+from harness.nodes import DEFAULT_TIMEOUT  # no torch there: --help stays instant
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")  # as harness.fast (no torch here)
@@ -74,6 +75,21 @@ def _run_options(parallel: bool = True) -> argparse.ArgumentParser:
             "--strategy",
             default="auto",
             help="Lightning strategy for several devices, e.g. ddp (default: auto)",
+        )
+        g.add_argument(
+            "--num-nodes",
+            type=_positive,
+            metavar="N",
+            help="machines taking part, each running the same command with --devices "
+            "processes (default: as torchrun, SLURM or WORLD_SIZE say, else 1)",
+        )
+        g.add_argument(
+            "--dist-timeout",
+            type=_seconds,
+            default=DEFAULT_TIMEOUT,
+            metavar="S",
+            help="seconds a process waits for the others (to join, to finish, to answer) "
+            f"before the run stops with an error (default: {DEFAULT_TIMEOUT:g})",
         )
     g.add_argument(
         "--precision",
@@ -141,6 +157,16 @@ def _pixels(s: str) -> int:
     if not 1 <= n < float("inf") or n != int(n):  # NaN fails the first test too
         raise argparse.ArgumentTypeError(f"expected a whole number of pixels (250e6), got {s!r}")
     return int(n)
+
+
+def _seconds(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        v = -1.0
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {s!r}")
+    return v
 
 
 def _natural(s: str) -> int:
@@ -255,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 1 failed, 2 usage)."""
     args = build_parser().parse_args(argv)
+    if not args.debug:  # c10d's C++ logger prints stack traces of failures we report in one line
+        os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")
     for stream in (sys.stdout, sys.stderr):  # file names need not be valid UTF-8
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
@@ -272,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("harness: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except RunFailed as e:
+        if args.debug:
+            raise
+        print(f"harness: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
     except Exception as e:
         if args.debug:
             raise

@@ -26,6 +26,8 @@ def _config(args: argparse.Namespace) -> Any:
         accelerator=args.accelerator,
         devices=devices,
         strategy=args.strategy,
+        num_nodes=args.num_nodes,
+        dist_timeout=args.dist_timeout,
         precision=args.precision,
         batch_size=args.batch_size,
         num_workers=args.num_workers,
@@ -154,6 +156,8 @@ def predict(args: argparse.Namespace) -> int:
     loaded = _load(args)
     samples = Samples(Path("."), files, [UNLABELLED] * len(files), "files", skipped=passed)
     module = evaluate.predict(loaded, samples, _config(args), topk=args.topk)
+    if module is None:  # a non-zero rank of a multi-process run: rank 0 prints
+        return EXIT_OK
     if loaded.random:
         print(
             f"harness: warning: {args.model} has random weights: its predictions are meaningless",
@@ -225,7 +229,7 @@ def test(args: argparse.Namespace) -> int:
         print(f"accuracy  n/a: {res['accuracy_note']}")
     print(
         f"time      {res['seconds']:.2f} s, {res['images_per_second']:.1f} images/s "
-        f"({res['precision']}, {res['accelerator']} x{res['devices']})"
+        f"({res['precision']}, {res['accelerator']} x{res['devices']}{_nodes(res)})"
     )
     for s in res["skipped"]:
         print(f"skipped   {s['file']}: {s['reason']}")
@@ -233,6 +237,11 @@ def test(args: argparse.Namespace) -> int:
         print(f"note      {note}")
     print(f"results   {res['run_dir']}/results.json")
     return EXIT_OK
+
+
+def _nodes(res: dict[str, Any]) -> str:
+    n = res["num_nodes"]
+    return f" = {n} nodes x {res['devices_per_node']}" if n > 1 else ""
 
 
 def compare(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from harness.decode import MAX_PIXELS, draft_side
 from harness.fast import check_accelerator, prepare, resolve_precision
 from harness.images import Decoder
 from harness.module import ClassifierModule
+from harness.nodes import DEFAULT_TIMEOUT, failure, num_nodes, per_node, strategy
 from harness.report import to_csv, to_json, write_atomic
 from harness.weights import RANDOM_NOTE, Loaded
 
@@ -35,6 +36,8 @@ class RunConfig:
     accelerator: str = "auto"
     devices: int | str = 1
     strategy: str = "auto"
+    num_nodes: int | None = None  # None: as the launcher's environment says
+    dist_timeout: float = DEFAULT_TIMEOUT
     precision: str = "32-true"
     batch_size: int = 32
     num_workers: int | None = None
@@ -70,19 +73,22 @@ def quiet_lightning() -> None:
         ".*LeafSpec",
         ".*does not have many workers",
         ".*was called before the ``update`` method",  # nothing labelled: nothing to count
+        ".*when logging on epoch level in distributed",  # torchmetrics syncs its own states
     ):
         warnings.filterwarnings("ignore", message=text)
 
 
 def trainer(cfg: RunConfig, logger: Any = False) -> L.Trainer:
     """A Trainer for inference, after checking that the asked-for device exists."""
-    check_accelerator(cfg.accelerator)
+    devices = per_node(cfg.devices, check_accelerator(cfg.accelerator))
+    nodes = num_nodes(cfg.num_nodes, devices)
     quiet_lightning()
     cfg.precision = resolve_precision(cfg.precision, cfg.accelerator)
     return L.Trainer(
         accelerator=cfg.accelerator,
         devices=cfg.devices,
-        strategy=cfg.strategy,
+        num_nodes=nodes,
+        strategy=strategy(cfg.strategy, devices * nodes, cfg.dist_timeout),
         precision=cfg.precision,  # type: ignore[arg-type]
         logger=logger,
         enable_checkpointing=False,
@@ -138,15 +144,26 @@ def run(
             if t.interrupted:
                 raise KeyboardInterrupt from None
             raise
+        except Exception as e:  # a node that died or hung: one line, not a library's traceback
+            lost = failure(e, cfg.dist_timeout) if t.world_size > 1 else None
+            if lost is None:
+                raise
+            raise lost from e
 
 
 def unusable(path: Path, reason: str) -> HarnessError:
     return HarnessError(f"unusable file {str(path)!r}: {reason} (--strict)")
 
 
-def predict(loaded: Loaded, samples: Samples, cfg: RunConfig, topk: int = 5) -> ClassifierModule:
-    """Top-k of every file; ``module.rows`` and ``module.skipped`` hold the outcome."""
-    return run("predict", loaded, samples, cfg, topk=topk)[0]
+def predict(
+    loaded: Loaded, samples: Samples, cfg: RunConfig, topk: int = 5
+) -> ClassifierModule | None:
+    """Top-k of every file; ``module.rows`` and ``module.skipped`` hold the outcome.
+
+    Returns None on the non-zero ranks of a multi-process run (rank 0 reports).
+    """
+    module, t, _ = run("predict", loaded, samples, cfg, topk=topk)
+    return module if t.is_global_zero else None
 
 
 def new_logger(name: str) -> TensorBoardLogger:
@@ -234,6 +251,9 @@ def summarise(
         "precision": cfg.precision,
         "accelerator": t.accelerator.__class__.__name__.replace("Accelerator", "").lower(),
         "devices": t.world_size,
+        "world_size": t.world_size,
+        "num_nodes": t.num_nodes,
+        "devices_per_node": t.num_devices,
         "batch_size": cfg.batch_size,
         **decoding(cfg, loaded),
         "seconds": round(seconds, 4),

@@ -1,0 +1,215 @@
+"""Two "nodes" of one process each on loopback (127.0.0.1 only), as README's "Many machines".
+
+Three runs of two processes, shared between the assertions: by Lightning's
+environment variables, by ``torchrun --nnodes 2``, and one whose node 1 is killed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import labels_of
+
+from harness.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+LOOPBACK = "127.0.0.1"
+LIMIT = 40
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def harness_test(nips: Path, weights: Path, out: Path, limit: int = LIMIT) -> list[str]:
+    """The `harness test` arguments every node runs (README's example, cut down)."""
+    return [
+        "test",
+        "--model",
+        "squeezenet1_1",
+        "--weights",
+        str(weights),
+        "--data",
+        str(nips / "images"),
+        "--labels",
+        str(nips / "labels.csv"),
+        "--limit",
+        str(limit),
+        "--batch-size",
+        "8",
+        "--num-workers",
+        "0",
+        "--accelerator",
+        "cpu",
+        "--output",
+        str(out),
+    ]
+
+
+def node_env(**extra: str) -> dict[str, str]:
+    """This environment without any launcher's variables, this checkout first on the path."""
+    launcher = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "MASTER_")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLURM_", "TORCHELASTIC", *launcher))
+    }
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env | extra
+
+
+@dataclass
+class Node:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_nodes(commands: list[list[str]], envs: list[dict[str, str]], cwd: Path) -> list[Node]:
+    """Start every node at once and wait for all (five minutes at most: no hang passes)."""
+    procs = [
+        subprocess.Popen(
+            c, env=e, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for c, e in zip(commands, envs, strict=True)
+    ]
+    try:
+        outputs = [p.communicate(timeout=300) for p in procs]
+        return [Node(p.returncode, *o) for p, o in zip(procs, outputs, strict=True)]
+    finally:
+        for p in procs:
+            p.kill()
+
+
+def read(out: Path) -> tuple[dict, list[dict]]:
+    with open(out / "predictions.csv", newline="") as f:
+        return json.loads((out / "results.json").read_text()), list(csv.DictReader(f))
+
+
+def top5_of(row: dict) -> list[int]:
+    return [int(row[f"pred{k}_index"]) for k in range(1, 6)]
+
+
+@pytest.fixture(scope="module")
+def one_device(nips: Path, squeezenet_weights: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("one") / "out"
+    assert main([*harness_test(nips, squeezenet_weights, out), "--no-progress"]) == 0
+    return read(out)
+
+
+@pytest.fixture(scope="module")
+def by_env(nips: Path, squeezenet_weights: Path, tmp_path_factory: pytest.TempPathFactory):
+    """NODE_RANK=0|1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=P python -m harness test ..."""
+    tmp, port = tmp_path_factory.mktemp("env"), str(free_port())
+    cmds = [
+        [sys.executable, "-m", "harness", *harness_test(nips, squeezenet_weights, tmp / f"node{r}")]
+        for r in (0, 1)
+    ]
+    envs = [
+        node_env(MASTER_ADDR=LOOPBACK, MASTER_PORT=port, NODE_RANK=str(r), WORLD_SIZE="2")
+        for r in (0, 1)
+    ]
+    return tmp, run_nodes(cmds, envs, tmp)
+
+
+@pytest.fixture(scope="module")
+def by_torchrun(nips: Path, squeezenet_weights: Path, tmp_path_factory: pytest.TempPathFactory):
+    """torchrun --nnodes 2 --nproc-per-node 1 --node-rank 0|1 --master-addr 127.0.0.1 ..."""
+    tmp, port = tmp_path_factory.mktemp("torchrun"), str(free_port())
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2"]
+    cmds = [
+        [
+            *torchrun,
+            *("--nproc-per-node", "1", "--node-rank", str(r)),
+            *("--master-addr", LOOPBACK, "--master-port", port),
+            *("-m", "harness", *harness_test(nips, squeezenet_weights, tmp / f"node{r}")),
+        ]
+        for r in (0, 1)
+    ]
+    return tmp, run_nodes(cmds, [node_env(), node_env()], tmp)
+
+
+@pytest.mark.parametrize("launcher", ["by_env", "by_torchrun"])
+def test_two_nodes_equal_one_device(
+    launcher: str, one_device, reference, nips: Path, request: pytest.FixtureRequest
+) -> None:
+    tmp, (node0, node1) = request.getfixturevalue(launcher)
+    assert node0.returncode == 0 and node1.returncode == 0, node0.stderr[-3000:] + node1.stderr
+    assert node1.stdout == "" and node1.stderr == ""  # only global rank 0 speaks
+    assert not (tmp / "node1").exists()  # ... and writes
+    assert "cpu x2 = 2 nodes x 1" in node0.stdout
+    res, rows = read(tmp / "node0")
+    one, one_rows = one_device
+    labels = labels_of(nips)
+    files = list(labels)[:LIMIT]  # labels.csv order, --limit 40
+    # an independent count: the plain reference loop over the same 40 files
+    top1 = sum(reference[f][0][0] == labels[f] for f in files)
+    top5 = sum(labels[f] in reference[f][0] for f in files)
+    for r in (res, one):
+        assert (r["n"], r["labelled"], r["correct1"], r["correct5"]) == (LIMIT, LIMIT, top1, top5)
+        assert (r["top1"], r["top5"]) == (top1 / LIMIT, top5 / LIMIT)
+    assert [r["file"] for r in rows] == [r["file"] for r in one_rows] == files  # each once
+    for a, b in zip(rows, one_rows, strict=True):  # image by image: the same top-5
+        assert top5_of(a) == top5_of(b) == reference[a["file"]][0]
+    assert (res["world_size"], res["num_nodes"], res["devices_per_node"]) == (2, 2, 1)
+    assert (one["world_size"], one["num_nodes"], one["devices_per_node"]) == (1, 1, 1)
+
+
+def test_a_killed_node_ends_the_other(nips: Path, squeezenet_weights: Path, tmp_path: Path):
+    """Node 1 is killed while node 0 evaluates: node 0 stops with one line, no results.
+
+    Node 0 shows its progress bar only once both nodes have joined, and node 1
+    cannot finish before node 0 does (the final gather needs both): killing node 1
+    at the first sight of node 0's progress always kills it mid-run.
+    """
+    port = str(free_port())
+    cmds = [
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            *harness_test(nips, squeezenet_weights, tmp_path / f"n{r}", 64),
+        ]
+        + ["--dist-timeout", "120"]
+        + ([] if r == 0 else ["--no-progress"])
+        for r in (0, 1)
+    ]
+    envs = [
+        node_env(MASTER_ADDR=LOOPBACK, MASTER_PORT=port, NODE_RANK=str(r), WORLD_SIZE="2")
+        for r in (0, 1)
+    ]
+    node0 = subprocess.Popen(
+        cmds[0], env=envs[0], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    node1 = subprocess.Popen(cmds[1], env=envs[1], cwd=tmp_path, stdout=subprocess.DEVNULL)
+    try:
+        seen = b""
+        while b"Testing" not in seen:  # the progress bar (stdout or stderr: both are read)
+            chunk = os.read(node0.stdout.fileno(), 4096)  # type: ignore[union-attr]
+            assert chunk, f"node 0 ended before evaluating: {seen.decode()[-2000:]}"
+            seen += chunk
+        node1.send_signal(signal.SIGKILL)
+        rest, _ = node0.communicate(timeout=300)
+    finally:
+        node0.kill()
+        node1.kill()
+    text = (seen + rest).decode(errors="replace").replace("\r", "\n")
+    said = re.findall(r"harness: .*", text)  # after the progress bar's last, unended line
+    assert node0.returncode == 1, text[-3000:]
+    assert said == [said[-1]] and said[-1].startswith(
+        "harness: error: distributed run stopped: lost contact with another process"
+    ), said  # the peer's closed connection, not the 120 s timeout
+    assert "Traceback" not in text
+    assert not list(tmp_path.rglob("results.json")) and not list(tmp_path.rglob("predictions.csv"))
