@@ -240,6 +240,11 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.dataset = ImageDataset(samples.files, samples.labels, transform, decode)
         self.batch_size, self.num_workers = batch_size, num_workers
 
+    def setup(self, stage: str) -> None:
+        from harness.nodes import check_same_samples
+
+        check_same_samples(self.samples)  # several nodes: each must list the same images
+
     def _loader(self) -> DataLoader:
         from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 

@@ -10,14 +10,18 @@ group forms.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import HarnessError, RunFailed
+
+if TYPE_CHECKING:
+    from harness.data import Samples
 
 DEFAULT_TIMEOUT = 1800.0  # seconds: torch's own default for a process group
 
@@ -124,6 +128,32 @@ def strategy(name: str, world_size: int, timeout: float) -> Any:
     if entry is None or entry["strategy"] is not DDPStrategy:  # ddp, ddp_spawn, ddp_fork, ...
         return name
     return entry["strategy"](**entry["init_params"], timeout=timedelta(seconds=timeout))
+
+
+def check_same_samples(samples: Samples) -> None:
+    """Every process of the run lists the same files with the same labels, or a HarnessError.
+
+    Processes split the work by sample index, so a node whose --data, --labels or
+    --limit differs would silently evaluate other images. File names are compared
+    relative to the data folder, which may be mounted elsewhere on each node.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    names = (
+        f.relative_to(samples.root) if f.is_relative_to(samples.root) else f for f in samples.files
+    )
+    text = "\n".join(f"{n}\t{y}" for n, y in zip(names, samples.labels, strict=True))
+    mine = (len(samples.files), hashlib.sha256(text.encode(errors="surrogateescape")).hexdigest())
+    every: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(every, mine)
+    if len(set(every)) > 1:
+        counts = ", ".join(f"rank {r}: {n}" for r, (n, _) in enumerate(every))
+        raise HarnessError(
+            f"the processes of this run list different images ({counts} images): every node "
+            "needs the same --data folder contents, --labels and --limit"
+        )
 
 
 def failure(e: BaseException, timeout: float) -> RunFailed | None:

@@ -14,8 +14,9 @@ from lightning.pytorch.strategies import DDPStrategy
 
 from harness import HarnessError
 from harness.cli import main
+from harness.data import Samples
 from harness.evaluate import RunConfig, trainer
-from harness.nodes import failure, launch, num_nodes, per_node, strategy
+from harness.nodes import check_same_samples, failure, launch, num_nodes, per_node, strategy
 
 TORCHRUN = {  # what torchrun --nnodes 2 --nproc-per-node 2 gives a worker of node 1
     "TORCHELASTIC_RUN_ID": "none",
@@ -225,3 +226,30 @@ def test_a_node_that_never_comes_ends_the_run_at_the_timeout(
     )
     assert "Traceback" not in "\n".join(err)
     assert not (tiny_images[0].parent / "out").exists()
+
+
+def fake_ranks(monkeypatch: pytest.MonkeyPatch, other: object) -> None:
+    """A second process whose all_gather_object contribution is ``other``."""
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+
+    def gather(out: list, mine: object) -> None:
+        out[:] = [mine, other]
+
+    monkeypatch.setattr(dist, "all_gather_object", gather)
+
+
+def test_nodes_must_list_the_same_images(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    files = [tmp_path / "a.png", tmp_path / "b.png"]
+    seen: list[object] = []
+    fake_ranks(monkeypatch, None)
+    monkeypatch.setattr(dist, "all_gather_object", lambda out, mine: seen.append(mine))
+    check_same_samples(Samples(tmp_path, files, [1, 2], "files"))
+    mine = seen[0]
+    fake_ranks(monkeypatch, mine)  # the same list on the other node: fine
+    check_same_samples(Samples(tmp_path, files, [1, 2], "files"))
+    elsewhere = Path("/mnt/other")  # the same names under another mount point: fine too
+    check_same_samples(Samples(elsewhere, [elsewhere / "a.png", elsewhere / "b.png"], [1, 2], ""))
+    for files2, labels in (([files[0]], [1]), (files, [1, 3]), (files[::-1], [2, 1])):
+        with pytest.raises(HarnessError, match="list different images"):
+            check_same_samples(Samples(tmp_path, files2, labels, "files"))
