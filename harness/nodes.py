@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from harness.data import Samples
 
 DEFAULT_TIMEOUT = 1800.0  # seconds: torch's own default for a process group
+# how gloo and NCCL say that a peer went away
+LOST = ("connection", "broken pipe", "closed", "reset by peer", "remote process exited")
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,7 @@ def failure(e: BaseException, timeout: float) -> RunFailed | None:
     lowered = text.lower()
     if "timed out" in lowered or "timeout" in lowered or isinstance(e, dist.DistStoreError):
         what = f"no answer within --dist-timeout {timeout:g} s (a node hung or never started?)"
-    elif any(k in lowered for k in ("connection", "broken pipe", "closed", "reset by peer")):
+    elif isinstance(e, dist.DistNetworkError) or any(k in lowered for k in LOST):
         what = "lost contact with another process (a node died?)"
     else:
         return None

@@ -132,6 +132,13 @@ GLOO_CLOSED = (
             "no answer within --dist-timeout 15 s (a node hung or never started?): Timed out",
         ),
         (
+            dist.DistBackendError(
+                "NCCL error in: ProcessGroupNCCL.cpp:3356, remote process exited or there was a "
+                "network error, NCCL version 2.27.3"
+            ),
+            "lost contact with another process (a node died?): NCCL error in",
+        ),
+        (
             dist.DistStoreError("Timed out after 16 seconds waiting for clients. 1/2 joined."),
             "no answer within --dist-timeout 15 s",
         ),
