@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from harness.registry import Card
 
 WEIGHTS_DIR_ENV = "HARNESS_WEIGHTS_DIR"
 RANDOM_NOTE = "random weights, meaningless for accuracy"
+RANDOM_SOURCE = "none (random)"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # terminal colour codes in torch's messages
 
 
 class WeightsUnavailable(HarnessError):
@@ -81,6 +84,31 @@ def find_in_dir(name: str, directory: str | os.PathLike[str]) -> Path | None:
     return hits[0] if hits else None
 
 
+def resolve(
+    name: str, weights: str = "DEFAULT", weights_dir: str | None = None
+) -> tuple[Card, Path | None, str]:
+    """What ``weights`` names, without loading anything (arguments as for ``load``).
+
+    Returns the registry's card whose class list and preprocessing apply, the
+    local file to load (None for a tag or random weights), and how the weights
+    are shown (``none (random)``, the file, ``TAG (torchvision)``, ``NAME (timm)``).
+    """
+    registry.check(name)
+    weights_dir = weights_dir or os.environ.get(WEIGHTS_DIR_ENV) or None
+    is_file = Path(weights).suffix in (".pth", ".pt") or os.sep in weights
+    card = registry.card(name, "DEFAULT" if is_file or weights.lower() == "none" else weights)
+    if weights.lower() == "none":
+        return card, None, RANDOM_SOURCE
+    found = weights.upper() == "DEFAULT" and weights_dir and find_in_dir(arch_of(name), weights_dir)
+    if found:
+        return card, found, str(found)
+    if is_file:
+        return card, Path(weights), weights
+    if card.library == "timm":
+        return card, None, f"{card.name} (timm)"
+    return card, None, f"{card.weights} (torchvision)"
+
+
 def load(name: str, weights: str = "DEFAULT", weights_dir: str | None = None) -> Loaded:
     """Build ``name`` in eval mode with ``weights``.
 
@@ -93,22 +121,16 @@ def load(name: str, weights: str = "DEFAULT", weights_dir: str | None = None) ->
         weights_dir: a folder searched for ``ARCH.pth`` / ``ARCH-*.pth`` when
             ``weights`` is ``DEFAULT``; defaults to ``$HARNESS_WEIGHTS_DIR``.
     """
-    registry.check(name)
-    weights_dir = weights_dir or os.environ.get(WEIGHTS_DIR_ENV) or None
-    is_file = Path(weights).suffix in (".pth", ".pt") or os.sep in weights
-    card = registry.card(name, "DEFAULT" if is_file or weights.lower() == "none" else weights)
-    arch = arch_of(name)
-    if weights.lower() == "none":
-        model, source, rand = registry.build(name), "none (random)", True
-    elif weights.upper() == "DEFAULT" and weights_dir and (found := find_in_dir(arch, weights_dir)):
-        model, source, rand = from_file(name, found), str(found), False
-    elif is_file:
-        model, source, rand = from_file(name, Path(weights)), weights, False
+    card, path, source = resolve(name, weights, weights_dir)
+    rand = source == RANDOM_SOURCE
+    if rand:
+        model = registry.build(name)
+    elif path is not None:
+        model = from_file(name, path)
     elif card.library == "timm":
-        model, source, rand = from_timm(card), f"{card.name} (timm)", False
+        model = from_timm(card)
     else:
-        w = registry.weights_tag(name, weights)
-        model, source, rand = from_torchvision(name, w), f"{w.name} (torchvision)", False
+        model = from_torchvision(name, registry.weights_tag(name, weights))
     model.eval()
     return Loaded(name, model, card, source, rand, list(card.categories))
 
@@ -165,15 +187,11 @@ def from_timm(card: Card) -> nn.Module:
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Tensors of a checkpoint file, refusing anything that would run code on load."""
-    if not path.is_file():
-        raise HarnessError(f"weights file {str(path)!r} does not exist")
+    check_file(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError, zip or EOF errors: all mean "not loadable"
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise HarnessError(
-            f"refusing to load {path}: not a plain tensor checkpoint ({first})"
-        ) from e
+        raise HarnessError(not_loadable(path, e)) from e
     if isinstance(obj, dict):
         for key in ("state_dict", "model"):  # common wrappers around a state_dict
             if isinstance(obj.get(key), dict):
@@ -181,6 +199,42 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise HarnessError(f"{path} holds no state_dict (a mapping of names to tensors)")
     return obj
+
+
+def check_file(path: Path) -> None:
+    """A HarnessError unless ``path`` is an existing file."""
+    if not path.is_file():
+        raise HarnessError(f"weights file {str(path)!r} does not exist")
+
+
+def not_loadable(path: Path, error: Exception) -> str:
+    """In the harness's words, why ``torch.load(weights_only=True)`` failed on ``path``.
+
+    torch's own message advises ``weights_only=False`` (which would run the
+    file's code) and holds terminal colour codes; neither belongs here.
+    """
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        return f"cannot load {path}: the file is empty (0 bytes)"
+    if head[:2] != b"PK" and head[:1] != b"\x80":  # torch.save writes a zip or a pickle
+        return f"cannot load {path}: not a PyTorch checkpoint (neither a zip archive nor a pickle)"
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+    if found is None:
+        first = (ANSI.sub("", str(error)).strip().splitlines() or [type(error).__name__])[0]
+        return f"cannot load {path}: not a readable PyTorch checkpoint ({first})"
+    what = found.group(1)
+    module, _, attr = what.rpartition(".")
+    cls = getattr(sys.modules.get(module), attr, None)  # only modules already imported
+    if isinstance(cls, type) and issubclass(cls, nn.Module):
+        return (
+            f"refusing to load {path}: it is a pickled whole model ({what}), not a state_dict; "
+            "save model.state_dict() with torch.save and pass that file"
+        )
+    return (
+        f"refusing to load {path}: it holds pickled Python objects ({what}), which could run "
+        "code; a checkpoint here holds tensors only"
+    )
 
 
 def from_file(name: str, path: Path) -> nn.Module:
