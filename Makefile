@@ -23,15 +23,28 @@ $(VENV)/.installed: pyproject.toml
 # A first look (top-5 of three photos), then the lab study in a few minutes:
 # squeezenet1_1 and timm's tf_efficientnet_lite0/1/2 with the shared real weights
 # beside alexnet, vgg16 and resnet101 (random weights offline: speed and memory only).
+# It ends with three commands to try next, each printed so that it works as it stands.
 DEMO_MODELS ?= squeezenet1_1 timm/tf_efficientnet_lite0 timm/tf_efficientnet_lite1 \
                timm/tf_efficientnet_lite2 alexnet vgg16 resnet101
 DEMO_LIMIT  ?= 50
+DEMO_ARGS   ?= --batch-size 16
+DEMO_RUN    := lightning_logs/compare/demo-$(shell date +%Y%m%d-%H%M%S)
+DEMO_PHOTOS  = $$(ls $(NIPS)/images/*.png | head -3)
 demo: setup
 	@if [ -d "$(NIPS)" ]; then \
-	  $(PY) -m harness predict $$(ls $(NIPS)/images/*.png | head -3) --model squeezenet1_1 \
-	    --no-progress && \
+	  $(PY) -m harness predict $(DEMO_PHOTOS) --model squeezenet1_1 --no-progress && \
 	  $(PY) -m harness compare --models $(DEMO_MODELS) --data $(NIPS)/images \
-	    --labels $(NIPS)/labels.csv --limit $(DEMO_LIMIT) --batch-size 16; \
+	    --labels $(NIPS)/labels.csv --limit $(DEMO_LIMIT) --output $(DEMO_RUN) $(DEMO_ARGS) && \
+	  echo && echo "Three things to try next:" && \
+	  echo "  # the top-5 classes of a photo (put the path of one of yours instead)" && \
+	  echo "  $(PY) -m harness predict $$(ls $(NIPS)/images/*.png | head -1)" \
+	    "--model squeezenet1_1 --weights-dir $(HARNESS_WEIGHTS_DIR)" && \
+	  if [ -z "$$(find data -type f ! -name README.md ! -name labels.csv ! -name '.*' 2>/dev/null | head -1)" ]; \
+	  then echo "  # put photos into data/ (labels, if any, into data/labels.csv: see data/README.md), then"; \
+	  else echo "  # top-1/top-5 on your images in data/ (labels from data/labels.csv, if there)"; fi && \
+	  echo "  $(PY) -m harness test --model squeezenet1_1 --weights-dir $(HARNESS_WEIGHTS_DIR)" && \
+	  echo "  # the comparison just made, in TensorBoard (the HPARAMS tab compares the models)" && \
+	  echo "  $(VENV)/bin/tensorboard --logdir $(DEMO_RUN)"; \
 	else \
 	  echo "$(NIPS) is absent: point the harness at your own images, e.g."; \
 	  echo "  $(PY) -m harness predict photo.jpg --model squeezenet1_1 --weights FILE.pth"; \

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 import re
+import sys
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import torch
 
 from harness import HarnessError
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # terminal colour codes in torch's messages
 WRAPPERS = ("state_dict", "model")  # tried in turn when no --weights-key is given
 # Plain data objects that training tools keep beside the weights (Lightning's
 # hyper-parameters often hold paths; timm's checkpoints hold its argparse
@@ -37,24 +39,48 @@ SAFE_TYPES: list[Any] = [
 
 def load_file(path: Path) -> Any:
     """Everything in a checkpoint file, refusing what would run code on load."""
-    if not path.is_file():
-        raise HarnessError(f"weights file {str(path)!r} does not exist")
+    check_file(path)
     try:
         with torch.serialization.safe_globals(SAFE_TYPES):
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError, zip or EOF errors: all mean "not loadable"
-        text = str(e).strip()
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
-        if found:
-            raise HarnessError(
-                f"refusing to load {path}: it holds a {found.group(1)} object, which loading "
-                "would have to build by running code; save the weights alone "
-                "(torch.save(model.state_dict(), FILE))"
-            ) from e
-        first = text.splitlines()[0] if text else type(e).__name__
-        raise HarnessError(
-            f"refusing to load {path}: not a plain tensor checkpoint ({first})"
-        ) from e
+        raise HarnessError(not_loadable(path, e)) from e
+
+
+def check_file(path: Path) -> None:
+    """A HarnessError unless ``path`` is an existing file."""
+    if not path.is_file():
+        raise HarnessError(f"weights file {str(path)!r} does not exist")
+
+
+def not_loadable(path: Path, error: Exception) -> str:
+    """In the harness's words, why ``torch.load(weights_only=True)`` failed on ``path``.
+
+    torch's own message advises ``weights_only=False`` (which would run the
+    file's code) and holds terminal colour codes; neither belongs here.
+    """
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        return f"cannot load {path}: the file is empty (0 bytes)"
+    if head[:2] != b"PK" and head[:1] != b"\x80":  # torch.save writes a zip or a pickle
+        return f"cannot load {path}: not a PyTorch checkpoint (neither a zip archive nor a pickle)"
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+    if found is None:
+        first = (ANSI.sub("", str(error)).strip().splitlines() or [type(error).__name__])[0]
+        return f"cannot load {path}: not a readable PyTorch checkpoint ({first})"
+    what = found.group(1)
+    module, _, attr = what.rpartition(".")
+    cls = getattr(sys.modules.get(module), attr, None)  # only modules already imported
+    if isinstance(cls, type) and issubclass(cls, torch.nn.Module):
+        return (
+            f"refusing to load {path}: it is a pickled whole model ({what}), not a state_dict; "
+            "save model.state_dict() with torch.save and pass that file"
+        )
+    return (
+        f"refusing to load {path}: it holds pickled Python objects ({what}), which could run "
+        "code; a checkpoint here holds tensors only"
+    )
 
 
 def is_state_dict(obj: Any) -> bool:

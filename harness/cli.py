@@ -12,16 +12,17 @@ import signal
 import sys
 from typing import Any
 
-from harness import HarnessError, RunFailed, commands
+from harness import HarnessError, RunFailed, commands, default_workers
 from harness.decode import MAX_PIXELS, MODES
 from harness.nodes import DEFAULT_TIMEOUT  # no torch there: --help stays instant
+from harness.usage import OVERVIEW, Parser
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")  # as harness.fast (no torch here)
 
 
-def _model_options(with_weights: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+def _model_options(with_weights: bool = True) -> Parser:
+    p = Parser(add_help=False)
     g = p.add_argument_group("model and weights")
     if with_weights:
         g.add_argument(
@@ -58,8 +59,8 @@ def _checkpoint_options(g: argparse._ArgumentGroup, whose: str) -> None:
     )
 
 
-def _run_options(parallel: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+def _run_options(parallel: bool = True) -> Parser:
+    p = Parser(add_help=False)
     g = p.add_argument_group("device and batching")
     g.add_argument(
         "--accelerator",
@@ -115,9 +116,14 @@ def _run_options(parallel: bool = True) -> argparse.ArgumentParser:
         "--num-workers",
         type=_natural,
         default=None,
-        help="data-loading worker processes (default: min(4, CPU cores))",
+        help="data-loading worker processes (default: one per CPU core, at most 8: "
+        f"{default_workers()} here)",
     )
-    g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    g.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide the progress bar (shown on stderr, when that is a terminal)",
+    )
     g.add_argument(
         "--strict",
         action="store_true",
@@ -175,24 +181,46 @@ def _natural(s: str) -> int:
     return int(s)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _choice_options() -> Parser:
+    """--limit, or --sample with --seed: which of the images to take."""
+    p = Parser(add_help=False)
+    g = p.add_argument_group("which images").add_mutually_exclusive_group()
+    g.add_argument(
+        "--limit",
+        type=_positive,
+        metavar="N",
+        help="only the first N images: in labels-file order, else sorted by path, which "
+        "with class subfolders means the first classes only",
+    )
+    g.add_argument(
+        "--sample",
+        type=_positive,
+        metavar="N",
+        help="a random sample of N images, the same for the same --seed",
+    )
+    p.add_argument("--seed", type=_natural, default=0, help="seed of --sample (default: 0)")
+    return p
+
+
+def build_parser() -> Parser:
+    parser = Parser(
         prog="harness",
         description="Evaluate and benchmark pretrained image classifiers "
         "(every torchvision classification model).",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    model, run = _model_options(), _run_options()
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    model, run, choice = _model_options(), _run_options(), _choice_options()
 
     p = sub.add_parser("models", help="list classification models and their published metadata")
     p.add_argument("patterns", nargs="*", metavar="PATTERN", help="shell patterns, e.g. 'resnet*'")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.set_defaults(func=commands.models)
 
-    p = sub.add_parser("classes", help="list the classes a model's weights predict")
+    p = sub.add_parser(
+        "classes", parents=[model], help="list the classes a model's weights predict"
+    )
     p.add_argument("--model", required=True, help="a model name (see `harness models`)")
-    p.add_argument("--weights", default="DEFAULT", help="weights tag (default: DEFAULT)")
     p.add_argument("--format", choices=("txt", "csv", "json"), default="txt")
     p.set_defaults(func=commands.classes)
 
@@ -209,32 +237,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "test",
-        parents=[model, run],
+        parents=[model, run, choice],
         help="top-1/top-5 accuracy of a model on a labelled image folder",
     )
     p.add_argument("--model", required=True, help="a model name (see `harness models`)")
     p.add_argument(
         "--data",
-        required=True,
         metavar="DIR",
         help="image folder: class subfolders (wnid, index or name), or any folder "
-        "with --labels, or unlabelled images",
+        "with --labels, or unlabelled images (default: data/, here or in the harness "
+        "checkout, with data/labels.csv as --labels when it is there)",
     )
     p.add_argument(
         "--labels", metavar="CSV", help="CSV with columns file,label (index, wnid or name)"
     )
-    p.add_argument("--limit", type=_positive, metavar="N", help="evaluate only the first N images")
     p.add_argument(
         "--output",
         metavar="DIR",
-        help="where results.json and predictions.csv go (default: the run's "
-        "TensorBoard directory under lightning_logs/)",
+        help="the run directory: results.json, predictions.csv and the TensorBoard events "
+        "(default: lightning_logs/<model>/<date-time-pid>)",
     )
     p.set_defaults(func=commands.test)
 
     p = sub.add_parser(
         "compare",
-        parents=[_model_options(with_weights=False), _run_options(parallel=False)],
+        parents=[_model_options(with_weights=False), _run_options(parallel=False), choice],
         help="accuracy, latency, throughput, memory, parameters and FLOPs of several models",
         description="Measure each model in its own process and write report.md, results.csv, "
         "results.json, accuracy_vs_latency.png and TensorBoard runs into one directory.",
@@ -255,7 +282,6 @@ def build_parser() -> argparse.ArgumentParser:
         "without it only speed, memory and size are measured)",
     )
     p.add_argument("--labels", metavar="CSV", help="CSV with columns file,label")
-    p.add_argument("--limit", type=_positive, metavar="N", help="use only the first N images")
     p.add_argument(
         "--output",
         metavar="DIR",
@@ -281,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 1 failed, 2 usage)."""
     args = build_parser().parse_args(argv)
+    if args.command is None:
+        print(OVERVIEW, end="")
+        return EXIT_OK
     if not args.debug:  # c10d's C++ logger prints stack traces of failures we report in one line
         os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")
     for stream in (sys.stdout, sys.stderr):  # file names need not be valid UTF-8

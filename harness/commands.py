@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,13 @@ EXIT_OK, EXIT_FAILED = 0, 1
 
 def _config(args: argparse.Namespace) -> Any:
     from harness.evaluate import RunConfig
+    from harness.fast import check_strategy
 
     devices: int | str = int(args.devices) if args.devices.isdigit() else args.devices
     return RunConfig(
         accelerator=args.accelerator,
         devices=devices,
-        strategy=args.strategy,
+        strategy=check_strategy(args.strategy),
         num_nodes=args.num_nodes,
         dist_timeout=args.dist_timeout,
         precision=args.precision,
@@ -120,17 +122,22 @@ def _cell(v: Any, key: str) -> Any:
 
 
 def classes(args: argparse.Namespace) -> int:
-    from harness import registry
+    from harness import checkpoint, registry, weights
     from harness.report import to_csv, to_json
 
-    c = registry.card(args.model, args.weights)
+    # the class list is the architecture's, whatever weights fill it: nothing is loaded
+    c, path, source = weights.resolve(args.model, args.weights, args.weights_dir)
+    if path is not None:
+        checkpoint.check_file(path)
+    elif source != weights.RANDOM_SOURCE:
+        source = c.weights  # a tag, as IMAGENET1K_V2
     rows = [{"index": i, "wnid": wnid, "name": name} for i, wnid, name in registry.class_table(c)]
     if args.format == "json":
         print(
             to_json(
                 {
                     "model": args.model,
-                    "weights": c.weights,
+                    "weights": source,
                     "dataset": c.dataset,
                     "classes": rows,
                 }
@@ -140,7 +147,7 @@ def classes(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         print(to_csv(rows), end="")
     else:
-        print(f"# {args.model} {c.weights}: {len(rows)} classes of {c.dataset}")
+        print(f"# {args.model} {source}: {len(rows)} classes of {c.dataset}")
         for r in rows:
             print(f"{r['index']}\t{r['wnid']}\t{r['name']}")
     return EXIT_OK
@@ -153,9 +160,10 @@ def predict(args: argparse.Namespace) -> int:
     from harness.report import table, to_csv
 
     files, passed = find_images(args.images)
+    cfg = _config(args)
     loaded = _load(args)
     samples = Samples(Path("."), files, [UNLABELLED] * len(files), "files", skipped=passed)
-    module = evaluate.predict(loaded, samples, _config(args), topk=args.topk)
+    module = evaluate.predict(loaded, samples, cfg, topk=args.topk)
     if module is None:  # a non-zero rank of a multi-process run: rank 0 prints
         return EXIT_OK
     if loaded.random:
@@ -211,17 +219,50 @@ def pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.2f}%"
 
 
+def _data(args: argparse.Namespace) -> tuple[str, str | None, list[str], tuple[str, ...]]:
+    """--data and --labels, or the default data folder and its labels file.
+
+    Returns the data folder, the labels file, notes on the defaults taken, and
+    the files of the folder that are not to be taken for images.
+    """
+    from harness.inputs import check_inputs, default_data
+
+    if args.data is not None:
+        check_inputs(args.data, args.labels)
+        return args.data, args.labels, [], ()
+    folder, found = default_data()
+    labels, notes = args.labels, [f"no --data given: {folder}, the default data folder"]
+    if labels is None and found is not None:
+        labels = str(found)
+        notes.append(f"labels from {found}, found in the default data folder")
+    check_inputs(folder, labels)
+    return str(folder), labels, notes, (str(folder / "README.md"),)
+
+
 def test(args: argparse.Namespace) -> int:
+    data, labels, notes, ignore = _data(args)  # before any model loads, or lightning is imported
+    cfg = _config(args)
+
     from harness import evaluate
 
     loaded = _load(args)
-    res = evaluate.test(loaded, args.data, _config(args), args.labels, args.limit, args.output)
-    if res is None:  # a non-zero rank of a multi-process run
-        return EXIT_OK
+    res = evaluate.test(
+        loaded, data, cfg, labels, args.limit, args.output,
+        sample=args.sample, seed=args.seed, ignore=ignore,
+    )  # fmt: skip
+    if res is not None:  # None: a non-zero rank of a multi-process run
+        summary(res, notes)
+    return EXIT_OK
+
+
+def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
+    """The summary of a ``test`` run on stdout, ending with the run directory."""
+    chosen = "" if res["selection"].startswith("all") else f" ({res['selection']})"
     print(f"model     {res['model']}  (weights: {res['weights']})")
     print(f"data      {res['data']}  ({res['layout']})")
     print(
-        f"images    {res['n']} evaluated, {res['labelled']} labelled, {len(res['skipped'])} skipped"
+        f"images    {res['n']} evaluated{chosen}, {res['labelled']} labelled, "
+        f"{len(res['skipped'])} skipped"
     )
     print(f"top-1     {pct(res['top1'])}  ({res['correct1']}/{res['labelled']})")
     print(f"top-5     {pct(res['top5'])}  ({res['correct5']}/{res['labelled']})")
@@ -233,10 +274,10 @@ def test(args: argparse.Namespace) -> int:
     )
     for s in res["skipped"]:
         print(f"skipped   {s['file']}: {s['reason']}")
-    for note in res["notes"]:
+    for note in [*notes, *res["notes"]]:
         print(f"note      {note}")
-    print(f"results   {res['run_dir']}/results.json")
-    return EXIT_OK
+    run = res["run_dir"]
+    print(f"run       {run}  (results.json, predictions.csv, TensorBoard events)")
 
 
 def _nodes(res: dict[str, Any]) -> str:
@@ -251,6 +292,7 @@ def compare(args: argparse.Namespace) -> int:
     from harness.compare import Spec, compare, entries
     from harness.evaluate import LOGS
     from harness.fast import check_accelerator
+    from harness.inputs import check_inputs
     from harness.report import compare_table
 
     models = entries(args.models)
@@ -259,8 +301,10 @@ def compare(args: argparse.Namespace) -> int:
             raise HarnessError("--classes and --weights-key are for models given as NAME=FILE")
         if args.classes:
             read(args.classes)  # a malformed list: one error now, not one per model
-    if args.data and not os.path.isdir(args.data):
-        raise HarnessError(f"data path {args.data!r} is not a folder")
+    if args.data:
+        check_inputs(args.data, args.labels)
+    elif args.labels:
+        raise HarnessError("--labels needs --data: the folder the labelled files are in")
     check_accelerator(args.accelerator)  # before any model process starts
     run = args.output or os.path.join(
         LOGS, "compare", time.strftime("%Y%m%d-%H%M%S-") + str(os.getpid())
@@ -271,6 +315,8 @@ def compare(args: argparse.Namespace) -> int:
         data=args.data,
         labels=args.labels,
         limit=args.limit,
+        sample=args.sample,
+        seed=args.seed,
         weights_dir=args.weights_dir,
         accelerator=args.accelerator,
         precision=args.precision,
@@ -284,7 +330,11 @@ def compare(args: argparse.Namespace) -> int:
         classes=args.classes,
         weights_key=args.weights_key,
     )
-    rows = compare(models, spec, args.timeout)
+    try:
+        rows = compare(models, spec, args.timeout)
+    except KeyboardInterrupt:
+        print(f"harness: partial report in {run}/report.md", file=sys.stderr)
+        raise
     print(compare_table(rows))
     failed = [r for r in rows if r.get("error")]
     for r in failed:

@@ -35,6 +35,8 @@ class Spec:
     data: str | None = None
     labels: str | None = None
     limit: int | None = None
+    sample: int | None = None
+    seed: int = 0
     weights_dir: str | None = None
     accelerator: str = "auto"
     precision: str = "32-true"
@@ -286,7 +288,15 @@ def _samples(spec: Spec, loaded: Any) -> Any:
     from harness.data import find_samples
 
     assert spec.data is not None
-    return find_samples(spec.data, loaded.categories, loaded.card.wnids, spec.labels, spec.limit)
+    return find_samples(
+        spec.data,
+        loaded.categories,
+        loaded.card.wnids,
+        spec.labels,
+        spec.limit,
+        spec.sample,
+        spec.seed,
+    )
 
 
 def _logger(spec: Spec) -> Any:
@@ -308,6 +318,8 @@ def _accuracy(spec: Spec, loaded: Any, cfg: Any, logger: Any) -> dict[str, Any]:
         str(out),
         logger=logger,
         log_extras=False,
+        sample=spec.sample,
+        seed=spec.seed,
     )
     assert res is not None
     keys = ("top1", "top5", "n", "labelled", "correct1", "correct5", "accuracy_note", "skipped")

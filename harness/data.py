@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from harness import HarnessError
 from harness.images import load_rgb, scan
+from harness.inputs import check_inputs, choose
 
 UNLABELLED = -1
 WNID = re.compile(r"^n\d{8}$")
@@ -40,6 +41,7 @@ class Samples:
     layout: str
     notes: list[str] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # passed over before decoding
+    chosen: dict[str, Any] = field(default_factory=dict)  # limit, sample, seed, selection
 
     @property
     def labelled(self) -> bool:
@@ -88,8 +90,14 @@ def _fail(what: str, bad: list[str]) -> HarnessError:
     return HarnessError(f"{len(bad)} {what}: {', '.join(bad[:10])}{more}")
 
 
-def from_csv(root: Path, labels_csv: Path, to_index: LabelMap) -> Samples:
-    """Samples listed in a ``file,label`` CSV, files relative to ``root``."""
+def from_csv(
+    root: Path, labels_csv: Path, to_index: LabelMap, ignore: frozenset[str] = frozenset()
+) -> Samples:
+    """Samples listed in a ``file,label`` CSV, files relative to ``root``.
+
+    A file named on two lines is an error naming both; files of ``root`` that
+    the CSV does not list (other than those in ``ignore``) are noted.
+    """
     try:
         with open(labels_csv, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
@@ -101,10 +109,15 @@ def from_csv(root: Path, labels_csv: Path, to_index: LabelMap) -> Samples:
         raise HarnessError(
             f"labels file {str(labels_csv)!r} needs the columns file,label (has: {sorted(fields)})"
         )
-    files, labels, missing, unknown = [], [], [], []
+    files, labels, missing, unknown, twice = [], [], [], [], []
+    line_of: dict[str, int] = {}  # normalised file name -> the line naming it first
     for n, row in enumerate(rows, start=2):
         name, label = (row.get("file") or "").strip(), (row.get("label") or "").strip()
-        path = root / name
+        path, key = root / name, os.path.normpath(name)
+        if name and key in line_of:
+            twice.append(f"{name} (lines {line_of[key]} and {n})")
+            continue
+        line_of[key] = n
         if not name or not path.is_file():
             missing.append(name or f"(empty file name on line {n})")
             continue
@@ -113,12 +126,14 @@ def from_csv(root: Path, labels_csv: Path, to_index: LabelMap) -> Samples:
             files.append(path)
         except ValueError as e:
             unknown.append(f"{name}: {e}")
+    if twice:
+        raise _fail(f"files named twice in {labels_csv}", twice)
     if missing:
         raise _fail(f"files listed in {labels_csv} do not exist in {root}", missing)
     if unknown:
         raise _fail(f"unknown labels in {labels_csv}", unknown)
     listed = set(files)
-    unlisted = [p for p in scan(root)[0] if p not in listed]
+    unlisted = [p for p in scan(root)[0] if p not in listed and os.path.abspath(p) not in ignore]
     notes = [f"{len(unlisted)} images in {root} are not in {labels_csv.name}: not evaluated"]
     return Samples(root, files, labels, f"labels file {labels_csv}", notes if unlisted else [])
 
@@ -159,28 +174,41 @@ def find_samples(
     wnids: Sequence[str] = (),
     labels: str | os.PathLike[str] | None = None,
     limit: int | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    ignore: Sequence[str | os.PathLike[str]] = (),
 ) -> Samples:
-    """Work out the layout of ``data`` and list its images with their model labels."""
+    """Work out the layout of ``data`` and list its images with their model labels.
+
+    ``limit``, ``sample`` and ``seed`` choose among them (``inputs.choose``);
+    the labels file and the files in ``ignore`` are never taken for images.
+    """
+    check_inputs(data, labels)
     root = Path(data)
-    if not root.is_dir():
-        what = "does not exist" if not root.exists() else "is not a folder"
-        raise HarnessError(f"data path {str(root)!r} {what}")
+    skip = frozenset(map(os.path.abspath, [*ignore, *([labels] if labels else [])]))
     to_index = LabelMap(categories, wnids)
     if labels is not None:
-        samples = from_csv(root, Path(labels), to_index)
+        samples = from_csv(root, Path(labels), to_index, skip)
     else:
         found = from_folders(root, to_index)
         if found is None:
             files, skipped = scan(root)
             found = Samples(root, files, [UNLABELLED] * len(files), "unlabelled", skipped=skipped)
         samples = found
+    samples.skipped = [s for s in samples.skipped if os.path.abspath(s[0]) not in skip]
+    _keep(samples, [i for i, f in enumerate(samples.files) if os.path.abspath(f) not in skip])
     if not samples.files:
         n = len(samples.skipped)
         passed = f" ({n} passed over: hidden or not regular files)" if n else ""
         raise HarnessError(f"no images found in {str(root)!r}{passed}")
-    if limit is not None:
-        samples.files, samples.labels = samples.files[:limit], samples.labels[:limit]
+    keep, samples.chosen = choose(len(samples.files), limit, sample, seed)
+    _keep(samples, keep)
     return samples
+
+
+def _keep(samples: Samples, indices: list[int]) -> None:
+    samples.files = [samples.files[i] for i in indices]
+    samples.labels = [samples.labels[i] for i in indices]
 
 
 class ImageDataset(Dataset[tuple[Any, int, int, str]]):

@@ -16,14 +16,15 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from harness import HarnessError
+from harness import HarnessError, default_workers
 from harness.data import ImageFolderDataModule, Samples, UnusableImage, find_samples
 from harness.decode import MAX_PIXELS, draft_side
 from harness.fast import check_accelerator, prepare, resolve_precision
 from harness.images import Decoder
 from harness.module import ClassifierModule
 from harness.nodes import DEFAULT_TIMEOUT, failure, num_nodes, per_node, strategy
-from harness.report import to_csv, to_json, write_atomic
+from harness.progress import progress_bar
+from harness.report import environment, to_csv, to_json, write_atomic
 from harness.weights import RANDOM_NOTE, Loaded
 
 LOGS = "lightning_logs"
@@ -49,8 +50,8 @@ class RunConfig:
     decode: str = "exact"
 
     def workers(self) -> int:
-        """Decoding processes: one per core (up to 8) unless told otherwise."""
-        return self.num_workers if self.num_workers is not None else min(8, os.cpu_count() or 1)
+        """Decoding processes: ``num_workers``, else ``harness.default_workers()``."""
+        return self.num_workers if self.num_workers is not None else default_workers()
 
     def decoder(self, transform: Any) -> Decoder:
         """How files are decoded for ``transform``: the size limit and, if fast, the draft side."""
@@ -84,6 +85,7 @@ def trainer(cfg: RunConfig, logger: Any = False) -> L.Trainer:
     nodes = num_nodes(cfg.num_nodes, devices)
     quiet_lightning()
     cfg.precision = resolve_precision(cfg.precision, cfg.accelerator)
+    bar = progress_bar(cfg.progress)
     return L.Trainer(
         accelerator=cfg.accelerator,
         devices=cfg.devices,
@@ -93,7 +95,8 @@ def trainer(cfg: RunConfig, logger: Any = False) -> L.Trainer:
         logger=logger,
         enable_checkpointing=False,
         enable_model_summary=False,
-        enable_progress_bar=cfg.progress,
+        enable_progress_bar=bar is not None,
+        callbacks=[bar] if bar else None,
         use_distributed_sampler=False,
         inference_mode=True,
     )
@@ -166,8 +169,12 @@ def predict(
     return module if t.is_global_zero else None
 
 
-def new_logger(name: str) -> TensorBoardLogger:
-    """A TensorBoard run of its own: date, time and process id never collide."""
+def new_logger(name: str, output: str | None = None) -> TensorBoardLogger:
+    """A TensorBoard run of its own: in ``output`` itself, or in a new folder
+    lightning_logs/<name>/<date-time-pid> (date, time and process id never collide).
+    """
+    if output:
+        return TensorBoardLogger(output, name="", version="", default_hp_metric=False)
     version = time.strftime("%Y%m%d-%H%M%S-") + str(os.getpid())
     return TensorBoardLogger(LOGS, name=name, default_hp_metric=False, version=version)
 
@@ -181,21 +188,31 @@ def test(
     output: str | None = None,
     logger: TensorBoardLogger | None = None,
     log_extras: bool = True,
+    *,
+    sample: int | None = None,
+    seed: int = 0,
+    ignore: tuple[str, ...] = (),
 ) -> dict[str, Any] | None:
     """Evaluate on a folder; write results.json and predictions.csv; return the results.
 
-    The run is logged to ``logger`` (default: a new run under lightning_logs/);
-    ``log_extras`` adds its hyperparameters and a grid of labelled samples.
-    Returns None on the non-zero ranks of a multi-process run (rank 0 reports).
+    The run is logged to ``logger`` (default: a new run in ``output``, else under
+    lightning_logs/); ``log_extras`` adds its hyperparameters and a grid of
+    labelled samples. ``limit``, ``sample``, ``seed`` and ``ignore`` choose the
+    images (``data.find_samples``). Returns None on the non-zero ranks of a
+    multi-process run (rank 0 reports).
     """
-    samples = find_samples(data, loaded.categories, loaded.card.wnids, labels, limit)
-    logger = logger or new_logger(loaded.name)
+    env = environment(cfg.precision)  # the machine, and when the run started
+    samples = find_samples(
+        data, loaded.categories, loaded.card.wnids, labels, limit, sample, seed, ignore
+    )
+    logger = logger or new_logger(loaded.name, output)
     module, t, seconds = run("test", loaded, samples, cfg, logger)
     if not t.is_global_zero:
         return None
     metrics = {k: float(v) for k, v in t.callback_metrics.items()}
     run_dir = Path(output or logger.log_dir)
     results = summarise(loaded, samples, module, metrics, cfg, t, seconds, data, labels)
+    results |= {"started": env["date"], "environment": {**env, "precision": cfg.precision}}
     results["run_dir"] = str(run_dir)
     write_atomic(run_dir / "predictions.csv", to_csv(prediction_rows(module, samples)))
     write_atomic(run_dir / "results.json", to_json(results))
@@ -235,8 +252,9 @@ def summarise(
         "preprocessing": loaded.card.preprocessing,
         "classes": loaded.classes_file,  # --classes; None: the weights' own
         "data": str(data),
-        "labels": labels,
+        "labels": None if labels is None else str(labels),
         "layout": samples.layout,
+        **samples.chosen,
         "n": n,
         "labelled": len(labelled),
         "correct1": correct1,
@@ -258,7 +276,6 @@ def summarise(
         **decoding(cfg, loaded),
         "seconds": round(seconds, 4),
         "images_per_second": round(n / seconds, 3) if seconds > 0 else None,
-        "versions": {"torch": torch.__version__, "lightning": L.__version__},
     }
 
 

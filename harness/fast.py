@@ -30,10 +30,21 @@ def check_accelerator(accelerator: str) -> str:
     """The device type ``accelerator`` gives here; a GPU asked for but absent is an error."""
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise HarnessError(
-            "--accelerator gpu: no CUDA GPU is visible here (torch.cuda.is_available() is False); "
-            "use --accelerator cpu or auto"
+            f"--accelerator {accelerator}: no CUDA GPU is visible here "
+            "(torch.cuda.is_available() is False); use --accelerator cpu or auto"
         )
     return device_type(accelerator)
+
+
+def check_strategy(strategy: str) -> str:
+    """``strategy`` when Lightning knows it by that name, else a HarnessError listing some."""
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    known = StrategyRegistry.available_strategies()
+    if strategy == "auto" or strategy in known:
+        return strategy
+    some = ", ".join(["auto", *(s for s in known if "_find_unused" not in s)])
+    raise HarnessError(f"--strategy {strategy}: not a Lightning strategy; choose from {some}")
 
 
 def device_type(accelerator: str) -> str:
@@ -42,19 +53,26 @@ def device_type(accelerator: str) -> str:
 
 
 def resolve_precision(precision: str, accelerator: str) -> str:
-    """``auto`` -> bf16-mixed where bf16 is native, else 32-true; others unchanged.
+    """``auto`` -> bf16-mixed where bf16 is native, else 32-true; others unchanged,
+    but for 16-mixed on a CPU, which has no fp16 autocast: bf16-mixed instead.
 
-    An explicit bf16 request on hardware that only emulates it gets a warning.
+    Each substitution, and an explicit bf16 request on hardware that only
+    emulates it, gets one warning line.
     """
     dev = device_type(accelerator)
     if precision == "auto":
         return "bf16-mixed" if bf16_native(dev) else "32-true"
+    notes = []
+    if precision == "16-mixed" and dev == "cpu":  # as Lightning would, but in one clear line
+        precision = "bf16-mixed"
+        notes.append("--precision 16-mixed: CPUs have no fp16 autocast; running bf16-mixed")
     if precision.startswith("bf16") and not bf16_native(dev):
-        print(
-            f"harness: warning: this {dev.upper()} has no native bf16 (no AMX/AVX512-BF16 "
-            "on CPUs): bf16 is emulated and likely much slower than 32-true",
-            file=sys.stderr,
+        notes.append(
+            f"this {dev.upper()} has no native bf16 (no AMX/AVX512-BF16 on CPUs): "
+            "bf16 is emulated and likely much slower than 32-true"
         )
+    if notes:
+        print(f"harness: warning: {'; '.join(notes)}", file=sys.stderr)
     return precision
 
 

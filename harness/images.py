@@ -162,6 +162,8 @@ def load_rgb(
     >>> load_rgb(f).mode, load_rgb(f).size
     ('RGB', (3, 2))
     """
+    if os.stat(path).st_size == 0:  # PIL would only say "cannot identify image file"
+        raise ValueError("empty file (0 bytes)")
     with warnings.catch_warnings(), open_image(path, max_pixels) as im:
         # sizes found while decoding (GIF frames, TIFF tiles) over the limit are refused
         warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -120,11 +120,16 @@ def compare_table(rows: Sequence[dict[str, Any]], markdown: bool = False) -> str
 
 
 def environment(precision: str) -> dict[str, Any]:
-    """The machine and versions a comparison ran on."""
+    """The machine and versions a run is made on, and (``date``) when it started."""
     import platform
 
+    import lightning
+    import timm
     import torch
+    import torchmetrics
     import torchvision
+
+    import harness
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -139,8 +144,12 @@ def environment(precision: str) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "gpu": gpu,
         "python": platform.python_version(),
+        "harness": harness.__version__,
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
+        "lightning": lightning.__version__,
+        "torchmetrics": torchmetrics.__version__,
+        "timm": timm.__version__,
         "precision": precision,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
@@ -181,7 +190,9 @@ def write_compare(
         run / "results.csv", to_csv([{**r, "skipped": len(r.get("skipped") or [])} for r in rows])
     )
     if final and any(r.get("latency_ms_p50") for r in rows):
-        plot_compare(rows, run / "accuracy_vs_latency.png", env)
+        from harness.plot import plot_compare, title
+
+        plot_compare(rows, run / "accuracy_vs_latency.png", title(spec.data, rows, env))
     notes = [f"- {r['model']}: {r['error']}" for r in rows if r.get("error")]
     notes += [
         f"- {r['model']}: accuracy {r['accuracy_note']}"
@@ -193,7 +204,8 @@ def write_compare(
         f"# Comparison of {len(rows)} models",
         "",
         f"Data: `{spec.data}`"
-        + (f" (first {spec.limit} images)" if spec.limit else "")
+        + (f" (the first {spec.limit} images, --limit)" if spec.limit else "")
+        + (f" (a random {spec.sample} images, seed {spec.seed})" if spec.sample else "")
         + (f", labels `{spec.labels}`" if spec.labels else "")
         + (" (`--decode fast`: JPEGs in draft mode)" if spec.decode == "fast" else ""),
         "",
@@ -218,79 +230,3 @@ def write_compare(
         ),
     ]
     write_atomic(run / "report.md", "\n".join(md))
-
-
-def plot_compare(rows: Sequence[dict[str, Any]], path: Path, env: dict[str, Any]) -> None:
-    """Top-1 against latency (left) and peak memory against latency (right)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    done = [r for r in rows if r.get("latency_ms_p50")]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), sharex=True)
-    for r in done:
-        x = r["latency_ms_p50"]
-        if r.get("top1") is not None:
-            left.scatter(x, 100 * r["top1"], s=60, color="C0")
-            left.annotate(
-                r["model"], (x, 100 * r["top1"]), textcoords="offset points", xytext=(5, 5)
-            )
-        if r.get("published_top1") is not None and (
-            r.get("top1") is None or r.get("published_note")
-        ):
-            left.scatter(x, 100 * r["published_top1"], s=60, facecolors="none", edgecolors="C1")
-            left.annotate(
-                f"{r['model']} (published)",
-                (x, 100 * r["published_top1"]),
-                textcoords="offset points",
-                xytext=(5, -12),
-                color="C1",
-                fontsize=8,
-            )
-    left.scatter([], [], color="C0", label="measured here")
-    left.scatter(
-        [],
-        [],
-        facecolors="none",
-        edgecolors="C1",
-        label="published by torchvision or timm on ImageNet (not measured here)",
-    )
-    left.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
-    left.set(
-        xlabel="latency per image, p50 (ms, batch 1)",
-        ylabel="top-1 accuracy (%)",
-        title="Accuracy vs latency",
-    )
-    for r in done:
-        size = 20 + 200 * r["params"] / max(d["params"] for d in done)
-        right.scatter(r["latency_ms_p50"], r["peak_memory_mib"], s=size, alpha=0.7)
-        right.annotate(
-            r["model"],
-            (r["latency_ms_p50"], r["peak_memory_mib"]),
-            textcoords="offset points",
-            xytext=(5, 5),
-        )
-    right.set(
-        xlabel="latency per image, p50 (ms, batch 1)",
-        ylabel="peak memory (MiB)",
-        title="Memory vs latency (point area ~ parameters)",
-    )
-    for ax in (left, right):
-        ax.set_xscale("log")
-        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
-        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.margins(x=0.2, y=0.12)
-        ax.grid(True, alpha=0.3)
-    fig.suptitle(
-        f"{env['cpu']}, {env['torch_threads']} threads, {env['precision']}"
-        + (f", {env['gpu']}" if env.get("gpu") else ""),
-        fontsize=9,
-    )
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)

@@ -12,7 +12,19 @@ from torch.utils.tensorboard.summary import hparams
 from harness.module import ClassifierModule
 from harness.weights import Loaded
 
-HPARAMS = ("model", "weights", "data", "precision", "accelerator", "devices", "batch_size")
+HPARAMS = (
+    "model",
+    "weights",
+    "data",
+    "labels",
+    "limit",
+    "sample",
+    "seed",
+    "precision",
+    "accelerator",
+    "devices",
+    "batch_size",
+)
 METRICS = ("test/top1", "test/top5")
 
 

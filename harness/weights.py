@@ -27,6 +27,7 @@ from harness.registry import Card
 WEIGHTS_DIR_ENV = "HARNESS_WEIGHTS_DIR"
 RANDOM_NOTE = "random weights, meaningless for accuracy"
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
+RANDOM_SOURCE = "none (random)"
 
 
 class WeightsUnavailable(HarnessError):
@@ -85,6 +86,29 @@ def find_in_dir(name: str, directory: str | os.PathLike[str]) -> Path | None:
     return hits[0] if hits else None
 
 
+def resolve(
+    name: str, weights: str = "DEFAULT", weights_dir: str | None = None
+) -> tuple[Card, Path | None, str]:
+    """What ``weights`` names, without loading anything (arguments as for ``load``).
+
+    Returns the registry's card whose class list and preprocessing apply, the
+    local file to load (None for a tag or random weights), and how the weights
+    are shown (``none (random)``, the file, ``TAG (torchvision)``, ``NAME (timm)``).
+    """
+    registry.check(name)
+    weights_dir = weights_dir or os.environ.get(WEIGHTS_DIR_ENV) or None
+    file = _weights_file(arch_of(name), weights, weights_dir)
+    rand = weights.lower() == "none"
+    card = registry.card(name, "DEFAULT" if file or rand else weights)
+    if rand:
+        return card, None, RANDOM_SOURCE
+    if file:
+        return card, file, str(file)
+    if card.library == "timm":
+        return card, None, f"{card.name} (timm)"
+    return card, None, f"{card.weights} (torchvision)"
+
+
 def load(
     name: str,
     weights: str = "DEFAULT",
@@ -106,11 +130,8 @@ def load(
             built with that many outputs, and they name its predictions.
         weights_key: the checkpoint entry that holds the state_dict.
     """
-    registry.check(name)
-    weights_dir = weights_dir or os.environ.get(WEIGHTS_DIR_ENV) or None
-    file = _weights_file(arch_of(name), weights, weights_dir)
-    rand = weights.lower() == "none"
-    card = registry.card(name, "DEFAULT" if file or rand else weights)
+    card, file, source = resolve(name, weights, weights_dir)
+    rand = source == RANDOM_SOURCE
     if (classes or weights_key) and not (file or rand):
         option = "--classes" if classes else "--weights-key"
         raise HarnessError(
@@ -118,14 +139,13 @@ def load(
             f"not {card.library}'s {card.weights}"
         )
     if rand:
-        model, source = registry.build(name, len(classes) if classes else None), "none (random)"
+        model = registry.build(name, len(classes) if classes else None)
     elif file:
-        model, source = from_file(name, file, classes, weights_key), str(file)
+        model = from_file(name, file, classes, weights_key)
     elif card.library == "timm":
-        model, source = from_timm(card), f"{card.name} (timm)"
+        model = from_timm(card)
     else:
-        w = registry.weights_tag(name, weights)
-        model, source = from_torchvision(name, w), f"{w.name} (torchvision)"
+        model = from_torchvision(name, registry.weights_tag(name, weights))
     model.eval()
     if classes is not None:
         card = classes.card(card)

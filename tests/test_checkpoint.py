@@ -108,7 +108,7 @@ def test_whole_model_pickle_is_refused_by_name(tmp_path: Path, net) -> None:
     torch.save(net, tmp_path / "whole.pth")
     with pytest.raises(HarnessError) as e:
         load(NAME, str(tmp_path / "whole.pth"))
-    assert "holds a torchvision.models.squeezenet.SqueezeNet object" in str(e.value)
+    assert "pickled whole model (torchvision.models.squeezenet.SqueezeNet)" in str(e.value)
     assert "model.state_dict()" in str(e.value)
 
 

@@ -11,9 +11,13 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+import lightning
 import pytest
+import torch
 from conftest import labels_of
+from torchvision.models import AlexNet_Weights
 
+import harness
 from harness.cli import main
 from harness.compare import Spec
 
@@ -63,6 +67,10 @@ def test_random_weights_get_na_accuracy_and_real_speed(compared):
         assert r["peak_memory_mib"] > r["memory_rise_mib"] > 0
     # parameter counts are the architectures', whatever the weights
     assert rows["alexnet"]["params"] == 61100840
+    # published accuracy in the same unit as top1: a fraction, from torchvision's percent
+    published = AlexNet_Weights.DEFAULT.meta["_metrics"]["ImageNet-1K"]
+    assert rows["alexnet"]["published_top1"] == pytest.approx(published["acc@1"] / 100)
+    assert rows["alexnet"]["published_top5"] == pytest.approx(published["acc@5"] / 100)
 
 
 def test_output_files(compared):
@@ -82,6 +90,12 @@ def test_output_files(compared):
     report = (compared / "report.md").read_text()
     assert "| squeezenet1_1 |" in report and "| alexnet | n/a | n/a |" in report
     assert "predict the same 1000 classes" in report
+    assert f"(the first {LIMIT} images, --limit), labels `" in report  # how images were chosen
+    env = dict(
+        kv.split(" ", 1) for kv in report.split("Environment: ", 1)[1].splitlines()[0].split(", ")
+    )  # how the run was made: versions, machine, start
+    assert env["harness"] == harness.__version__ and env["lightning"] == lightning.__version__
+    assert env["torch_threads"] == str(torch.get_num_threads()) and env["date"]
     png = (compared / "accuracy_vs_latency.png").read_bytes()
     assert png.startswith(b"\x89PNG")
 
@@ -123,7 +137,7 @@ def test_a_failing_model_is_an_error_row(tmp_path, nips):
     ]
     assert main(args) == 1
     rows = rows_of(tmp_path / "r")
-    assert "refusing to load" in rows["squeezenet1_1"]["error"]
+    assert "not a PyTorch checkpoint" in rows["squeezenet1_1"]["error"]
     assert rows["mobilenet_v3_small"]["error"] is None
     assert rows["mobilenet_v3_small"]["latency_ms_p50"] > 0
 

@@ -193,7 +193,7 @@ def test_labels_csv_missing_columns(tmp_path: Path) -> None:
 
 def test_labels_csv_absent(tmp_path: Path) -> None:
     image(tmp_path / "a.png")
-    with pytest.raises(HarnessError, match="cannot read labels file"):
+    with pytest.raises(HarnessError, match="labels file .*none.csv' does not exist"):
         find_samples(tmp_path, CATS, WNIDS, labels=tmp_path / "none.csv")
 
 

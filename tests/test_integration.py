@@ -146,6 +146,8 @@ def test_tensorboard_holds_the_run(nips, squeezenet_weights, tmp_path, monkeypat
     assert hp["weights"].string_value == str(squeezenet_weights)
     assert hp["precision"].string_value == "32-true"
     assert hp["batch_size"].number_value == 32
+    assert hp["limit"].number_value == 40  # runs with different --limit are told apart
+    assert hp["labels"].string_value == str(nips / "labels.csv")
     experiment = HParamsPluginData.FromString(
         ea.PluginTagToContent("hparams")["_hparams_/experiment"]
     )

@@ -232,6 +232,7 @@ def test_compare_interrupted_keeps_finished_models(
         run.proc.send_signal(signal.SIGINT)
     assert run.wait() == 130, run.output
     assert "Traceback" not in run.output
+    assert f"partial report in {out}/report.md" in run.output
     rows = rows_of(out / "results.json")
     assert rows is not None and list(rows) == models
     sq = rows["squeezenet1_1"]

@@ -136,7 +136,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_not_a_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "text.pth"
     path.write_text("hello\n")
-    with pytest.raises(HarnessError, match="refusing to load"):
+    with pytest.raises(HarnessError, match="not a PyTorch checkpoint"):
         load(NAME, str(path))
 
 
