@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 from torchvision.models import squeezenet1_1
 
@@ -115,7 +116,16 @@ def test_whole_model_pickle_is_refused_by_name(tmp_path: Path, net) -> None:
 def test_head_mismatch_without_classes_is_one_line(tmp_path: Path, capsys) -> None:
     torch.save({"state_dict": prefixed("model.", squeezenet1_1(num_classes=7).state_dict())},
                tmp_path / "ft.ckpt")  # fmt: skip
-    args = ["test", "--model", NAME, "--weights", str(tmp_path / "ft.ckpt"), "--data", "x"]
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")  # inputs are checked before the model
+    args = [
+        "test",
+        "--model",
+        NAME,
+        "--weights",
+        str(tmp_path / "ft.ckpt"),
+        "--data",
+        str(tmp_path),
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err == (
