@@ -144,15 +144,21 @@ def calibration_section(
         conf = [float(p["pred1_prob"]) for p in labelled]
         right = [p["correct1"] == "1" for p in labelled]
         fig = figures.reliability(m, stats.reliability_bins(conf, right), r["ece"])
-        figures.save(fig, run / f"reliability_{m}.png", run / m, "compare/reliability")
+        png = reliability_png(m)
+        figures.save(fig, run / png, run / m, "compare/reliability")
         mean, acc = sum(conf) / len(conf), sum(right) / len(right)
         lines += [
             f"- {m}: ECE {r['ece']:.3f}; mean top-1 probability {100 * mean:.1f}% against "
             f"{100 * acc:.1f}% right: {tendency(mean, acc)} on average.",
             "",
-            f"  ![reliability diagram of {m}](reliability_{m}.png)",
+            f"  ![reliability diagram of {m}]({png})",
         ]
     return [*lines, ""]
+
+
+def reliability_png(model: str) -> str:
+    """reliability_<model>.png, in the run directory itself even for ``timm/ARCH`` names."""
+    return f"reliability_{model.replace('/', '_')}.png"
 
 
 def tendency(confidence: float, accuracy: float) -> str:

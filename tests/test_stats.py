@@ -73,9 +73,9 @@ def test_ece_equals_torchmetrics_and_a_plain_loop():
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(300, 10, generator=g) * 2.5  # (images, classes)
     probs = logits.softmax(-1)
-    target = torch.where(  # right about half the time, so that the bins differ
-        torch.rand(300, generator=g) < 0.5, probs.argmax(-1), torch.randint(0, 10, (300,), generator=g)
-    )
+    guess = torch.randint(0, 10, (300,), generator=g)
+    # right about half the time, so that the bins differ
+    target = torch.where(torch.rand(300, generator=g) < 0.5, probs.argmax(-1), guess)
     conf = probs.max(-1).values.tolist()
     right = (probs.argmax(-1) == target).tolist()
     got = stats.ece(conf, right)
@@ -125,10 +125,10 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 @pytest.fixture
 def stub_run(tmp_path: Path) -> tuple[Path, list[dict]]:
-    """Two models' predictions.csv on 10 tiny images: a alone right on 3, b alone on 1."""
+    """Two models' predictions.csv on 10 tiny images: a alone right on 3, timm/b alone on 1."""
     data = tmp_path / "data"
     data.mkdir()
-    right = {"a": [1, 1, 1, 1, 1, 1, 1, 0, 0, 0], "b": [1, 1, 1, 1, 0, 0, 0, 1, 0, 0]}
+    right = {"a": [1, 1, 1, 1, 1, 1, 1, 0, 0, 0], "timm/b": [1, 1, 1, 1, 0, 0, 0, 1, 0, 0]}
     rows = []
     for m, marks in right.items():
         preds = []
@@ -163,24 +163,26 @@ def test_analysis_of_a_stub_comparison(stub_run):
     with open(run / "pairwise.csv", newline="") as f:
         (pair,) = list(csv.DictReader(f))
     assert (pair["model_a"], pair["model_b"], pair["n"], pair["a_only"], pair["b_only"]) == (
-        "a", "b", "10", "3", "1",
+        "a", "timm/b", "10", "3", "1",
     )  # fmt: skip
     assert float(pair["p_value"]) == pytest.approx(10 / 16)
-    assert "on these 10 images a and b cannot be told apart: 3 vs 1 discordant, p = 0.62." in md
-    assert "- a: top-1 70.0% (7/10), 95% interval 39.7-89.2%" in md  # R: prop.test(7, 10, correct=F)
+    assert "images a and timm/b cannot be told apart: 3 vs 1 discordant, p = 0.62." in md
+    # R: prop.test(7, 10, correct = FALSE)$conf.int is 0.3967781 0.8922087
+    assert "- a: top-1 70.0% (7/10), 95% interval 39.7-89.2%" in md
     with open(run / "disagreements.csv", newline="") as f:
         dis = list(csv.DictReader(f))
     assert [d["file"] for d in dis] == ["4.png", "5.png", "6.png", "7.png", "8.png", "9.png"]
-    assert dis[0]["a_top1"] == "class 7" and dis[0]["b_top1"] == "class 6"
-    assert dis[0]["a_correct1"] == "1" and dis[0]["b_correct1"] == "0"
+    assert dis[0]["a_top1"] == "class 7" and dis[0]["timm/b_top1"] == "class 6"
+    assert dis[0]["a_correct1"] == "1" and dis[0]["timm/b_correct1"] == "0"
     assert "differ on 6 of the 10 images" in md
-    assert "- a: seven (7/10)" in md and "- b: seven (5/10)" in md
+    assert "- a: seven (7/10)" in md and "- timm/b: seven (5/10)" in md
     # a: mean probability 0.68 against 70% right
     assert "- a: ECE 0.100; mean top-1 probability 68.0% against 70.0% right: underconfident" in md
-    for png in ("reliability_a.png", "reliability_b.png", "disagreements.png"):
+    for png in ("reliability_a.png", "reliability_timm_b.png", "disagreements.png"):
         assert (run / png).read_bytes().startswith(b"\x89PNG")
     assert not (run / "reliability_c.png").exists()
-    for sub, tag in (("a", "compare/reliability"), ("disagreements", "compare/disagreements")):
+    tags = [("a", "compare/reliability"), ("timm/b", "compare/reliability")]
+    for sub, tag in [*tags, ("disagreements", "compare/disagreements")]:
         ea = EventAccumulator(str(run / sub), size_guidance={"images": 0})
         ea.Reload()
         assert len(ea.Images(tag)) == 1
