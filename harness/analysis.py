@@ -117,12 +117,17 @@ def pair_sentence(p: Mapping[str, Any]) -> str:
         (win, w), (lose, v) = sorted([(a, x), (b, y)], key=lambda t: -t[1])
         return (
             f"{win} is better than {lose} on these {n} images: {w} vs {v} discordant, "
-            f"p = {pv:.2g} (significant at 5%)."
+            f"p = {p_text(pv)} (significant at 5%)."
         )
     return (
         f"on these {n} images {a} and {b} cannot be told apart: {x} vs {y} discordant, "
-        f"p = {pv:.2g}."
+        f"p = {p_text(pv)}."
     )
+
+
+def p_text(p: float) -> str:
+    """Two significant digits, three near 0.05 (0.0496 must not read as 0.05)."""
+    return f"{p:.3g}" if 0.045 <= p < 0.055 else f"{p:.2g}"
 
 
 def calibration_section(

@@ -216,3 +216,9 @@ def test_random_weights_have_no_interval_but_per_class_counts(tmp_path):
         mine = [p for p in preds if p["label"] == c["index"]]
         assert int(c["correct1"]) == sum(p["correct1"] == "1" for p in mine)
         assert int(c["correct5"]) == sum(p["correct5"] == "1" for p in mine)
+
+
+def test_p_values_in_words_never_round_onto_the_threshold():
+    assert [analysis.p_text(p) for p in (0.625, 0.0496, 0.0504, 0.00098, 1.0)] == [
+        "0.62", "0.0496", "0.0504", "0.00098", "1",
+    ]  # fmt: skip
