@@ -102,10 +102,10 @@ def disagreement_grid(items: Sequence[dict[str, Any]], models: Sequence[str], ro
     for ax, item in zip(axes.flat, items, strict=False):
         path = Path(item["file"]) if Path(item["file"]).is_absolute() else root / item["file"]
         try:
-            img = load_rgb(path)
+            img = load_rgb(path, draft_side=224)  # a JPEG decodes at a fraction of its size
             img.thumbnail((224, 224))
             ax.imshow(img)
-        except (OSError, ValueError) as e:  # moved or changed since it was evaluated
+        except (OSError, ValueError) as e:  # moved or changed since (ImageTooLarge: a ValueError)
             ax.text(0.5, 0.5, f"cannot show:\n{e}", ha="center", fontsize=7, wrap=True)
         ax.set_title(f"{Path(item['file']).name}\ntrue: {item['label_name'] or '?'}", fontsize=8)
         for k, m in enumerate(models):
