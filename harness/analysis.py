@@ -27,9 +27,16 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def slug(model: str) -> str:
+    """The model's path in a compare run (compare.Spec.slug): ``timm/ARCH`` makes a subfolder."""
+    from harness.compare import Spec
+
+    return Spec(model, "").slug()
+
+
 def model_dir(run: Path, model: str) -> Path:
     """Where a compare child's ``test`` wrote its predictions.csv and per_class.csv."""
-    return run / "models" / model
+    return run / "models" / slug(model)
 
 
 def predictions(run: Path, model: str) -> Predictions:
@@ -150,7 +157,7 @@ def calibration_section(
         right = [p["correct1"] == "1" for p in labelled]
         fig = figures.reliability(m, stats.reliability_bins(conf, right), r["ece"])
         png = reliability_png(m)
-        figures.save(fig, run / png, run / m, "compare/reliability")
+        figures.save(fig, run / png, run / slug(m), "compare/reliability")  # m's TensorBoard run
         mean, acc = sum(conf) / len(conf), sum(right) / len(right)
         lines += [
             f"- {m}: ECE {r['ece']:.3f}; mean top-1 probability {100 * mean:.1f}% against "
@@ -163,7 +170,7 @@ def calibration_section(
 
 def reliability_png(model: str) -> str:
     """reliability_<model>.png, in the run directory itself even for ``timm/ARCH`` names."""
-    return f"reliability_{model.replace('/', '_')}.png"
+    return f"reliability_{slug(model).replace('/', '_')}.png"
 
 
 def tendency(confidence: float, accuracy: float) -> str:

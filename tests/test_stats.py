@@ -12,7 +12,9 @@ from PIL import Image
 
 from harness import analysis, stats
 from harness.cli import main
+from harness.compare import Spec
 
+B = "timm/b=ft/x.ckpt"  # a second model with a slash, given as NAME=FILE
 Z95 = 1.959963984540054  # the 97.5% point of the standard normal
 
 
@@ -125,10 +127,10 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 @pytest.fixture
 def stub_run(tmp_path: Path) -> tuple[Path, list[dict]]:
-    """Two models' predictions.csv on 10 tiny images: a alone right on 3, timm/b alone on 1."""
+    """Two models' predictions.csv on 10 tiny images: a alone right on 3, B alone on 1."""
     data = tmp_path / "data"
     data.mkdir()
-    right = {"a": [1, 1, 1, 1, 1, 1, 1, 0, 0, 0], "timm/b": [1, 1, 1, 1, 0, 0, 0, 1, 0, 0]}
+    right = {"a": [1, 1, 1, 1, 1, 1, 1, 0, 0, 0], B: [1, 1, 1, 1, 0, 0, 0, 1, 0, 0]}
     rows = []
     for m, marks in right.items():
         preds = []
@@ -140,10 +142,11 @@ def stub_run(tmp_path: Path) -> tuple[Path, list[dict]]:
                  "pred1_name": f"class {guess}", "pred1_prob": f"{0.5 + 0.04 * i:.6f}",
                  "correct1": ok}
             )  # fmt: skip
-        write_csv(tmp_path / "run" / "models" / m / "predictions.csv", preds)
+        where = tmp_path / "run" / "models" / Spec(m, "").slug()  # as compare's child writes
+        write_csv(where / "predictions.csv", preds)
         per_class = [{"index": 7, "wnid": "n7", "name": "seven", "n": 10, "correct1": sum(marks),
                       "correct5": 10}]  # fmt: skip
-        write_csv(tmp_path / "run" / "models" / m / "per_class.csv", per_class)
+        write_csv(where / "per_class.csv", per_class)
         k = sum(marks)
         rows.append(
             {"model": m, "error": None, "top1": k / 10, "top5": 1.0, "labelled": 10,
@@ -163,25 +166,25 @@ def test_analysis_of_a_stub_comparison(stub_run):
     with open(run / "pairwise.csv", newline="") as f:
         (pair,) = list(csv.DictReader(f))
     assert (pair["model_a"], pair["model_b"], pair["n"], pair["a_only"], pair["b_only"]) == (
-        "a", "timm/b", "10", "3", "1",
+        "a", B, "10", "3", "1",
     )  # fmt: skip
     assert float(pair["p_value"]) == pytest.approx(10 / 16)
-    assert "images a and timm/b cannot be told apart: 3 vs 1 discordant, p = 0.62." in md
+    assert f"images a and {B} cannot be told apart: 3 vs 1 discordant, p = 0.62." in md
     # R: prop.test(7, 10, correct = FALSE)$conf.int is 0.3967781 0.8922087
     assert "- a: top-1 70.0% (7/10), 95% interval 39.7-89.2%" in md
     with open(run / "disagreements.csv", newline="") as f:
         dis = list(csv.DictReader(f))
     assert [d["file"] for d in dis] == ["4.png", "5.png", "6.png", "7.png", "8.png", "9.png"]
-    assert dis[0]["a_top1"] == "class 7" and dis[0]["timm/b_top1"] == "class 6"
-    assert dis[0]["a_correct1"] == "1" and dis[0]["timm/b_correct1"] == "0"
+    assert dis[0]["a_top1"] == "class 7" and dis[0][f"{B}_top1"] == "class 6"
+    assert dis[0]["a_correct1"] == "1" and dis[0][f"{B}_correct1"] == "0"
     assert "differ on 6 of the 10 images" in md
-    assert "- a: seven (7/10)" in md and "- timm/b: seven (5/10)" in md
+    assert "- a: seven (7/10)" in md and f"- {B}: seven (5/10)" in md
     # a: mean probability 0.68 against 70% right
     assert "- a: ECE 0.100; mean top-1 probability 68.0% against 70.0% right: underconfident" in md
-    for png in ("reliability_a.png", "reliability_timm_b.png", "disagreements.png"):
+    for png in ("reliability_a.png", "reliability_timm_b=ft_x.ckpt.png", "disagreements.png"):
         assert (run / png).read_bytes().startswith(b"\x89PNG")
     assert not (run / "reliability_c.png").exists()
-    tags = [("a", "compare/reliability"), ("timm/b", "compare/reliability")]
+    tags = [("a", "compare/reliability"), ("timm/b=ft_x.ckpt", "compare/reliability")]
     for sub, tag in [*tags, ("disagreements", "compare/disagreements")]:
         ea = EventAccumulator(str(run / sub), size_guidance={"images": 0})
         ea.Reload()
