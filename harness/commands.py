@@ -264,10 +264,16 @@ def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
         f"images    {res['n']} evaluated{chosen}, {res['labelled']} labelled, "
         f"{len(res['skipped'])} skipped"
     )
-    print(f"top-1     {pct(res['top1'])}  ({res['correct1']}/{res['labelled']})")
-    print(f"top-5     {pct(res['top5'])}  ({res['correct5']}/{res['labelled']})")
+    for k in ("1", "5"):
+        ci = res[f"top{k}_ci95"]
+        interval = f"  95% CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f}%" if ci else ""
+        print(
+            f"top-{k}     {pct(res[f'top{k}'])}  ({res[f'correct{k}']}/{res['labelled']}){interval}"
+        )
     if res["top1"] is None:
         print(f"accuracy  n/a: {res['accuracy_note']}")
+    else:
+        print(f"ECE       {res['ece']:.4f}  (top-1 confidence vs accuracy, 15 bins)")
     print(
         f"time      {res['seconds']:.2f} s, {res['images_per_second']:.1f} images/s "
         f"({res['precision']}, {res['accelerator']} x{res['devices']}{_nodes(res)})"

@@ -21,6 +21,7 @@ from typing import Any
 from harness import HarnessError
 from harness.decode import MAX_PIXELS
 from harness.report import write_atomic
+from harness.stats import SUMMARY
 
 NOT_RUN = "not run"
 AMP = {"bf16-mixed": "bfloat16", "16-mixed": "float16"}
@@ -323,7 +324,7 @@ def _accuracy(spec: Spec, loaded: Any, cfg: Any, logger: Any) -> dict[str, Any]:
     )
     assert res is not None
     keys = ("top1", "top5", "n", "labelled", "correct1", "correct5", "accuracy_note", "skipped")
-    return {k: res[k] for k in keys}
+    return {k: res[k] for k in (*keys, *SUMMARY)}
 
 
 TB_METRICS = {

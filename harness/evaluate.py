@@ -16,7 +16,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from harness import HarnessError, default_workers
+from harness import HarnessError, default_workers, stats
 from harness.data import ImageFolderDataModule, Samples, UnusableImage, find_samples
 from harness.decode import MAX_PIXELS, draft_side
 from harness.fast import check_accelerator, prepare, resolve_precision
@@ -215,6 +215,10 @@ def test(
     results |= {"started": env["date"], "environment": {**env, "precision": cfg.precision}}
     results["run_dir"] = str(run_dir)
     write_atomic(run_dir / "predictions.csv", to_csv(prediction_rows(module, samples)))
+    if results["labelled"]:
+        labelled = [r for r in module.rows if r[1] >= 0]
+        per_class = stats.per_class(labelled, module.categories, loaded.card.wnids)
+        write_atomic(run_dir / "per_class.csv", to_csv(per_class))
     write_atomic(run_dir / "results.json", to_json(results))
     if log_extras:
         from harness.tensorboard import log_run
@@ -261,6 +265,7 @@ def summarise(
         "correct5": correct5,
         "top1": None if note else check_metric(metrics, "test/top1", correct1, len(labelled)),
         "top5": None if note else check_metric(metrics, "test/top5", correct5, len(labelled)),
+        **(stats.summary(labelled) if not note else dict.fromkeys(stats.SUMMARY)),
         "accuracy_note": note
         or f"micro average over the {len(labelled)} labelled images evaluated"
         + (f" ({len(skipped)} unusable files skipped, not counted)" if skipped else ""),

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-MEASURED = "top-1 measured here, on these images"
+MEASURED = "top-1 measured here, on these images (bar: its 95% interval)"
 PUBLISHED = (
     "top-1 published by torchvision or timm for their own weights, on ImageNet (not measured here)"
 )
@@ -30,6 +30,10 @@ def _accuracy_panel(ax: Any, done: Sequence[dict[str, Any]]) -> None:
         x = r["latency_ms_p50"]
         if r.get("top1") is not None:
             ax.scatter(x, 100 * r["top1"], s=60, color="C0")
+            if r.get("top1_ci95"):  # yerr: [[below], [above]] the point, in points
+                low, high = r["top1_ci95"]
+                err = [[100 * (r["top1"] - low)], [100 * (high - r["top1"])]]
+                ax.errorbar(x, 100 * r["top1"], yerr=err, color="C0", capsize=4)
             _label(ax, r["model"], (x, 100 * r["top1"]))
         published = r.get("published_top1")
         if published is not None and (r.get("top1") is None or r.get("published_note")):

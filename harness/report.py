@@ -78,7 +78,10 @@ def _is_number(s: str) -> bool:
 COMPARE_COLUMNS = (
     ("model", "model", None),
     ("top-1", "top1", "pct"),
+    ("top-1 95% CI", "top1_ci95", "ci"),
     ("top-5", "top5", "pct"),
+    ("top-5 95% CI", "top5_ci95", "ci"),
+    ("ECE", "ece", ".3f"),
     ("published top-1", "published_top1", "published"),
     ("ms/image p50", "latency_ms_p50", ".2f"),
     ("p90", "latency_ms_p90", ".2f"),
@@ -99,6 +102,8 @@ def cell(row: dict[str, Any], key: str, fmt: str | None) -> str:
         return "n/a" if fmt else ""
     if fmt == "pct":
         return f"{100 * v:.1f}%"
+    if fmt == "ci":
+        return f"{100 * v[0]:.1f}-{100 * v[1]:.1f}%"
     if fmt == "published":  # * : the library's figure is for other weights than these
         return f"{100 * v:.1f}%" + ("*" if row.get("published_note") else "")
     if fmt in ("M", "G"):
@@ -193,6 +198,11 @@ def write_compare(
         from harness.plot import plot_compare, title
 
         plot_compare(rows, run / "accuracy_vs_latency.png", title(spec.data, rows, env))
+    sections: list[str] = []
+    if final:  # intervals, paired tests, calibration, disagreements, worst classes
+        from harness.analysis import analyse
+
+        sections = analyse(run, rows, spec.data)
     notes = [f"- {r['model']}: {r['error']}" for r in rows if r.get("error")]
     notes += [
         f"- {r['model']}: accuracy {r['accuracy_note']}"
@@ -220,6 +230,7 @@ def write_compare(
         "",
         same_classes(rows),
         "",
+        *sections,
         *(["Notes:", *notes, ""] if notes else []),
         "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items() if v is not None),
         "",

@@ -84,3 +84,26 @@ def reference(nips: Path, squeezenet_weights: Path) -> dict[str, tuple[list[int]
             p, i = model(x).softmax(-1)[0].topk(5)
             out[name] = (i.tolist(), p.tolist())
     return out
+
+
+COMPARE_LIMIT = 24  # images in the shared comparison
+
+
+@pytest.fixture(scope="session")
+def compared(nips: Path, squeezenet_weights: Path, tmp_path_factory) -> Path:
+    """squeezenet1_1 and timm's tf_efficientnet_lite0 (real weights) beside alexnet (none).
+
+    One comparison, shared by the test files that check it (it is the slowest fixture).
+    """
+    from harness.cli import main
+
+    run = tmp_path_factory.mktemp("compare") / "run"
+    args = [
+        "compare", "--models", "squeezenet1_1", "alexnet", "timm/tf_efficientnet_lite0",
+        "--data", str(nips / "images"), "--labels", str(nips / "labels.csv"),
+        "--weights-dir", str(squeezenet_weights.parent), "--limit", str(COMPARE_LIMIT),
+        "--batch-size", "8", "--num-workers", "0", "--latency-seconds", "0.3",
+        "--accelerator", "cpu", "--output", str(run),
+    ]  # fmt: skip
+    assert main(args) == 0
+    return run

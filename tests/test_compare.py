@@ -14,29 +14,14 @@ from pathlib import Path
 import lightning
 import pytest
 import torch
-from conftest import labels_of
+from conftest import COMPARE_LIMIT, labels_of
 from torchvision.models import AlexNet_Weights
 
 import harness
 from harness.cli import main
 from harness.compare import Spec
 
-LIMIT = 24
-
-
-@pytest.fixture(scope="module")
-def compared(nips: Path, squeezenet_weights: Path, tmp_path_factory) -> Path:
-    """squeezenet1_1 and timm's tf_efficientnet_lite0 (real weights) beside alexnet (none)."""
-    run = tmp_path_factory.mktemp("compare") / "run"
-    args = [
-        "compare", "--models", "squeezenet1_1", "alexnet", "timm/tf_efficientnet_lite0",
-        "--data", str(nips / "images"), "--labels", str(nips / "labels.csv"),
-        "--weights-dir", str(squeezenet_weights.parent), "--limit", str(LIMIT),
-        "--batch-size", "8", "--num-workers", "0", "--latency-seconds", "0.3",
-        "--accelerator", "cpu", "--output", str(run),
-    ]  # fmt: skip
-    assert main(args) == 0
-    return run
+LIMIT = COMPARE_LIMIT  # the shared ``compared`` run (conftest.py)
 
 
 def rows_of(run: Path) -> dict[str, dict]:
