@@ -60,7 +60,7 @@ def analyse(run: Path, rows: Sequence[dict[str, Any]], data: str | None) -> list
     preds = {r["model"]: predictions(run, r["model"]) for r in measured}
     return [
         *intervals_section(measured),
-        *pairwise_section(run, preds),
+        *pairwise_section(run, preds, {r["model"]: r.get("label_space") for r in measured}),
         *calibration_section(run, measured, preds),
         *disagreements_section(run, preds, Path(data or ".")),
         *worst_classes_section(run, measured),
@@ -87,14 +87,23 @@ def intervals_section(measured: Sequence[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
-def pairwise_section(run: Path, preds: Mapping[str, Predictions]) -> list[str]:
+def pairwise_section(
+    run: Path, preds: Mapping[str, Predictions], spaces: Mapping[str, Any]
+) -> list[str]:
+    """pairwise.csv and its sentences; models of different label spaces are not ranked."""
     correct = {
         m: {f: p["correct1"] == "1" for f, p in rows.items() if p["correct1"] != ""}
         for m, rows in preds.items()
     }
-    pairs = stats.pairwise(correct)
+    every = stats.pairwise(correct)
+    pairs = [p for p in every if spaces[p["model_a"]] == spaces[p["model_b"]]]
+    apart = [
+        f"- {p['model_a']} and {p['model_b']} predict different classes: not compared."
+        for p in every
+        if p not in pairs
+    ]
     if not pairs:
-        return []
+        return ["## Which differences are real?", "", *apart, ""] if apart else []
     write_atomic(run / "pairwise.csv", to_csv(pairs))
     lines = [
         "## Which differences are real?",
@@ -106,6 +115,7 @@ def pairwise_section(run: Path, preds: Mapping[str, Predictions]) -> list[str]:
         "(pairwise.csv).",
         "",
         *(f"- {pair_sentence(p)}" for p in pairs),
+        *apart,
         "",
     ]
     if len(pairs) > 1:

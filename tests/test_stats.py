@@ -191,6 +191,14 @@ def test_analysis_of_a_stub_comparison(stub_run):
         assert len(ea.Images(tag)) == 1
 
 
+def test_models_of_different_label_spaces_are_not_ranked(stub_run):
+    root, rows = stub_run
+    rows[0]["label_space"], rows[1]["label_space"] = "imagenet-1k", "imagenet-12k"
+    md = "\n".join(analysis.analyse(root / "run", rows, str(root / "data")))
+    assert f"- a and {B} predict different classes: not compared." in md
+    assert "cannot be told apart" not in md and not (root / "run" / "pairwise.csv").exists()
+
+
 def test_random_weights_have_no_interval_but_per_class_counts(tmp_path):
     """Class-folder layout of tiny images; random weights: accuracy, intervals, ECE n/a."""
     for wnid in ("n01440764", "n01443537"):
