@@ -125,6 +125,12 @@ def _run_options(parallel: bool = True) -> Parser:
         help="hide the progress bar (shown on stderr, when that is a terminal)",
     )
     g.add_argument(
+        "--threads",
+        type=_positive,
+        metavar="N",
+        help="torch intra-op threads (default: torch's, one per core); recorded in the results",
+    )
+    g.add_argument(
         "--strict",
         action="store_true",
         help="stop at the first unusable file (default: skip it and list it with its reason)",
@@ -293,6 +299,15 @@ def build_parser() -> Parser:
         default=2.0,
         metavar="S",
         help="time spent timing batch-1 latency per model, at least 10 runs (default: 2)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=_positive,
+        default=1,
+        metavar="K",
+        help="measure the models round-robin K times, each in a fresh process, and report "
+        "the median of the K runs with their range; accuracy is measured in the first "
+        "(default: 1)",
     )
     p.add_argument(
         "--timeout",

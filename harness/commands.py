@@ -39,6 +39,7 @@ def _config(args: argparse.Namespace) -> Any:
         strict=getattr(args, "strict", False),
         max_pixels=args.max_pixels,
         decode=args.decode,
+        threads=args.threads,
     )
 
 
@@ -276,7 +277,8 @@ def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
         print(f"ECE       {res['ece']:.4f}  (top-1 confidence vs accuracy, 15 bins)")
     print(
         f"time      {res['seconds']:.2f} s, {res['images_per_second']:.1f} images/s "
-        f"({res['precision']}, {res['accelerator']} x{res['devices']}{_nodes(res)})"
+        f"({res['precision']}, {res['accelerator']} x{res['devices']}{_nodes(res)}, "
+        f"{res['threads']} threads)"
     )
     for s in res["skipped"]:
         print(f"skipped   {s['file']}: {s['reason']}")
@@ -300,6 +302,7 @@ def compare(args: argparse.Namespace) -> int:
     from harness.fast import check_accelerator
     from harness.inputs import check_inputs
     from harness.report import compare_table
+    from harness.timing import describe
 
     models = entries(args.models)
     if args.classes or args.weights_key:
@@ -335,9 +338,10 @@ def compare(args: argparse.Namespace) -> int:
         decode=args.decode,
         classes=args.classes,
         weights_key=args.weights_key,
+        threads=args.threads,
     )
     try:
-        rows = compare(models, spec, args.timeout)
+        rows = compare(models, spec, args.timeout, args.repeat)
     except KeyboardInterrupt:
         print(f"harness: partial report in {run}/report.md", file=sys.stderr)
         raise
@@ -345,6 +349,9 @@ def compare(args: argparse.Namespace) -> int:
     failed = [r for r in rows if r.get("error")]
     for r in failed:
         print(f"error     {r['model']}: {r['error']}")
+    for r in rows:
+        if r.get("noisy") and not r.get("error"):
+            print(f"noisy     {r['model']}: {describe(r)}")
     print(
         f"report    {run}/report.md (and results.json, results.csv, accuracy_vs_latency.png;"
         f" tensorboard --logdir {run})"

@@ -50,9 +50,11 @@ class Spec:
     decode: str = "exact"
     classes: str | None = None  # the class list of NAME=FILE models
     weights_key: str | None = None
+    threads: int | None = None  # torch intra-op threads (default: torch's)
+    run: int = 1  # which of the --repeat runs: accuracy is measured in the first only
 
     def result_path(self) -> Path:
-        return Path(self.run_dir) / "models" / f"{self.slug()}.json"
+        return Path(self.run_dir) / "models" / f"{self.stem()}.json"
 
     def slug(self) -> str:
         """``model`` as a file path: ``NAME=runs/ft.ckpt`` -> ``NAME=runs_ft.ckpt``.
@@ -61,6 +63,10 @@ class Spec:
         """
         name, own, file = self.model.partition("=")
         return name + own + re.sub(r"[^\w.+-]+", "_", file)
+
+    def stem(self) -> str:
+        """``models/<stem>.json``, ``.log``, ``.spec.json``: the slug, ``.run<N>`` after run 1."""
+        return self.slug() if self.run == 1 else f"{self.slug()}.run{self.run}"
 
 
 def entries(models: list[str]) -> list[str]:
@@ -84,8 +90,8 @@ def run_child(spec: Spec, timeout: float | None = None) -> dict[str, Any]:
     """Measure one model in a fresh interpreter; any failure becomes an error row."""
     models = Path(spec.run_dir) / "models"
     models.mkdir(parents=True, exist_ok=True)
-    spec_file = write_atomic(models / f"{spec.slug()}.spec.json", json.dumps(asdict(spec)))
-    log = models / f"{spec.slug()}.log"
+    spec_file = write_atomic(models / f"{spec.stem()}.spec.json", json.dumps(asdict(spec)))
+    log = models / f"{spec.stem()}.log"
     log.parent.mkdir(parents=True, exist_ok=True)  # timm/ARCH names make a subfolder
     out = spec.result_path()
     out.unlink(missing_ok=True)
@@ -110,27 +116,46 @@ def run_child(spec: Spec, timeout: float | None = None) -> dict[str, Any]:
     return {"model": spec.model, "error": why, "log": str(log)}
 
 
-def compare(models: list[str], spec: Spec, timeout: float | None = None) -> list[dict[str, Any]]:
+def _measured(spec: Spec, tag: str, timeout: float | None) -> dict[str, Any]:
+    """One child's row, with progress on stderr."""
+    print(f"{tag} {spec.model} ...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    row = run_child(spec, timeout)
+    status = row.get("error") or ("done, noisy" if row.get("noisy") else "done")
+    seconds = time.perf_counter() - start
+    print(f"{tag} {spec.model}: {status} ({seconds:.0f} s)", file=sys.stderr, flush=True)
+    return row
+
+
+def compare(
+    models: list[str], spec: Spec, timeout: float | None = None, repeat: int = 1
+) -> list[dict[str, Any]]:
     """Measure each model in turn; results files are rewritten after every model.
 
-    An interruption leaves the finished models' rows and marks the rest not run.
+    With ``repeat`` K > 1 the models are measured round-robin K times (A B C A B
+    C ...), so that a burst of load hits every model rather than one, and each
+    row holds the median of its runs (``timing.combine``). A model that fails
+    its first run is not run again. An interruption leaves the finished models'
+    rows and marks the rest not run.
     """
     from harness.report import environment, write_compare
+    from harness.timing import combine
 
     env = environment(spec.precision)  # the machine, and when the comparison started
+    env["torch_threads"] = spec.threads or env["torch_threads"]  # the children's
     rows = [{"model": m, "error": NOT_RUN} for m in models]
+    runs: list[list[dict[str, Any]]] = [[] for _ in models]
     try:
-        for i, m in enumerate(models):
-            print(f"[{i + 1}/{len(models)}] {m} ...", file=sys.stderr, flush=True)
-            start = time.perf_counter()
-            rows[i] = run_child(Spec(**{**asdict(spec), "model": m}), timeout)
-            status = rows[i].get("error") or "done"
-            print(
-                f"[{i + 1}/{len(models)}] {m}: {status} ({time.perf_counter() - start:.0f} s)",
-                file=sys.stderr,
-                flush=True,
-            )
-            write_compare(Path(spec.run_dir), rows, spec, env, final=False)
+        for run in range(1, repeat + 1):
+            for i, m in enumerate(models):
+                if run > 1 and runs[i][0].get("error"):
+                    continue
+                tag = f"[{i + 1}/{len(models)}]" + (f" run {run}/{repeat}" if repeat > 1 else "")
+                runs[i].append(
+                    _measured(Spec(**{**asdict(spec), "model": m, "run": run}), tag, timeout)
+                )
+                rows[i] = combine(runs[i])
+                write_compare(Path(spec.run_dir), rows, spec, env, final=False)
     except KeyboardInterrupt:
         for r in rows:
             if r.get("error") == NOT_RUN:
@@ -149,9 +174,11 @@ def measure(spec: Spec) -> dict[str, Any]:
     import torch
 
     from harness import measure as m
+    from harness import timing
     from harness.evaluate import RunConfig
     from harness.fast import prepare, resolve_precision
 
+    threads = timing.set_threads(spec.threads)
     baseline = m.current_rss_mib()  # after the imports: what the model itself adds
     device = _device(spec.accelerator)
     if device.type == "cuda":
@@ -170,11 +197,12 @@ def measure(spec: Spec) -> dict[str, Any]:
     )
     samples = _samples(spec, loaded) if spec.data else None
     logger = _logger(spec)
-    if samples is not None and samples.labelled and not loaded.random:
+    if spec.run == 1 and samples is not None and samples.labelled and not loaded.random:
         row.update(_accuracy(spec, loaded, cfg, logger))
     model = prepare(loaded.model.to(device), spec.channels_last, spec.compile)
     amp = getattr(torch, AMP[cfg.precision]) if cfg.precision in AMP else None
     size = loaded.card.input_size
+    before = timing.load_now()
     lat = m.latency(
         model,
         torch.randn(1, 3, size, size),
@@ -209,6 +237,9 @@ def measure(spec: Spec) -> dict[str, Any]:
             decode=dec,
         )
         row.update(throughput_e2e_ips=round(e2e["images_per_s"], 3), decode=dec.mode)
+    row.update(
+        timing.conditions(threads, before, timing.load_now(), timing.spread(lat["samples_ms"]))
+    )
     peak = m.peak_rss_mib()
     row.update(
         peak_memory_mib=round(peak, 1),
@@ -231,9 +262,11 @@ def measure(spec: Spec) -> dict[str, Any]:
         preprocessing=loaded.card.preprocessing,
         error=None,
     )
-    if row["top1"] is None and not row.get("accuracy_note"):
+    if spec.run > 1:
+        row["accuracy_note"] = "measured in the first run only"
+    elif row["top1"] is None and not row.get("accuracy_note"):
         row["accuracy_note"] = "n/a (no labels)" if samples is not None else "n/a (no data)"
-    _log_tensorboard(logger, row)
+    _log_tensorboard(logger, row, spec.run)
     return row
 
 
@@ -338,15 +371,16 @@ TB_METRICS = {
 }
 
 
-def _log_tensorboard(logger: Any, row: dict[str, Any]) -> None:
-    """One TensorBoard run per model: its measurements and hyperparameters."""
+def _log_tensorboard(logger: Any, row: dict[str, Any], run: int = 1) -> None:
+    """One TensorBoard run per model: measurements (step: the run, from 0), hyperparameters."""
     from harness.tensorboard import METRICS, log_hparams
 
     for key, tag in TB_METRICS.items():
         if row.get(key) is not None:
-            logger.experiment.add_scalar(tag, row[key], 0)
-    params = {k: row.get(k) for k in ("model", "weights", "precision", "device", "batch_size")}
-    log_hparams(logger, params, [*METRICS, *TB_METRICS.values()])
+            logger.experiment.add_scalar(tag, row[key], run - 1)
+    if run == 1:
+        params = {k: row.get(k) for k in ("model", "weights", "precision", "device", "batch_size")}
+        log_hparams(logger, params, [*METRICS, *TB_METRICS.values()])
     logger.experiment.close()
 
 

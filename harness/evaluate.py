@@ -25,6 +25,7 @@ from harness.module import ClassifierModule
 from harness.nodes import DEFAULT_TIMEOUT, failure, num_nodes, per_node, strategy
 from harness.progress import progress_bar
 from harness.report import environment, to_csv, to_json, write_atomic
+from harness.timing import set_threads
 from harness.weights import RANDOM_NOTE, Loaded
 
 LOGS = "lightning_logs"
@@ -48,6 +49,7 @@ class RunConfig:
     strict: bool = False
     max_pixels: int = MAX_PIXELS
     decode: str = "exact"
+    threads: int | None = None  # torch intra-op threads; None: torch's default
 
     def workers(self) -> int:
         """Decoding processes: ``num_workers``, else ``harness.default_workers()``."""
@@ -113,6 +115,7 @@ def run(
     """
     if cfg.strict and samples.skipped:
         raise unusable(*samples.skipped[0])
+    set_threads(cfg.threads)
     transform = loaded.transforms()
     decoder = cfg.decoder(transform)
     if cfg.decode != decoder.mode:  # fast asked, but what size the transforms need is unknown
@@ -278,6 +281,7 @@ def summarise(
         "num_nodes": t.num_nodes,
         "devices_per_node": t.num_devices,
         "batch_size": cfg.batch_size,
+        "threads": torch.get_num_threads(),
         **decoding(cfg, loaded),
         "seconds": round(seconds, 4),
         "images_per_second": round(n / seconds, 3) if seconds > 0 else None,

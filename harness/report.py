@@ -190,6 +190,8 @@ def write_compare(
 
     ``env`` is ``environment()`` taken once when the comparison started.
     """
+    from harness.timing import describe
+
     write_atomic(run / "results.json", to_json(rows))
     write_atomic(
         run / "results.csv", to_csv([{**r, "skipped": len(r.get("skipped") or [])} for r in rows])
@@ -210,6 +212,12 @@ def write_compare(
         if not r.get("error") and r.get("top1") is None and r.get("accuracy_note")
     ]
     notes += [f"- {r['model']}: * {r['published_note']}" for r in rows if r.get("published_note")]
+    notes += [
+        f"- {r['model']}: {describe(r)}" for r in rows if r.get("noisy") and not r.get("error")
+    ]
+    repeat = max((r.get("repeat", 1) for r in rows), default=1)
+    if repeat > 1:
+        notes.append(f"- timings: median of {repeat} runs, round-robin (ranges in results.json)")
     md = [
         f"# Comparison of {len(rows)} models",
         "",
