@@ -1,0 +1,229 @@
+"""Timings a user can trust: --threads, load and spread around each timing, --repeat.
+
+The machine's load cannot be made low by a test, only high: the noisy verdict
+is checked by hand on fixed figures (both ways), and on a real compare row
+with a busy process started by the test. A spinning process is always
+runnable, so it shows in ``/proc/loadavg``'s runnable count at once, whatever
+else the machine is doing (the 1-minute load average would take a minute).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import labels_of
+
+from harness import timing
+from harness.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+LINUX = pytest.mark.skipif(not Path("/proc/loadavg").is_file(), reason="no /proc/loadavg")
+
+
+@pytest.fixture
+def busy() -> Iterator[Callable[[int], None]]:
+    """Start busy (spinning) processes on demand; all are killed at the end."""
+    procs: list[subprocess.Popen] = []
+
+    def start(n: int) -> None:
+        for _ in range(n):
+            procs.append(subprocess.Popen([sys.executable, "-S", "-c", "while True: pass"]))
+        time.sleep(0.5)  # past the interpreter's start-up, into the loop
+
+    yield start
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def test_spread_is_p90_over_p50_by_hand() -> None:
+    # sorted: 10 11 12 13 30; p50 = 12; p90 at 0.9 * 4 = 3.6: 13 + 0.6 * (30 - 13) = 23.2
+    assert timing.spread([30.0, 12.0, 10.0, 13.0, 11.0]) == round(23.2 / 12, 3)
+    assert timing.spread([5.0] * 7) == 1.0
+
+
+def test_reasons_thresholds() -> None:
+    quiet = {"load": 2.0, "runnable": 1}  # exactly the cores: not exceeded
+    assert timing.reasons(1, quiet, quiet, 1.5, 2) == []
+    assert timing.reasons(1, {"load": None, "runnable": None}, quiet, None, 2) == []
+    assert timing.reasons(1, {"load": 2.01, "runnable": 0}, quiet, 1.0, 2) == [
+        "load average 2.01 > 2 cores"
+    ]
+    assert timing.reasons(2, quiet, quiet, 1.0, 2) == ["1 other runnable + 2 threads > 2 cores"]
+    assert timing.reasons(1, quiet, quiet, 1.501, 2) == ["spread p90/p50 1.501 > 1.5"]
+
+
+def run(p50: float, ips: float, noisy: bool, load: float = 0.5) -> dict:
+    cond = {"load_before": load, "load_after": 0.1, "runnable_before": 0, "runnable_after": 0}
+    return {"model": "m", "error": None, "latency_ms_p50": p50, "throughput_ips": ips,
+            "spread": 1.2, "threads": 1, "cores": 2, "noisy": noisy,
+            "noisy_reasons": ["spread p90/p50 9 > 1.5"] if noisy else [], **cond}  # fmt: skip
+
+
+def test_combine_medians_ranges_and_majority() -> None:
+    first = run(30.0, 10.0, True, load=2.5) | {"top1": 0.75}
+    rows = [first, run(10.0, 30.0, False), {"model": "m", "error": "boom"}, run(20.0, 20.0, True)]
+    row = timing.combine(rows)
+    assert (row["latency_ms_p50"], row["latency_ms_p50_range"]) == (20.0, [10.0, 30.0])
+    assert (row["throughput_ips"], row["throughput_ips_range"]) == (20.0, [10.0, 30.0])
+    assert row["top1"] == 0.75 and row["repeat"] == 3 and row["failed_runs"] == ["boom"]
+    assert row["noisy_runs"] == 2 and row["noisy"]  # 2 of 3: the median may be a noisy run
+    assert row["load_before"] == 2.5 and row["noisy_reasons"] == ["load average 2.5 > 2 cores"]
+    assert [r["latency_ms_p50"] for r in row["runs"]] == [30.0, 10.0, 20.0]
+    calm = timing.combine([run(1.0, 1.0, True), run(2.0, 1.0, False), run(3.0, 1.0, False)])
+    assert not calm["noisy"] and calm["noisy_runs"] == 1 and calm["noisy_reasons"] == []
+    assert timing.combine([first]) is first
+
+
+@LINUX
+def test_runnable_counts_busy_processes_but_not_our_own_threads(busy) -> None:
+    busy(3)
+    assert timing.runnable_others() >= 3
+    stop = threading.Event()
+
+    def hash_until_stopped() -> None:  # hashlib releases the GIL: a second running thread
+        h, buf = hashlib.sha256(), bytes(2**24)
+        while not stop.is_set():
+            h.update(buf)
+
+    t = threading.Thread(target=hash_until_stopped)
+    t.start()
+    try:
+        assert max(timing._own_running() for _ in range(20)) >= 2
+    finally:
+        stop.set()
+        t.join()
+
+
+@LINUX
+def test_compare_row_noisy_under_injected_load(busy, tmp_path, capsys) -> None:
+    """All cores' worth of our threads plus one busy process: a thread of ours had to wait."""
+    busy(1)
+    out = tmp_path / "run"
+    args = ["compare", "--models", "squeezenet1_1", "--accelerator", "cpu", "--threads",
+            str(timing.cores()), "--latency-seconds", "0.1", "--batch-size", "2",
+            "--output", str(out)]  # fmt: skip
+    assert main(args) == 0
+    (row,) = json.loads((out / "results.json").read_text())
+    assert row["noisy"] is True and row["threads"] == timing.cores()
+    assert row["runnable_before"] >= 1 and row["runnable_after"] >= 1
+    assert any("other runnable" in w for w in row["noisy_reasons"])
+    for key in ("load_before", "load_after"):
+        assert 0 <= row[key] < 1000
+    assert row["spread"] >= 1.0
+    stdout = capsys.readouterr().out
+    assert "noisy     squeezenet1_1: noisy timings: " in stdout
+    assert "- squeezenet1_1: noisy timings: " in (out / "report.md").read_text()
+
+
+LIMIT = 8
+MODELS = ("squeezenet1_1", "mobilenet_v3_small")
+
+
+@pytest.fixture(scope="module")
+def repeated(nips: Path, squeezenet_weights: Path, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("repeat") / "run"
+    args = [
+        "compare", "--models", *MODELS, "--repeat", "3", "--threads", "1",
+        "--data", str(nips / "images"), "--labels", str(nips / "labels.csv"),
+        "--weights-dir", str(squeezenet_weights.parent), "--limit", str(LIMIT),
+        "--batch-size", "8", "--num-workers", "0", "--latency-seconds", "0.2",
+        "--accelerator", "cpu", "--output", str(run_dir),
+    ]  # fmt: skip
+    assert main(args) == 0
+    return run_dir
+
+
+def per_run(run_dir: Path, model: str) -> list[dict]:
+    names = [f"{model}.json", f"{model}.run2.json", f"{model}.run3.json"]
+    return [json.loads((run_dir / "models" / n).read_text()) for n in names]
+
+
+def test_repeat_reports_median_and_range_of_the_runs(repeated: Path) -> None:
+    rows = {r["model"]: r for r in json.loads((repeated / "results.json").read_text())}
+    for model in MODELS:
+        row, runs = rows[model], per_run(repeated, model)
+        assert row["repeat"] == 3 and all(r["threads"] == 1 for r in runs)
+        for key in ("latency_ms_p50", "latency_ms_p90", "throughput_ips", "throughput_e2e_ips"):
+            values = sorted(r[key] for r in runs)
+            assert row[key] == values[1] and row[f"{key}_range"] == [values[0], values[2]]
+        assert row["load_before"] == max(r["load_before"] for r in runs)
+        assert row["noisy_runs"] == sum(r["noisy"] for r in runs)
+        assert row["noisy"] == (row["noisy_runs"] >= 2)
+    assert "median of 3 runs, round-robin" in (repeated / "report.md").read_text()
+
+
+def test_repeat_runs_round_robin(repeated: Path) -> None:
+    """The runs' result files were written in the order A B A B A B."""
+    files = [repeated / "models" / f"{m}{s}.json" for s in ("", ".run2", ".run3") for m in MODELS]
+    stamps = [f.stat().st_mtime_ns for f in files]
+    assert stamps == sorted(stamps)
+
+
+def test_repeat_measures_accuracy_once(repeated: Path, nips: Path, reference) -> None:
+    first, *later = per_run(repeated, "squeezenet1_1")
+    labels = labels_of(nips)
+    files = list(labels)[:LIMIT]
+    assert first["correct1"] == sum(reference[f][0][0] == labels[f] for f in files)
+    assert all(r["top1"] is None and "first run only" in r["accuracy_note"] for r in later)
+    row = next(r for r in json.loads((repeated / "results.json").read_text()) if r["top1"])
+    assert row["model"] == "squeezenet1_1" and row["top1"] == first["correct1"] / LIMIT
+
+
+def test_repeat_tensorboard_steps_are_the_runs(repeated: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(str(repeated / "mobilenet_v3_small"))
+    ea.Reload()
+    got = {e.step: e.value for e in ea.Scalars("compare/latency_ms_p50")}
+    runs = per_run(repeated, "mobilenet_v3_small")
+    assert got == pytest.approx({i: r["latency_ms_p50"] for i, r in enumerate(runs)}, rel=1e-6)
+
+
+@pytest.fixture
+def keep_threads() -> Iterator[None]:
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("keep_threads")
+def test_test_records_threads(tiny_images: list[Path], tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # its TensorBoard run goes to ./lightning_logs
+    out = tmp_path / "out"
+    args = ["test", "--model", "squeezenet1_1", "--weights", "none", "--accelerator", "cpu",
+            "--data", str(tiny_images[0].parent), "--num-workers", "0", "--threads", "1",
+            "--no-progress", "--output", str(out)]  # fmt: skip
+    assert main(args) == 0
+    assert json.loads((out / "results.json").read_text())["threads"] == 1
+    assert torch.get_num_threads() == 1
+
+
+def test_models_classes_help_do_not_import_lightning() -> None:
+    """Each command in a fresh interpreter; which heavy modules it left in sys.modules."""
+    probe = (
+        "import contextlib, io, sys\n"
+        "from harness.cli import main\n"
+        "for argv in (['models', 'squeezenet1_1', 'timm/tf_efficientnet_lite0'],\n"
+        "             ['classes', '--model', 'squeezenet1_1'], ['--help']):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "        main(argv)\n"
+        "    print(argv[0], sorted({'lightning', 'pytorch_lightning', 'torchmetrics'}\n"
+        "                          & {m.split('.')[0] for m in sys.modules}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["models []", "classes []", "--help []"]
