@@ -6,7 +6,9 @@ Run from the repository root: ``pytest benchmarks/ --models alexnet,resnet18``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from PIL import Image
 from torch import nn
 
 from benchmarks import tb
-from harness import HarnessError, measure, registry, weights
+from harness import HarnessError, measure, registry, timing, weights
 from harness.images import walk
 
 SHARED = Path(os.environ.get("HARNESS_SHARED", tb.ROOT.parent / "shared"))
@@ -71,7 +73,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--bench-rounds", type=int, default=20, help="timed rounds per benchmark")
     g.addoption("--bench-warmup", type=int, default=3, help="untimed rounds before them")
     g.addoption("--bench-device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
-    g.addoption("--bench-threads", type=int, default=None, help="torch.set_num_threads")
+    g.addoption(
+        "--threads",
+        "--bench-threads",
+        dest="bench_threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (torch.set_num_threads; default: torch's)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -83,6 +92,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             "--bench-batch and --bench-rounds must be >= 1, --bench-warmup >= 0"
         )
+    if opt.bench_threads is not None and opt.bench_threads < 1:
+        raise pytest.UsageError("--threads must be >= 1")
     try:
         names = [m.strip() for m in opt.models.split(",") if m.strip()]
         if not names:  # registry.match([]) would mean all 80 classifiers
@@ -190,6 +201,19 @@ def bench_environment(settings: Settings) -> dict[str, Any]:
     return environment(settings)
 
 
+@contextlib.contextmanager
+def conditions(benchmark: Any) -> Iterator[None]:
+    """Put threads, the load before and after the block, spread and ``noisy`` in extra_info.
+
+    See ``harness.timing``; the spread is p90/p50 of the block's timed rounds.
+    """
+    before = timing.load_now()
+    yield
+    after = timing.load_now()
+    spread = timing.spread(benchmark.stats.stats.data) if benchmark.stats else None
+    benchmark.extra_info.update(timing.conditions(torch.get_num_threads(), before, after, spread))
+
+
 def ours(config: pytest.Config) -> bool:
     """Whether this conftest's options were parsed (it was loaded as an initial conftest)."""
     return hasattr(config.option, "bench_batch")
@@ -217,6 +241,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Any
     try:
         return (yield)
     finally:
+        bs = getattr(config, "_benchmarksession", None)
+        for b in bs.benchmarks if bs is not None and ours(config) else []:
+            if b and b.extra_info.get("noisy"):
+                terminalreporter.write_line(f"noisy: {b.name}: {timing.describe(b.extra_info)}")
         path = config.stash.get(RUN_DIR, None)
         if path is not None:
             terminalreporter.write_line(

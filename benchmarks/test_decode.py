@@ -24,7 +24,7 @@ import torch
 from PIL import Image, ImageChops
 
 from benchmarks import tb
-from benchmarks.conftest import SHARED, load
+from benchmarks.conftest import SHARED, conditions, load
 from harness import measure
 from harness.decode import draft_side
 from harness.images import Decoder, walk
@@ -120,7 +120,8 @@ def test_decode(
             model, photos12, tf, BATCH, WORKERS, device=settings.device, decode=decoder
         )
 
-    out = benchmark.pedantic(run, rounds=ROUNDS, warmup_rounds=1)
+    with conditions(benchmark):
+        out = benchmark.pedantic(run, rounds=ROUNDS, warmup_rounds=1)
     assert out["images"] == PHOTOS and out["skipped"] == 0
     benchmark.extra_info.update(
         bench_environment,

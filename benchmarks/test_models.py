@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from benchmarks import tb
+from benchmarks.conftest import conditions
 from harness import measure
 from harness.images import load_rgb
 
@@ -67,7 +68,7 @@ def test_latency(
 ) -> None:
     benchmark.group = f"{bench_model.name}-b{batch} (per call: {batch} image{'s' * (batch > 1)})"
     target, setup = workload(mode, bench_model, settings, batch, image_files)
-    with measure.track_memory(settings.device) as mem:
+    with conditions(benchmark), measure.track_memory(settings.device) as mem:
         out = benchmark.pedantic(
             target, setup=setup, rounds=settings.rounds, warmup_rounds=settings.warmup
         )

@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--models", "squeezenet1_1", "--bench-batch", "2", "--bench-rounds", "3"]
-QUICK += ["--bench-warmup", "1", "--bench-threads", "1", "-q", "-p", "no:cacheprovider"]
+QUICK += ["--bench-warmup", "1", "--threads", "1", "-q", "-p", "no:cacheprovider"]
 EXTRA_KEYS = {
     "peak_memory_mib",
     "rss_rise_mib",
@@ -36,6 +36,13 @@ EXTRA_KEYS = {
     "images_per_call",
     "median_ms_per_image",
     "p90_ms_per_image",
+    "threads",
+    "load_before",
+    "load_after",
+    "runnable_before",
+    "runnable_after",
+    "spread",
+    "noisy",
 }
 
 
@@ -53,12 +60,13 @@ def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     """One quick session, autosaved: its JSON and its folder (tb/, store/)."""
     tmp = tmp_path_factory.mktemp("bench")
-    bench(
+    proc = bench(
         f"--benchmark-json={tmp / 'b.json'}",
         "--benchmark-autosave",
         f"--benchmark-storage={tmp / 'store'}",
         env={"HARNESS_BENCH_LOGDIR": str(tmp / "tb")},
     )
+    (tmp / "stdout.txt").write_text(proc.stdout)
     return json.loads((tmp / "b.json").read_text()), tmp
 
 
@@ -81,6 +89,18 @@ def test_names_and_extra_info(run: tuple[dict, Path]) -> None:
         assert info["flops_per_image"] == pytest.approx(2 * 0.349e9, rel=0.01)  # 2 x _ops
         assert info["batch_size"] == info["images_per_call"] == b["params"]["batch"]
         assert b["stats"]["rounds"] == len(b["stats"]["data"]) == 3
+
+
+def test_threads_load_spread_noisy(run: tuple[dict, Path]) -> None:
+    """--threads 1 is used and recorded; spread = p90/p50 of the 3 rounds, by hand."""
+    data, folder = run
+    printed = (folder / "stdout.txt").read_text()
+    for b in data["benchmarks"]:
+        info, (_, mid, hi) = b["extra_info"], sorted(b["stats"]["data"])
+        assert info["threads"] == info["torch_threads"] == 1
+        assert info["spread"] == pytest.approx((mid + 0.8 * (hi - mid)) / mid, abs=1e-3)
+        assert info["noisy"] == bool(info["noisy_reasons"])
+        assert (f"noisy: {b['name']}: " in printed) == info["noisy"]
 
 
 def test_tensorboard_matches_json(run: tuple[dict, Path]) -> None:
