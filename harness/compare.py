@@ -176,7 +176,7 @@ def measure(spec: Spec) -> dict[str, Any]:
     from harness import measure as m
     from harness import timing
     from harness.evaluate import RunConfig
-    from harness.fast import prepare, resolve_precision
+    from harness.fast import cuda_settings, prepare, resolve_precision
 
     threads = timing.set_threads(spec.threads)
     baseline = m.current_rss_mib()  # after the imports: what the model itself adds
@@ -195,6 +195,7 @@ def measure(spec: Spec) -> dict[str, Any]:
         max_pixels=spec.max_pixels,
         decode=spec.decode,
     )
+    cuda_settings(cfg.precision)
     samples = _samples(spec, loaded) if spec.data else None
     logger = _logger(spec)
     if spec.run == 1 and samples is not None and samples.labelled and not loaded.random:

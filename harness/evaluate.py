@@ -19,7 +19,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from harness import HarnessError, default_workers, stats
 from harness.data import ImageFolderDataModule, Samples, UnusableImage, find_samples
 from harness.decode import MAX_PIXELS, draft_side
-from harness.fast import check_accelerator, prepare, resolve_precision
+from harness.fast import check_accelerator, cuda_settings, prepare, resolve_precision
 from harness.images import Decoder
 from harness.module import ClassifierModule
 from harness.nodes import DEFAULT_TIMEOUT, failure, num_nodes, per_node, strategy
@@ -87,6 +87,7 @@ def trainer(cfg: RunConfig, logger: Any = False) -> L.Trainer:
     nodes = num_nodes(cfg.num_nodes, devices)
     quiet_lightning()
     cfg.precision = resolve_precision(cfg.precision, cfg.accelerator)
+    cuda_settings(cfg.precision)
     bar = progress_bar(cfg.progress)
     return L.Trainer(
         accelerator=cfg.accelerator,

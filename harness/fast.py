@@ -76,6 +76,38 @@ def resolve_precision(precision: str, accelerator: str) -> str:
     return precision
 
 
+def cuda_settings(precision: str) -> None:
+    """What a GPU run needs, set once before it: cuDNN autotuning, and TF32 only where allowed.
+
+    ``cudnn.benchmark`` times the convolution algorithms for each new input shape
+    and keeps the fastest (the harness's shapes are fixed per run). TF32 rounds
+    fp32 products to 10-bit mantissas on Ampere and newer GPUs; PyTorch allows
+    it for convolutions by default, so ``32-true`` turns it off to be exact fp32
+    (its counts then match the CPU's); the mixed precisions leave it on.
+    No-op without CUDA.
+    """
+    if not torch.cuda.is_available():
+        return
+    torch.backends.cudnn.benchmark = True
+    set_tf32(precision != "32-true")
+
+
+def set_tf32(on: bool) -> None:
+    """TF32 for cuDNN (convolutions) and cuBLAS (matrix products) on or off.
+
+    PyTorch 2.9 and later refuse a mix of its new ``fp32_precision`` settings and
+    the legacy ``allow_tf32`` switches: the new ones are used where they exist.
+    """
+    b = torch.backends
+    if hasattr(b.cudnn, "fp32_precision"):
+        mode = "tf32" if on else "ieee"
+        b.cudnn.fp32_precision = mode
+        b.cuda.matmul.fp32_precision = mode
+    else:
+        b.cudnn.allow_tf32 = on
+        b.cuda.matmul.allow_tf32 = on
+
+
 def prepare(model: nn.Module, channels_last: bool = True, compile: bool = False) -> nn.Module:
     """The model in eval mode, in channels-last memory format and compiled if asked.
 

@@ -178,7 +178,8 @@ def throughput_end_to_end(
 
     The clock starts before the loader's iterator is made (so worker start-up
     counts, as it would for a user) and stops after the last output is ready.
-    ``warmup`` untimed model calls on the first image's shape come before it.
+    ``warmup`` untimed model calls on a full batch of the first image come before
+    it (a GPU autotunes for each new shape: the timed batches must not pay for it).
     ``decode`` defaults to ``harness.images.load_rgb`` (full size).
     Returns ``images`` (decoded and run), ``skipped`` (unreadable), ``seconds``,
     ``images_per_s``, ``batch_size``, ``num_workers``.
@@ -201,8 +202,9 @@ def throughput_end_to_end(
     with torch.inference_mode(), _autocast(dev, amp_dtype):
         first = dataset[0][0] if len(dataset) else None
         if first is not None:  # an unreadable first file only costs the warm-up
+            full = first.expand(min(batch_size, len(dataset)), *first.shape).contiguous()
             for _ in range(warmup):
-                model(first.unsqueeze(0).to(dev))
+                model(full.to(dev))
         _sync(dev)
         start = time.perf_counter()
         for batch in loader:

@@ -227,3 +227,22 @@ def test_models_classes_help_do_not_import_lightning() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines() == ["models []", "classes []", "--help []"]
+
+
+@pytest.mark.parametrize(("precision", "mode"), [("32-true", "ieee"), ("bf16-mixed", "tf32")])
+def test_cuda_settings(precision: str, mode: str, monkeypatch) -> None:
+    """cuDNN autotuning on; TF32 off for exact fp32 only (settings restored afterwards)."""
+    from harness.fast import cuda_settings
+
+    b = torch.backends
+    if not hasattr(b.cudnn, "fp32_precision"):
+        pytest.skip("PyTorch before 2.9: legacy TF32 switches")
+    saved = (b.cudnn.benchmark, b.cudnn.fp32_precision, b.cuda.matmul.fp32_precision)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    try:
+        b.cudnn.benchmark, b.cudnn.fp32_precision = False, "none"
+        cuda_settings(precision)
+        assert b.cudnn.benchmark is True
+        assert b.cudnn.conv.fp32_precision == b.cuda.matmul.fp32_precision == mode
+    finally:
+        b.cudnn.benchmark, b.cudnn.fp32_precision, b.cuda.matmul.fp32_precision = saved
