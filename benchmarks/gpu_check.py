@@ -41,7 +41,7 @@ from benchmarks import gpu_speed
 from harness.report import table, to_json, write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("HARNESS_SHARED", ROOT.parent / "shared"))
+SHARED = Path(os.environ.get("HARNESS_SHARED", ROOT.parent / "shared")).resolve()
 NIPS = SHARED / "data" / "nips17-dev"
 TEST_MODELS = ("squeezenet1_1", "timm/tf_efficientnet_lite0")
 COMPARE_MODELS = ("squeezenet1_1", "timm/tf_efficientnet_lite0", "resnet50")
