@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +23,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from harness import HarnessError
+from harness.classlist import WNID
 from harness.images import load_rgb, scan
 from harness.inputs import check_inputs, choose
 
 UNLABELLED = -1
-WNID = re.compile(r"^n\d{8}$")
 
 
 @dataclass
