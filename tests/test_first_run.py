@@ -100,7 +100,9 @@ def demo(checkout: Path) -> list[str]:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     tail = proc.stdout.split("Three things to try next:\n", 1)[1].splitlines()
-    return [line.strip() for line in tail if line.strip() and not line.strip().startswith("#")]
+    commands = [line.strip() for line in tail if line.strip() and not line.strip().startswith("#")]
+    assert len(commands) == 3, proc.stdout[-3000:]
+    return commands
 
 
 def test_no_command_prints_an_overview(checkout: Path) -> None:
@@ -161,9 +163,9 @@ def test_printed_test_uses_data_and_its_labels(
     lines = out.splitlines()
     assert "\r" not in out and "%|" not in out + err  # no progress bar, on stdout or off a tty
     assert [line.split()[0] for line in lines] == [
-        "model", "data", "images", "top-1", "top-5", "time", "note", "note", "run",
+        "model", "data", "images", "top-1", "top-5", "ECE", "time", "note", "note", "run",
     ]  # fmt: skip
-    assert "no --data given: data" in lines[6] and "labels from data/labels.csv" in lines[7]
+    assert "no --data given: data" in lines[7] and "labels from data/labels.csv" in lines[8]
     run = checkout / lines[-1].split()[1]
     res = json.loads((run / "results.json").read_text())
     assert (res["data"], res["labels"], res["n"]) == ("data", "data/labels.csv", PHOTOS)

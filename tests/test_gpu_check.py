@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ def test_without_cuda_one_line_and_exit_2() -> None:
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, "PYTHON": sys.executable},  # this interpreter, as CI runs it
     )
     assert done.returncode == 2
     assert done.stderr.splitlines() == ["gpu_check: error: no CUDA GPU is visible here"]

@@ -7,13 +7,17 @@ environment variables, by ``torchrun --nnodes 2``, and one whose node 1 is kille
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
+import pty
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,6 +171,14 @@ def test_two_nodes_equal_one_device(
     assert (one["world_size"], one["num_nodes"], one["devices_per_node"]) == (1, 1, 1)
 
 
+def read_some(fd: int) -> bytes:
+    """The next output of a pseudo-terminal; b"" once its writer has closed it."""
+    try:
+        return os.read(fd, 4096)
+    except OSError:  # EIO: every writer is gone
+        return b""
+
+
 def test_a_killed_node_ends_the_other(nips: Path, squeezenet_weights: Path, tmp_path: Path):
     """Node 1 is killed while node 0 evaluates: node 0 stops with one line, no results.
 
@@ -190,21 +202,27 @@ def test_a_killed_node_ends_the_other(nips: Path, squeezenet_weights: Path, tmp_
         node_env(MASTER_ADDR=LOOPBACK, MASTER_PORT=port, NODE_RANK=str(r), WORLD_SIZE="2")
         for r in (0, 1)
     ]
-    node0 = subprocess.Popen(
-        cmds[0], env=envs[0], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    # the progress bar shows only on a terminal: node 0 writes to a pseudo-terminal
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns
+    node0 = subprocess.Popen(cmds[0], env=envs[0], cwd=tmp_path, stdout=slave, stderr=slave)
+    os.close(slave)
     node1 = subprocess.Popen(cmds[1], env=envs[1], cwd=tmp_path, stdout=subprocess.DEVNULL)
     try:
         seen = b""
-        while b"Testing" not in seen:  # the progress bar (stdout or stderr: both are read)
-            chunk = os.read(node0.stdout.fileno(), 4096)  # type: ignore[union-attr]
+        while b"Testing" not in seen:  # the progress bar (stdout and stderr: both are read)
+            chunk = read_some(master)
             assert chunk, f"node 0 ended before evaluating: {seen.decode()[-2000:]}"
             seen += chunk
         node1.send_signal(signal.SIGKILL)
-        rest, _ = node0.communicate(timeout=300)
+        rest = b""
+        while chunk := read_some(master):
+            rest += chunk
+        node0.wait(timeout=300)
     finally:
         node0.kill()
         node1.kill()
+        os.close(master)
     text = (seen + rest).decode(errors="replace").replace("\r", "\n")
     said = re.findall(r"harness: .*", text)  # after the progress bar's last, unended line
     assert node0.returncode == 1, text[-3000:]

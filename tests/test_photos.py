@@ -263,7 +263,7 @@ def test_compare_passes_the_image_options_to_each_model(
     import harness.compare
 
     specs = []
-    monkeypatch.setattr(harness.compare, "compare", lambda m, spec, t: specs.append(spec) or [])
+    monkeypatch.setattr(harness.compare, "compare", lambda m, spec, *_: specs.append(spec) or [])
     args = ["compare", "--models", "squeezenet1_1", "--data", str(tmp_path), "--accelerator", "cpu"]
     assert main([*args, "--decode", "fast", "--max-pixels", "5e6", "--output", str(tmp_path)]) == 0
     assert (specs[0].decode, specs[0].max_pixels) == ("fast", 5_000_000)
