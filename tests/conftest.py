@@ -27,10 +27,19 @@ def need(path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _offline_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """An empty torchvision cache, so no test depends on (or fills) the user's."""
+    """An empty torchvision cache, so no test depends on (or fills) the user's.
+
+    The environment is restored after each test: Lightning's DDP launcher leaves
+    its variables (LOCAL_RANK, WORLD_SIZE, MASTER_PORT, ...) in ``os.environ``,
+    and a later test's subprocess would take itself for a node of that run.
+    """
+    saved = dict(os.environ)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.getbasetemp() / "torch_home"))
     monkeypatch.delenv("HARNESS_WEIGHTS_DIR", raising=False)
     torch.manual_seed(0)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture

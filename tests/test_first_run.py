@@ -50,6 +50,8 @@ def env_of(checkout: Path) -> dict[str, str]:
     PYTHONPATH names the copy so that compare's children (started with -P) run its code.
     """
     env = {k: v for k, v in os.environ.items() if k != "HARNESS_WEIGHTS_DIR"}
+    for k in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS"):  # under `make test`, a nested make would
+        env.pop(k, None)  # print "make[2]: Entering directory ..." among the commands
     return {**env, "PYTHONPATH": str(checkout)}
 
 
@@ -89,7 +91,8 @@ def demo(checkout: Path) -> list[str]:
     need(SHARED / "weights")
     venv = Path(sys.prefix)
     overrides = [f"{k}={v}" for k, v in DEMO.items()]
-    cmd = ["make", "-o", f"{venv}/.installed", "demo", f"VENV={venv}", f"SHARED={SHARED}"]
+    cmd = ["make", "--no-print-directory", "-o", f"{venv}/.installed", "demo"]
+    cmd += [f"VENV={venv}", f"SHARED={SHARED}"]
     proc = subprocess.run(
         [*cmd, *overrides],
         cwd=checkout,
