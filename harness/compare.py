@@ -374,14 +374,15 @@ TB_METRICS = {
 
 def _log_tensorboard(logger: Any, row: dict[str, Any], run: int = 1) -> None:
     """One TensorBoard run per model: measurements (step: the run, from 0), hyperparameters."""
-    from harness.tensorboard import METRICS, log_hparams
+    from harness.tensorboard import log_hparams
 
-    for key, tag in TB_METRICS.items():
-        if row.get(key) is not None:
-            logger.experiment.add_scalar(tag, row[key], run - 1)
-    if run == 1:
+    values = {tag: row[key] for key, tag in TB_METRICS.items() if row.get(key) is not None}
+    if run == 1:  # the scalars at step 0 and the HPARAMS entry naming them, with accuracy
+        values |= {f"test/{k}": row[k] for k in ("top1", "top5") if row.get(k) is not None}
         params = {k: row.get(k) for k in ("model", "weights", "precision", "device", "batch_size")}
-        log_hparams(logger, params, [*METRICS, *TB_METRICS.values()])
+        log_hparams(logger, params, values)
+    else:
+        logger.log_metrics(values, step=run - 1)
     logger.experiment.close()
 
 

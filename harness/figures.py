@@ -10,7 +10,8 @@ from typing import Any
 from harness.stats import N_BINS
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (no display needed): the one set-up."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,13 +20,18 @@ def _pyplot() -> Any:
     return plt
 
 
+def save_png(fig: Any, path: Path, dpi: int) -> None:
+    """Write ``fig`` to ``path`` as a PNG, atomically (a reader never sees half a file)."""
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=dpi)
+    os.replace(tmp, path)
+
+
 def save(fig: Any, path: Path, tensorboard_dir: Path, tag: str) -> None:
     """Write ``fig`` as a PNG (atomically) and as an image in a TensorBoard run, then close it."""
     from torch.utils.tensorboard import SummaryWriter
 
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, path)
+    save_png(fig, path, dpi=110)
     writer = SummaryWriter(str(tensorboard_dir))
     writer.add_figure(tag, fig, global_step=0)  # closes the figure
     writer.close()
@@ -35,7 +41,7 @@ def reliability(model: str, bins: Sequence[dict[str, Any]], ece: float) -> Any:
     """Accuracy against stated confidence, one bar per bin; the diagonal is perfect calibration."""
     from matplotlib.patches import Patch
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 6.3))
     width = 1 / N_BINS
     for b in bins:
@@ -86,7 +92,7 @@ def disagreement_grid(items: Sequence[dict[str, Any]], models: Sequence[str], ro
     """
     from harness.images import load_rgb
 
-    plt = _pyplot()
+    plt = pyplot()
     cols = min(4, len(items))
     rows = (len(items) + cols - 1) // cols
     image, text = 3.0, 0.16 * (len(models) + 3)  # inches: a photo, its caption and title

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from harness.figures import pyplot, save_png
 
 MEASURED = "top-1 measured here, on these images (bar: its 95% interval)"
 PUBLISHED = (
@@ -83,12 +84,9 @@ def _keep_inside(fig: Any, ax: Any) -> None:
 
 def compare_figure(rows: Sequence[dict[str, Any]], heading: str) -> Any:
     """The two panels over the measured rows, as a matplotlib figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import matplotlib.ticker
 
+    plt = pyplot()
     done = [r for r in rows if r.get("latency_ms_p50")]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5.5), sharex=True)
     _accuracy_panel(left, done)
@@ -109,10 +107,6 @@ def compare_figure(rows: Sequence[dict[str, Any]], heading: str) -> Any:
 
 def plot_compare(rows: Sequence[dict[str, Any]], path: Path, heading: str) -> None:
     """Write ``compare_figure`` to ``path`` as a PNG, atomically."""
-    import matplotlib.pyplot as plt
-
     fig = compare_figure(rows, heading)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_png(fig, path, dpi=120)
+    pyplot().close(fig)

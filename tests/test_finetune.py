@@ -112,14 +112,14 @@ def test_checkpoint_is_lightnings(ft):
 
 
 def test_class_folders_give_the_restricted_full_models_counts(ft, tmp_path, monkeypatch):
-    figures = []
+    shown = []
 
     def keep(*args):
-        figures.append(sample_figure(*args))
-        return figures[-1]
+        shown.append(captions(*args))
+        return shown[-1]
 
-    sample_figure = harness.tensorboard.sample_figure
-    monkeypatch.setattr(harness.tensorboard, "sample_figure", keep)
+    captions = harness.tensorboard.captions
+    monkeypatch.setattr(harness.tensorboard, "captions", keep)
     monkeypatch.chdir(tmp_path)  # the TensorBoard run goes under ./lightning_logs
     d = ft["dir"]
     args = ["test", "--model", "squeezenet1_1", "--weights", str(d / "ft.ckpt"),
@@ -135,7 +135,7 @@ def test_class_folders_give_the_restricted_full_models_counts(ft, tmp_path, monk
         assert r["label_name"] == ft["names"][ft["files"][f]]
         assert [int(r[f"pred{k}_index"]) for k in range(1, 6)] == ft["ranks"][f][:5]
         assert r["pred1_name"] == ft["names"][ft["ranks"][f][0]]
-    titles = [ax.get_title() for ax in figures[0].axes if ax.get_title()]
+    titles = [text for text, _ in shown[0]]
     assert titles and all(t.split("\n")[1][len("pred: ") :] in ft["names"] for t in titles)
 
 

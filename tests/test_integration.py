@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import labels_of
+from PIL import Image
 
 from harness.cli import main
 
@@ -139,7 +142,20 @@ def test_tensorboard_holds_the_run(nips, squeezenet_weights, tmp_path, monkeypat
     ea.Reload()
     assert ea.Scalars("test/top1")[-1].value == pytest.approx(res["correct1"] / 40, abs=1e-6)
     assert ea.Scalars("test/top5")[-1].value == pytest.approx(res["correct5"] / 40, abs=1e-6)
-    assert len(ea.Images("test/samples")) == 1
+    (grid,) = ea.Images("test/samples")  # 16 samples: 4 rows of 4, captions above, 224 crops
+    assert (grid.width, grid.height) == (4 * (224 + 4), 4 * (224 + 32 + 4))
+    pixels = np.asarray(Image.open(io.BytesIO(grid.encoded_image_string)).convert("RGB"))
+    assert pixels.shape == (grid.height, grid.width, 3)
+    with open(run / "predictions.csv", newline="") as f:
+        first = list(csv.DictReader(f))[:16]  # the grid's samples: the first images, in order
+    for k, row in enumerate(first):  # a caption has red text exactly where the top-1 is wrong
+        y, x = (k // 4) * (224 + 32 + 4), (k % 4) * (224 + 4)
+        caption = pixels[y : y + 32, x : x + 224].astype(int)
+        red = (caption[..., 0] > 150) & (caption[..., 1] < 100) & (caption[..., 2] < 100)
+        assert red.any() == (row["correct1"] == "0"), (k, row["file"])
+    assert ea.Scalars("test/images_per_second")[-1].value == pytest.approx(
+        res["images_per_second"], rel=1e-6
+    )
     content = ea.PluginTagToContent("hparams")["_hparams_/session_start_info"]
     hp = HParamsPluginData.FromString(content).session_start_info.hparams
     assert hp["model"].string_value == "squeezenet1_1"
@@ -151,7 +167,11 @@ def test_tensorboard_holds_the_run(nips, squeezenet_weights, tmp_path, monkeypat
     experiment = HParamsPluginData.FromString(
         ea.PluginTagToContent("hparams")["_hparams_/experiment"]
     )
-    assert {m.name.tag for m in experiment.experiment.metric_infos} == {"test/top1", "test/top5"}
+    assert {m.name.tag for m in experiment.experiment.metric_infos} == {
+        "test/top1",
+        "test/top5",
+        "test/images_per_second",
+    }
 
 
 def test_bf16_top1_within_one_point_of_fp32(nips, squeezenet_weights, reference, tmp_path):
