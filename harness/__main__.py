@@ -1,3 +1,4 @@
 from harness.cli import main
+from harness.shutdown import exit_now
 
-raise SystemExit(main())
+exit_now(main())

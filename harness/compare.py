@@ -399,4 +399,6 @@ def child_main(spec_file: str) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    raise SystemExit(child_main(sys.argv[1]))
+    from harness.shutdown import exit_now
+
+    exit_now(child_main(sys.argv[1]))
