@@ -127,9 +127,9 @@ def compare_table(rows: Sequence[dict[str, Any]], markdown: bool = False) -> str
 def environment(precision: str) -> dict[str, Any]:
     """The machine and versions a run is made on, and (``date``) when it started."""
     import platform
+    from importlib.metadata import version
 
     import lightning
-    import timm
     import torch
     import torchmetrics
     import torchvision
@@ -154,7 +154,7 @@ def environment(precision: str) -> dict[str, Any]:
         "torchvision": torchvision.__version__,
         "lightning": lightning.__version__,
         "torchmetrics": torchmetrics.__version__,
-        "timm": timm.__version__,
+        "timm": version("timm"),  # without importing timm
         "precision": precision,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }

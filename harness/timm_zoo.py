@@ -15,13 +15,14 @@ import os
 import socket
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-import timm
-from timm.models import get_pretrained_cfg, split_model_name_tag
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from harness import HarnessError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# timm itself is imported where it is used: a run of a torchvision model never loads it
 
 PREFIX = "timm/"
 
@@ -43,12 +44,16 @@ def is_timm(name: str) -> bool:
 @lru_cache(maxsize=1)
 def architectures() -> tuple[str, ...]:
     """timm's architectures, in timm's natural order (resnet18 before resnet101)."""
+    import timm
+
     return tuple(timm.list_models())
 
 
 @lru_cache(maxsize=1)
 def pretrained() -> tuple[str, ...]:
     """Every ``ARCH.TAG`` timm has a pretrained config for."""
+    import timm
+
     return tuple(timm.list_pretrained())
 
 
@@ -63,6 +68,8 @@ def match(pattern: str) -> list[str]:
 
 def check(name: str) -> str:
     """``name`` if timm knows it (with a pretrained config for its tag), else raise."""
+    from timm.models import split_model_name_tag
+
     arch, tag = split_model_name_tag(name[len(PREFIX) :])
     if arch in architectures() and (not tag or f"{arch}.{tag}" in pretrained()):
         return name
@@ -78,6 +85,8 @@ def check(name: str) -> str:
 
 def config(name: str) -> Any:
     """timm's pretrained config of ``timm/ARCH[.TAG]`` (the default tag when none is given)."""
+    from timm.models import get_pretrained_cfg
+
     cfg = get_pretrained_cfg(check(name)[len(PREFIX) :])
     if cfg is None:
         raise HarnessError(f"timm has no pretrained config for {name!r}")
@@ -125,6 +134,8 @@ def classes(name: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
 
 def build(name: str, pretrained_weights: bool = False, **kwargs: Any) -> nn.Module:
     """``timm.create_model`` for ``name``: random weights, or timm's own pretrained ones."""
+    import timm
+
     return timm.create_model(hub_name(name), pretrained=pretrained_weights, **kwargs)
 
 
