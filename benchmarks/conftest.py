@@ -21,11 +21,12 @@ from torch import nn
 
 from benchmarks import tb
 from harness import HarnessError, measure, registry, timing, weights
+from harness.config import PRECISIONS
+from harness.fast import amp_dtype, resolve_precision
 from harness.images import walk
 
 SHARED = Path(os.environ.get("HARNESS_SHARED", tb.ROOT.parent / "shared"))
 DEFAULT_MODELS = "squeezenet1_1,mobilenet_v3_small,resnet18"
-PRECISIONS = ("32-true", "bf16-mixed")
 MODES = ("model", "end_to_end")
 RUN_DIR = pytest.StashKey[Path | None]()
 MODELS = pytest.StashKey[list[str]]()
@@ -43,7 +44,7 @@ class Settings:
 
     @property
     def amp_dtype(self) -> torch.dtype | None:
-        return torch.bfloat16 if self.precision == "bf16-mixed" else None
+        return amp_dtype(self.precision)
 
 
 @dataclass
@@ -63,7 +64,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("harness benchmarks")
     g.addoption("--models", default=DEFAULT_MODELS, help="comma-separated names or patterns")
     g.addoption("--bench-batch", type=int, default=8, help="the larger batch (batch 1 always)")
-    g.addoption("--bench-precision", choices=PRECISIONS, default="32-true")
+    g.addoption(
+        "--bench-precision", choices=PRECISIONS, default="32-true", help="as harness --precision"
+    )
     g.addoption(
         "--bench-channels-last",
         action=argparse.BooleanOptionalAction,
@@ -103,6 +106,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--models: {e}") from None
     if opt.bench_threads:
         torch.set_num_threads(opt.bench_threads)
+    on_cpu = opt.bench_device == "cpu" or not torch.cuda.is_available()
+    opt.bench_precision = resolve_precision(opt.bench_precision, "cpu" if on_cpu else "gpu")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

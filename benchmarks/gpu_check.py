@@ -38,6 +38,7 @@ from typing import Any
 import torch
 
 from benchmarks import gpu_speed
+from harness.config import stamp
 from harness.report import table, to_json, write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,8 +186,7 @@ def main() -> int:
     if not NIPS.is_dir():
         print(f"gpu_check: error: {NIPS} is absent (set HARNESS_SHARED)", file=sys.stderr)
         return 2
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out or ROOT / "lightning_logs" / "gpu_check" / stamp).resolve()
+    out = Path(args.out or ROOT / "lightning_logs" / "gpu_check" / stamp()).resolve()
     out.mkdir(parents=True, exist_ok=True)
     ctx = Context(out, time.monotonic() + args.budget)
     report: dict[str, Any] = {"machine": gpu_speed.machine(), "steps": {}}

@@ -7,12 +7,13 @@ per-image figure is a per-call figure divided by the batch size.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from harness.config import run_name
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGDIR_ENV = "HARNESS_BENCH_LOGDIR"
@@ -48,8 +49,7 @@ def scalars(bench: Any) -> dict[str, float]:
 def run_dir(now: float | None = None) -> Path:
     """``$HARNESS_BENCH_LOGDIR`` (default ``lightning_logs/benchmarks``) / ``<stamp>-<pid>``."""
     base = Path(os.environ.get(LOGDIR_ENV) or ROOT / "lightning_logs" / "benchmarks")
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    return base / f"{stamp}-{os.getpid()}"
+    return base / run_name(now)
 
 
 def write_session(benchmarks: Iterable[Any], environment: dict[str, Any]) -> Path | None:

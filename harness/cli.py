@@ -13,12 +13,12 @@ import sys
 from typing import Any
 
 from harness import HarnessError, RunFailed, commands, default_workers
+from harness.config import PRECISIONS
 from harness.decode import MAX_PIXELS, MODES
 from harness.nodes import DEFAULT_TIMEOUT  # no torch there: --help stays instant
 from harness.usage import OVERVIEW, Parser
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")  # as harness.fast (no torch here)
 
 
 def _model_options(with_weights: bool = True) -> Parser:

@@ -20,7 +20,7 @@ EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from harness.evaluate import RunConfig
+    from harness.config import RunConfig
     from harness.fast import check_strategy
 
     devices: int | str = int(args.devices) if args.devices.isdigit() else args.devices
@@ -294,11 +294,9 @@ def _nodes(res: dict[str, Any]) -> str:
 
 
 def compare(args: argparse.Namespace) -> int:
-    import time
-
     from harness.classlist import read
-    from harness.compare import Spec, compare, entries
-    from harness.evaluate import LOGS
+    from harness.compare import compare, entries
+    from harness.config import LOGS, Spec, run_name
     from harness.fast import check_accelerator
     from harness.inputs import check_inputs
     from harness.report import compare_table
@@ -315,9 +313,7 @@ def compare(args: argparse.Namespace) -> int:
     elif args.labels:
         raise HarnessError("--labels needs --data: the folder the labelled files are in")
     check_accelerator(args.accelerator)  # before any model process starts
-    run = args.output or os.path.join(
-        LOGS, "compare", time.strftime("%Y%m%d-%H%M%S-") + str(os.getpid())
-    )
+    run = args.output or os.path.join(LOGS, "compare", run_name())
     spec = Spec(
         model="",
         run_dir=os.path.abspath(run),

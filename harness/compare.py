@@ -10,63 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from harness import HarnessError
-from harness.decode import MAX_PIXELS
+from harness.config import Spec
 from harness.report import write_atomic
 from harness.stats import SUMMARY
 
 NOT_RUN = "not run"
-AMP = {"bf16-mixed": "bfloat16", "16-mixed": "float16"}
-
-
-@dataclass
-class Spec:
-    """What one child measures, and where it writes ``models/<model>.json``."""
-
-    model: str
-    run_dir: str
-    data: str | None = None
-    labels: str | None = None
-    limit: int | None = None
-    sample: int | None = None
-    seed: int = 0
-    weights_dir: str | None = None
-    accelerator: str = "auto"
-    precision: str = "32-true"
-    batch_size: int = 32
-    num_workers: int | None = None
-    latency_seconds: float = 2.0
-    channels_last: bool = True
-    compile: bool = False
-    max_pixels: int = MAX_PIXELS
-    decode: str = "exact"
-    classes: str | None = None  # the class list of NAME=FILE models
-    weights_key: str | None = None
-    threads: int | None = None  # torch intra-op threads (default: torch's)
-    run: int = 1  # which of the --repeat runs: accuracy is measured in the first only
-
-    def result_path(self) -> Path:
-        return Path(self.run_dir) / "models" / f"{self.stem()}.json"
-
-    def slug(self) -> str:
-        """``model`` as a file path: ``NAME=runs/ft.ckpt`` -> ``NAME=runs_ft.ckpt``.
-
-        NAME stays as is (``timm/ARCH`` makes a subfolder); the file part is flattened.
-        """
-        name, own, file = self.model.partition("=")
-        return name + own + re.sub(r"[^\w.+-]+", "_", file)
-
-    def stem(self) -> str:
-        """``models/<stem>.json``, ``.log``, ``.spec.json``: the slug, ``.run<N>`` after run 1."""
-        return self.slug() if self.run == 1 else f"{self.slug()}.run{self.run}"
 
 
 def entries(models: list[str]) -> list[str]:
@@ -90,7 +46,7 @@ def run_child(spec: Spec, timeout: float | None = None) -> dict[str, Any]:
     """Measure one model in a fresh interpreter; any failure becomes an error row."""
     models = Path(spec.run_dir) / "models"
     models.mkdir(parents=True, exist_ok=True)
-    spec_file = write_atomic(models / f"{spec.stem()}.spec.json", json.dumps(asdict(spec)))
+    spec_file = write_atomic(models / f"{spec.stem()}.spec.json", spec.to_json())
     log = models / f"{spec.stem()}.log"
     log.parent.mkdir(parents=True, exist_ok=True)  # timm/ARCH names make a subfolder
     out = spec.result_path()
@@ -151,9 +107,7 @@ def compare(
                 if run > 1 and runs[i][0].get("error"):
                     continue
                 tag = f"[{i + 1}/{len(models)}]" + (f" run {run}/{repeat}" if repeat > 1 else "")
-                runs[i].append(
-                    _measured(Spec(**{**asdict(spec), "model": m, "run": run}), tag, timeout)
-                )
+                runs[i].append(_measured(replace(spec, model=m, run=run), tag, timeout))
                 rows[i] = combine(runs[i])
                 write_compare(Path(spec.run_dir), rows, spec, env, final=False)
     except KeyboardInterrupt:
@@ -175,8 +129,7 @@ def measure(spec: Spec) -> dict[str, Any]:
 
     from harness import measure as m
     from harness import timing
-    from harness.evaluate import RunConfig
-    from harness.fast import cuda_settings, prepare, resolve_precision
+    from harness.fast import amp_dtype, cuda_settings, prepare, resolve_precision
 
     threads = timing.set_threads(spec.threads)
     baseline = m.current_rss_mib()  # after the imports: what the model itself adds
@@ -184,24 +137,18 @@ def measure(spec: Spec) -> dict[str, Any]:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     row, loaded = _load(spec)
-    cfg = RunConfig(
-        accelerator=spec.accelerator,
-        precision=resolve_precision(spec.precision, spec.accelerator),
-        batch_size=spec.batch_size,
-        num_workers=spec.num_workers,
-        progress=False,
-        channels_last=spec.channels_last,
-        compile=spec.compile,
-        max_pixels=spec.max_pixels,
-        decode=spec.decode,
-    )
-    cuda_settings(cfg.precision)
+    cfg = replace(spec, progress=False)  # a Spec is a RunConfig
     samples = _samples(spec, loaded) if spec.data else None
     logger = _logger(spec)
     if spec.run == 1 and samples is not None and samples.labelled and not loaded.random:
-        row.update(_accuracy(spec, loaded, cfg, logger))
+        acc, precision = _accuracy(spec, loaded, cfg, logger)  # resolved there, once
+        row.update(acc)
+    else:
+        precision = resolve_precision(spec.precision, spec.accelerator)
+        cuda_settings(precision)
+    cfg = replace(cfg, precision=precision)
     model = prepare(loaded.model.to(device), spec.channels_last, spec.compile)
-    amp = getattr(torch, AMP[cfg.precision]) if cfg.precision in AMP else None
+    amp = amp_dtype(precision)
     size = loaded.card.input_size
     before = timing.load_now()
     lat = m.latency(
@@ -340,7 +287,8 @@ def _logger(spec: Spec) -> Any:
     return TensorBoardLogger(spec.run_dir, name=spec.slug(), version="", default_hp_metric=False)
 
 
-def _accuracy(spec: Spec, loaded: Any, cfg: Any, logger: Any) -> dict[str, Any]:
+def _accuracy(spec: Spec, loaded: Any, cfg: Any, logger: Any) -> tuple[dict[str, Any], str]:
+    """The accuracy fields of the row, and the precision the run resolved."""
     from harness import evaluate
 
     out = Path(spec.run_dir) / "models" / spec.slug()
@@ -358,7 +306,7 @@ def _accuracy(spec: Spec, loaded: Any, cfg: Any, logger: Any) -> dict[str, Any]:
     )
     assert res is not None
     keys = ("top1", "top5", "n", "labelled", "correct1", "correct5", "accuracy_note", "skipped")
-    return {k: res[k] for k in (*keys, *SUMMARY)}
+    return {k: res[k] for k in (*keys, *SUMMARY)}, res["precision"]
 
 
 TB_METRICS = {
@@ -387,7 +335,7 @@ def _log_tensorboard(logger: Any, row: dict[str, Any], run: int = 1) -> None:
 
 
 def child_main(spec_file: str) -> int:
-    spec = Spec(**json.loads(Path(spec_file).read_text()))
+    spec = Spec.from_json(Path(spec_file).read_text())
     try:
         row = measure(spec)
     except HarnessError as e:

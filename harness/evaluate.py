@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,55 +15,16 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from harness import HarnessError, default_workers, stats
+from harness import HarnessError, stats
+from harness.config import LOGS, RunConfig, run_name
 from harness.data import ImageFolderDataModule, Samples, UnusableImage, find_samples
-from harness.decode import MAX_PIXELS, draft_side
-from harness.fast import check_accelerator, cuda_settings, prepare, resolve_precision
-from harness.images import Decoder
+from harness.fast import check_accelerator, cuda_settings, resolve_precision
 from harness.module import ClassifierModule
-from harness.nodes import DEFAULT_TIMEOUT, failure, num_nodes, per_node, strategy
+from harness.nodes import failure, num_nodes, per_node, strategy
 from harness.progress import progress_bar
 from harness.report import environment, to_csv, to_json, write_atomic
 from harness.timing import set_threads
 from harness.weights import RANDOM_NOTE, Loaded
-
-LOGS = "lightning_logs"
-
-
-@dataclass
-class RunConfig:
-    """Where and how to run: what ``Trainer`` and the data loader are given."""
-
-    accelerator: str = "auto"
-    devices: int | str = 1
-    strategy: str = "auto"
-    num_nodes: int | None = None  # None: as the launcher's environment says
-    dist_timeout: float = DEFAULT_TIMEOUT
-    precision: str = "32-true"
-    batch_size: int = 32
-    num_workers: int | None = None
-    progress: bool = True
-    channels_last: bool = True
-    compile: bool = False
-    strict: bool = False
-    max_pixels: int = MAX_PIXELS
-    decode: str = "exact"
-    threads: int | None = None  # torch intra-op threads; None: torch's default
-
-    def workers(self) -> int:
-        """Decoding processes: ``num_workers``, else ``harness.default_workers()``."""
-        return self.num_workers if self.num_workers is not None else default_workers()
-
-    def decoder(self, transform: Any) -> Decoder:
-        """How files are decoded for ``transform``: the size limit and, if fast, the draft side."""
-        return Decoder(self.max_pixels, draft_side(self.decode, transform))
-
-    def module(self, loaded: Loaded, topk: int = 5) -> ClassifierModule:
-        """The LightningModule for ``loaded``, on the fast path this config asks for."""
-        net = prepare(loaded.model, self.channels_last, self.compile)
-        return ClassifierModule(
-            net, loaded.categories, topk, channels_last=self.channels_last, strict=self.strict
-        )
 
 
 def quiet_lightning() -> None:
@@ -82,11 +42,13 @@ def quiet_lightning() -> None:
 
 
 def trainer(cfg: RunConfig, logger: Any = False) -> L.Trainer:
-    """A Trainer for inference, after checking that the asked-for device exists."""
+    """A Trainer for inference, after checking that the asked-for device exists.
+
+    ``cfg.precision`` is taken as resolved (``fast.resolve_precision``).
+    """
     devices = per_node(cfg.devices, check_accelerator(cfg.accelerator))
     nodes = num_nodes(cfg.num_nodes, devices)
     quiet_lightning()
-    cfg.precision = resolve_precision(cfg.precision, cfg.accelerator)
     cuda_settings(cfg.precision)
     bar = progress_bar(cfg.progress)
     return L.Trainer(
@@ -107,8 +69,9 @@ def trainer(cfg: RunConfig, logger: Any = False) -> L.Trainer:
 
 def run(
     stage: str, loaded: Loaded, samples: Samples, cfg: RunConfig, logger: Any = False, topk: int = 5
-) -> tuple[ClassifierModule, L.Trainer, float]:
-    """``Trainer.test`` or ``.predict`` over ``samples``: the module, trainer and seconds taken.
+) -> tuple[ClassifierModule, L.Trainer, float, RunConfig]:
+    """``Trainer.test`` or ``.predict`` over ``samples``: the module, trainer, seconds taken
+    and the config in effect (precision resolved, batch size as last tried; ``cfg`` is not changed).
 
     Out of GPU memory, it halves the batch size and tries again (and says so);
     an interruption becomes KeyboardInterrupt; under ``cfg.strict`` an unusable
@@ -117,6 +80,7 @@ def run(
     if cfg.strict and samples.skipped:
         raise unusable(*samples.skipped[0])
     set_threads(cfg.threads)
+    cfg = replace(cfg, precision=resolve_precision(cfg.precision, cfg.accelerator))
     transform = loaded.transforms()
     decoder = cfg.decoder(transform)
     if cfg.decode != decoder.mode:  # fast asked, but what size the transforms need is unknown
@@ -133,11 +97,11 @@ def run(
                 t.test(module, datamodule=dm, verbose=False)
             else:
                 t.predict(module, datamodule=dm, return_predictions=False)
-            return module, t, time.perf_counter() - start
+            return module, t, time.perf_counter() - start, cfg
         except torch.OutOfMemoryError:
             if cfg.batch_size == 1:
                 raise HarnessError("out of memory even at batch size 1") from None
-            cfg.batch_size //= 2
+            cfg = replace(cfg, batch_size=cfg.batch_size // 2)
             print(
                 f"harness: warning: out of memory; trying again with --batch-size {cfg.batch_size}",
                 file=sys.stderr,
@@ -169,7 +133,7 @@ def predict(
 
     Returns None on the non-zero ranks of a multi-process run (rank 0 reports).
     """
-    module, t, _ = run("predict", loaded, samples, cfg, topk=topk)
+    module, t, _, _ = run("predict", loaded, samples, cfg, topk=topk)
     return module if t.is_global_zero else None
 
 
@@ -179,8 +143,7 @@ def new_logger(name: str, output: str | None = None) -> TensorBoardLogger:
     """
     if output:
         return TensorBoardLogger(output, name="", version="", default_hp_metric=False)
-    version = time.strftime("%Y%m%d-%H%M%S-") + str(os.getpid())
-    return TensorBoardLogger(LOGS, name=name, default_hp_metric=False, version=version)
+    return TensorBoardLogger(LOGS, name=name, default_hp_metric=False, version=run_name())
 
 
 def test(
@@ -210,7 +173,7 @@ def test(
         data, loaded.categories, loaded.card.wnids, labels, limit, sample, seed, ignore
     )
     logger = logger or new_logger(loaded.name, output)
-    module, t, seconds = run("test", loaded, samples, cfg, logger)
+    module, t, seconds, cfg = run("test", loaded, samples, cfg, logger)
     if not t.is_global_zero:
         return None
     metrics = {k: float(v) for k, v in t.callback_metrics.items()}

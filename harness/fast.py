@@ -14,8 +14,7 @@ import torch
 from torch import nn
 
 from harness import HarnessError
-
-PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")
+from harness.config import AMP
 
 
 def bf16_native(device_type: str) -> bool:
@@ -57,7 +56,7 @@ def resolve_precision(precision: str, accelerator: str) -> str:
     but for 16-mixed on a CPU, which has no fp16 autocast: bf16-mixed instead.
 
     Each substitution, and an explicit bf16 request on hardware that only
-    emulates it, gets one warning line.
+    emulates it, gets one warning line (callers resolve once per run).
     """
     dev = device_type(accelerator)
     if precision == "auto":
@@ -74,6 +73,11 @@ def resolve_precision(precision: str, accelerator: str) -> str:
     if notes:
         print(f"harness: warning: {'; '.join(notes)}", file=sys.stderr)
     return precision
+
+
+def amp_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype of a resolved ``precision``; None for full precision."""
+    return getattr(torch, AMP[precision]) if precision in AMP else None
 
 
 def cuda_settings(precision: str) -> None:

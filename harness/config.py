@@ -1,0 +1,124 @@
+"""The run configuration: precisions, run-directory names, and the typed config of a run.
+
+Light on purpose (no torch at import): the command line takes its choices from
+here, and compare's child reads its ``Spec`` back from JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness import default_workers
+from harness.decode import MAX_PIXELS
+from harness.nodes import DEFAULT_TIMEOUT
+
+if TYPE_CHECKING:
+    from harness.images import Decoder
+    from harness.module import ClassifierModule
+    from harness.weights import Loaded
+
+PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")  # resolved by fast.resolve_precision
+AMP = {"bf16-mixed": "bfloat16", "16-mixed": "float16"}  # autocast dtype (torch.<name>)
+LOGS = "lightning_logs"
+
+
+def stamp(now: float | None = None) -> str:
+    """A run folder's date and time, ``YYYYmmdd-HHMMSS`` (local time; ``now``: a time.time())."""
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+
+
+def run_name(now: float | None = None) -> str:
+    """``<stamp>-<pid>``: date, time and process id never collide between runs."""
+    return f"{stamp(now)}-{os.getpid()}"
+
+
+@dataclass(kw_only=True)
+class RunConfig:
+    """Where and how to run: what ``Trainer`` and the data loader are given."""
+
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_nodes: int | None = None  # None: as the launcher's environment says
+    dist_timeout: float = DEFAULT_TIMEOUT
+    precision: str = "32-true"
+    batch_size: int = 32
+    num_workers: int | None = None
+    progress: bool = True
+    channels_last: bool = True
+    compile: bool = False
+    strict: bool = False
+    max_pixels: int = MAX_PIXELS
+    decode: str = "exact"
+    threads: int | None = None  # torch intra-op threads; None: torch's default
+
+    def workers(self) -> int:
+        """Decoding processes: ``num_workers``, else ``harness.default_workers()``."""
+        return self.num_workers if self.num_workers is not None else default_workers()
+
+    def decoder(self, transform: Any) -> Decoder:
+        """How files are decoded for ``transform``: the size limit and, if fast, the draft side."""
+        from harness.decode import draft_side
+        from harness.images import Decoder
+
+        return Decoder(self.max_pixels, draft_side(self.decode, transform))
+
+    def module(self, loaded: Loaded, topk: int = 5) -> ClassifierModule:
+        """The LightningModule for ``loaded``, on the fast path this config asks for."""
+        from harness.fast import prepare
+        from harness.module import ClassifierModule
+
+        net = prepare(loaded.model, self.channels_last, self.compile)
+        return ClassifierModule(
+            net, loaded.categories, topk, channels_last=self.channels_last, strict=self.strict
+        )
+
+
+@dataclass
+class Spec(RunConfig):
+    """A run config plus what one compare child measures, and where it writes.
+
+    It crosses into the child as JSON (``to_json`` / ``from_json``); the child
+    writes ``models/<stem>.json``. Only ``model`` and ``run_dir`` may be given by position.
+    """
+
+    model: str
+    run_dir: str
+    data: str | None = None
+    labels: str | None = None
+    limit: int | None = None
+    sample: int | None = None
+    seed: int = 0
+    weights_dir: str | None = None
+    latency_seconds: float = 2.0
+    classes: str | None = None  # the class list of NAME=FILE models
+    weights_key: str | None = None
+    run: int = 1  # which of the --repeat runs: accuracy is measured in the first only
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Spec:
+        return cls(**json.loads(text))
+
+    def result_path(self) -> Path:
+        return Path(self.run_dir) / "models" / f"{self.stem()}.json"
+
+    def slug(self) -> str:
+        """``model`` as a file path: ``NAME=runs/ft.ckpt`` -> ``NAME=runs_ft.ckpt``.
+
+        NAME stays as is (``timm/ARCH`` makes a subfolder); the file part is flattened.
+        """
+        name, own, file = self.model.partition("=")
+        return name + own + re.sub(r"[^\w.+-]+", "_", file)
+
+    def stem(self) -> str:
+        """``models/<stem>.json``, ``.log``, ``.spec.json``: the slug, ``.run<N>`` after run 1."""
+        return self.slug() if self.run == 1 else f"{self.slug()}.run{self.run}"
