@@ -296,10 +296,10 @@ def _nodes(res: dict[str, Any]) -> str:
 def compare(args: argparse.Namespace) -> int:
     from harness.classlist import read
     from harness.compare import compare, entries
+    from harness.compare_report import compare_table
     from harness.config import LOGS, Spec, run_name
     from harness.fast import check_accelerator
     from harness.inputs import check_inputs
-    from harness.report import compare_table
     from harness.timing import describe
 
     models = entries(args.models)

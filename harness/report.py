@@ -1,4 +1,4 @@
-"""Writing results: atomic JSON and CSV files, and tables for the terminal."""
+"""Writing results: atomic JSON and CSV files, terminal tables, and the machine a run is on."""
 
 from __future__ import annotations
 
@@ -75,55 +75,6 @@ def _is_number(s: str) -> bool:
         return s in ("", "n/a")
 
 
-COMPARE_COLUMNS = (
-    ("model", "model", None),
-    ("top-1", "top1", "pct"),
-    ("top-1 95% CI", "top1_ci95", "ci"),
-    ("top-5", "top5", "pct"),
-    ("top-5 95% CI", "top5_ci95", "ci"),
-    ("ECE", "ece", ".3f"),
-    ("published top-1", "published_top1", "published"),
-    ("ms/image p50", "latency_ms_p50", ".2f"),
-    ("p90", "latency_ms_p90", ".2f"),
-    ("images/s model", "throughput_ips", ".1f"),
-    ("images/s end-to-end", "throughput_e2e_ips", ".1f"),
-    ("peak MiB", "peak_memory_mib", ".0f"),
-    ("rise MiB", "memory_rise_mib", ".0f"),
-    ("params M", "params", "M"),
-    ("GFLOPs/image", "flops", "G"),
-    ("weights MiB", "size_mib", ".1f"),
-)
-
-
-def cell(row: dict[str, Any], key: str, fmt: str | None) -> str:
-    """One formatted table cell; n/a where the value is missing."""
-    v = row.get(key)
-    if v is None:
-        return "n/a" if fmt else ""
-    if fmt == "pct":
-        return f"{100 * v:.1f}%"
-    if fmt == "ci":
-        return f"{100 * v[0]:.1f}-{100 * v[1]:.1f}%"
-    if fmt == "published":  # * : the library's figure is for other weights than these
-        return f"{100 * v:.1f}%" + ("*" if row.get("published_note") else "")
-    if fmt in ("M", "G"):
-        return f"{v / (1e6 if fmt == 'M' else 1e9):.2f}"
-    return format(v, fmt) if fmt else str(v)
-
-
-def compare_table(rows: Sequence[dict[str, Any]], markdown: bool = False) -> str:
-    """The comparison as a text table, or a Markdown one."""
-    header = [h for h, _, _ in COMPARE_COLUMNS]
-    body = [
-        [cell(r, k, f) if not r.get("error") or k == "model" else "" for _, k, f in COMPARE_COLUMNS]
-        for r in rows
-    ]
-    if not markdown:
-        return table(body, header)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in body)])
-
-
 def environment(precision: str) -> dict[str, Any]:
     """The machine and versions a run is made on, and (``date``) when it started."""
     import platform
@@ -158,94 +109,3 @@ def environment(precision: str) -> dict[str, Any]:
         "precision": precision,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
-
-
-def same_classes(rows: Sequence[dict[str, Any]]) -> str:
-    """A sentence on whether the measured models share one label space (classes by WordNet id).
-
-    Accuracy is only comparable within one label space: models of different ones
-    are named in groups, and their accuracy is not ranked across them.
-    """
-    done = [r for r in rows if not r.get("error")]
-    spaces: dict[Any, list[dict[str, Any]]] = {}
-    for r in done:
-        spaces.setdefault(r.get("label_space"), []).append(r)
-    if len(spaces) <= 1 and done:
-        first = done[0]
-        return (
-            f"All {len(done)} measured models predict the same {first.get('classes')} classes "
-            f"({first.get('dataset')}; same WordNet ids in the same order)."
-        )
-    groups = "; ".join(
-        f"{', '.join(r['model'] for r in g)}: {g[0].get('dataset')}, {g[0].get('classes')} classes"
-        for g in spaces.values()
-    )
-    return f"WARNING: different label spaces, accuracy not comparable across them: {groups}."
-
-
-def write_compare(
-    run: Path, rows: list[dict[str, Any]], spec: Any, env: dict[str, Any], final: bool
-) -> None:
-    """results.json, results.csv, report.md and (at the end) accuracy_vs_latency.png.
-
-    ``env`` is ``environment()`` taken once when the comparison started.
-    """
-    from harness.timing import describe
-
-    write_atomic(run / "results.json", to_json(rows))
-    write_atomic(
-        run / "results.csv", to_csv([{**r, "skipped": len(r.get("skipped") or [])} for r in rows])
-    )
-    if final and any(r.get("latency_ms_p50") for r in rows):
-        from harness.plot import plot_compare, title
-
-        plot_compare(rows, run / "accuracy_vs_latency.png", title(spec.data, rows, env))
-    sections: list[str] = []
-    if final:  # intervals, paired tests, calibration, disagreements, worst classes
-        from harness.analysis import analyse
-
-        sections = analyse(run, rows, spec.data)
-    notes = [f"- {r['model']}: {r['error']}" for r in rows if r.get("error")]
-    notes += [
-        f"- {r['model']}: accuracy {r['accuracy_note']}"
-        for r in rows
-        if not r.get("error") and r.get("top1") is None and r.get("accuracy_note")
-    ]
-    notes += [f"- {r['model']}: * {r['published_note']}" for r in rows if r.get("published_note")]
-    notes += [
-        f"- {r['model']}: {describe(r)}" for r in rows if r.get("noisy") and not r.get("error")
-    ]
-    repeat = max((r.get("repeat", 1) for r in rows), default=1)
-    if repeat > 1:
-        notes.append(f"- timings: median of {repeat} runs, round-robin (ranges in results.json)")
-    md = [
-        f"# Comparison of {len(rows)} models",
-        "",
-        f"Data: `{spec.data}`"
-        + (f" (the first {spec.limit} images, --limit)" if spec.limit else "")
-        + (f" (a random {spec.sample} images, seed {spec.seed})" if spec.sample else "")
-        + (f", labels `{spec.labels}`" if spec.labels else "")
-        + (" (`--decode fast`: JPEGs in draft mode)" if spec.decode == "fast" else ""),
-        "",
-        compare_table(rows, markdown=True),
-        "",
-        "Top-1/top-5 are micro averages (correct images / images). Latency: batch size 1 "
-        "after warm-up. Throughput at batch size "
-        f"{spec.batch_size}: model alone, and end to end (read, decode, preprocess, model). "
-        "Peak MiB: the model's process's peak resident memory; rise: over the process "
-        "after imports. GFLOPs count 2 per multiply-accumulate (torchvision's GFLOPS are "
-        "multiply-accumulates, half these).",
-        "",
-        same_classes(rows),
-        "",
-        *sections,
-        *(["Notes:", *notes, ""] if notes else []),
-        "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items() if v is not None),
-        "",
-        *(
-            ["![accuracy vs latency](accuracy_vs_latency.png)", ""]
-            if final
-            else ["(run in progress)", ""]
-        ),
-    ]
-    write_atomic(run / "report.md", "\n".join(md))

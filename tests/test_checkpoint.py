@@ -210,8 +210,8 @@ def test_unreadable_class_list(tmp_path: Path) -> None:
 
 def test_same_classes_compares_class_lists(tmp_path: Path) -> None:
     """compare's same-classes line, on rows carrying the label spaces of the two cards."""
+    from harness.compare_report import same_classes
     from harness.registry import card
-    from harness.report import same_classes
 
     (tmp_path / "classes.txt").write_text("goldfish\ntench\n")
     base = card(NAME)
