@@ -159,6 +159,7 @@ def predict(args: argparse.Namespace) -> int:
     from harness.data import UNLABELLED, Samples
     from harness.images import find_images
     from harness.report import table, to_csv
+    from harness.results import skipped_files
 
     files, passed = find_images(args.images)
     cfg = _config(args)
@@ -208,7 +209,7 @@ def predict(args: argparse.Namespace) -> int:
                 )
             )
             print()
-    for s in evaluate.skipped_files(samples, module):
+    for s in skipped_files(samples, module):
         print(f"harness: skipped {s['file']}: {s['reason']}", file=sys.stderr)
     for note in samples.notes:
         print(f"harness: note: {note}", file=sys.stderr)

@@ -1,0 +1,134 @@
+"""The result schema of a ``test`` run: results.json, predictions.csv and per_class.csv."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from harness import stats
+from harness.config import RunConfig
+from harness.data import Samples
+from harness.module import ClassifierModule
+from harness.report import to_csv, to_json, write_atomic
+from harness.weights import RANDOM_NOTE, Loaded
+
+
+def write(
+    run_dir: Path,
+    results: dict[str, Any],
+    module: ClassifierModule,
+    samples: Samples,
+    loaded: Loaded,
+) -> None:
+    """predictions.csv, per_class.csv (when any image is labelled) and results.json."""
+    write_atomic(run_dir / "predictions.csv", to_csv(prediction_rows(module, samples)))
+    if results["labelled"]:
+        labelled = [r for r in module.rows if r[1] >= 0]
+        per_class = stats.per_class(labelled, module.categories, loaded.card.wnids)
+        write_atomic(run_dir / "per_class.csv", to_csv(per_class))
+    write_atomic(run_dir / "results.json", to_json(results))
+
+
+def summarise(
+    loaded: Loaded,
+    samples: Samples,
+    module: ClassifierModule,
+    metrics: dict[str, float],
+    cfg: RunConfig,
+    t: L.Trainer,
+    seconds: float,
+    data: str,
+    labels: str | None,
+) -> dict[str, Any]:
+    """The results.json of a ``test`` run."""
+    n = len(module.rows)
+    labelled = [r for r in module.rows if r[1] >= 0]
+    correct1 = sum(r[1] in r[2][:1] for r in labelled)
+    correct5 = sum(r[1] in r[2][:5] for r in labelled)
+    note = None
+    skipped = skipped_files(samples, module)
+    if loaded.random:
+        note = RANDOM_NOTE
+    elif not labelled:
+        note = "no labelled images"
+    return {
+        "model": loaded.name,
+        "weights": loaded.source,
+        "random_weights": loaded.random,
+        "preprocessing": loaded.card.preprocessing,
+        "classes": loaded.classes_file,  # --classes; None: the weights' own
+        "data": str(data),
+        "labels": None if labels is None else str(labels),
+        "layout": samples.layout,
+        **samples.chosen,
+        "n": n,
+        "labelled": len(labelled),
+        "correct1": correct1,
+        "correct5": correct5,
+        "top1": None if note else check_metric(metrics, "test/top1", correct1, len(labelled)),
+        "top5": None if note else check_metric(metrics, "test/top5", correct5, len(labelled)),
+        **(stats.summary(labelled) if not note else dict.fromkeys(stats.SUMMARY)),
+        "accuracy_note": note
+        or f"micro average over the {len(labelled)} labelled images evaluated"
+        + (f" ({len(skipped)} unusable files skipped, not counted)" if skipped else ""),
+        "skipped": skipped,
+        "notes": samples.notes,
+        "precision": cfg.precision,
+        "accelerator": t.accelerator.__class__.__name__.replace("Accelerator", "").lower(),
+        "devices": t.world_size,
+        "world_size": t.world_size,
+        "num_nodes": t.num_nodes,
+        "devices_per_node": t.num_devices,
+        "batch_size": cfg.batch_size,
+        "threads": torch.get_num_threads(),
+        **decoding(cfg, loaded),
+        "seconds": round(seconds, 4),
+        "images_per_second": round(n / seconds, 3) if seconds > 0 else None,
+    }
+
+
+def decoding(cfg: RunConfig, loaded: Loaded) -> dict[str, Any]:
+    """How the files were decoded, for results: ``decode``, ``draft_side``, ``max_pixels``."""
+    dec = cfg.decoder(loaded.transforms())
+    return {"decode": dec.mode, "draft_side": dec.draft_side, "max_pixels": dec.max_pixels}
+
+
+def skipped_files(samples: Samples, module: ClassifierModule) -> list[dict[str, str]]:
+    """Every file passed over (before or at decoding) with its reason, by name."""
+    found = samples.skipped + [(samples.files[i], why) for i, why in module.skipped]
+    return [{"file": str(f), "reason": why} for f, why in sorted(found)]
+
+
+def check_metric(metrics: dict[str, float], key: str, correct: int, n: int) -> float:
+    """The exact fraction ``correct / n``, once torchmetrics' logged value agrees with it.
+
+    The two are counted separately (metric states vs. per-image rows gathered
+    from all processes); a disagreement means images were lost or doubled.
+    """
+    exact = correct / n
+    if key not in metrics or abs(metrics[key] - exact) > 1e-6:
+        raise RuntimeError(f"{key}: torchmetrics says {metrics.get(key)}, rows say {correct}/{n}")
+    return exact
+
+
+def prediction_rows(module: ClassifierModule, samples: Samples) -> list[dict[str, Any]]:
+    """One predictions.csv row per evaluated image."""
+    cats = module.categories
+    rows = []
+    for i, y, idx, prob in module.rows:
+        row: dict[str, Any] = {
+            "file": str(samples.files[i].relative_to(samples.root))
+            if samples.files[i].is_relative_to(samples.root)
+            else str(samples.files[i]),
+            "label": y if y >= 0 else "",
+            "label_name": cats[y] if y >= 0 else "",
+        }
+        for k, (c, p) in enumerate(zip(idx, prob, strict=True), start=1):
+            row |= {f"pred{k}_index": c, f"pred{k}_name": cats[c], f"pred{k}_prob": f"{p:.6f}"}
+        row["correct1"] = int(y in idx[:1]) if y >= 0 else ""
+        row["correct5"] = int(y in idx[:5]) if y >= 0 else ""
+        rows.append(row)
+    return rows
