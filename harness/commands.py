@@ -17,29 +17,39 @@ from typing import Any
 from harness import HarnessError
 
 EXIT_OK, EXIT_FAILED = 0, 1
+# RunConfig fields every running command takes from the options of the same name
+RUN_FIELDS = (
+    "accelerator",
+    "precision",
+    "batch_size",
+    "num_workers",
+    "channels_last",
+    "compile",
+    "max_pixels",
+    "decode",
+    "threads",
+)
+
+
+def _run_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The RunConfig fields that ``predict``, ``test`` and ``compare`` all take from options."""
+    return {name: getattr(args, name) for name in RUN_FIELDS}
 
 
 def _config(args: argparse.Namespace) -> Any:
+    """The RunConfig of ``predict`` and ``test``: devices, nodes and strategy too."""
     from harness.config import RunConfig
     from harness.fast import check_strategy
 
     devices: int | str = int(args.devices) if args.devices.isdigit() else args.devices
     return RunConfig(
-        accelerator=args.accelerator,
+        **_run_fields(args),
         devices=devices,
         strategy=check_strategy(args.strategy),
         num_nodes=args.num_nodes,
         dist_timeout=args.dist_timeout,
-        precision=args.precision,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
         progress=not args.no_progress,
-        channels_last=args.channels_last,
-        compile=args.compile,
         strict=getattr(args, "strict", False),
-        max_pixels=args.max_pixels,
-        decode=args.decode,
-        threads=args.threads,
     )
 
 
@@ -158,7 +168,6 @@ def predict(args: argparse.Namespace) -> int:
     from harness import evaluate
     from harness.data import UNLABELLED, Samples
     from harness.images import find_images
-    from harness.report import table, to_csv
     from harness.results import skipped_files
 
     files, passed = find_images(args.images)
@@ -186,6 +195,20 @@ def predict(args: argparse.Namespace) -> int:
         }
         for i, _, k, ps in module.rows
     ]
+    _print_predictions(args, results, loaded)
+    for s in skipped_files(samples, module):
+        print(f"harness: skipped {s['file']}: {s['reason']}", file=sys.stderr)
+    for note in samples.notes:
+        print(f"harness: note: {note}", file=sys.stderr)
+    return EXIT_OK if module.rows else EXIT_FAILED  # nothing at all could be read
+
+
+def _print_predictions(
+    args: argparse.Namespace, results: list[dict[str, Any]], loaded: Any
+) -> None:
+    """``predict``'s output on stdout: JSON, CSV (a row per file and rank) or tables."""
+    from harness.report import table, to_csv
+
     if args.format == "json":
         print(json.dumps(results, indent=2, ensure_ascii=False))
     elif args.format == "csv":
@@ -209,11 +232,6 @@ def predict(args: argparse.Namespace) -> int:
                 )
             )
             print()
-    for s in skipped_files(samples, module):
-        print(f"harness: skipped {s['file']}: {s['reason']}", file=sys.stderr)
-    for note in samples.notes:
-        print(f"harness: note: {note}", file=sys.stderr)
-    return EXIT_OK if module.rows else EXIT_FAILED  # nothing at all could be read
 
 
 def pct(v: float | None) -> str:
@@ -295,47 +313,27 @@ def _nodes(res: dict[str, Any]) -> str:
 
 
 def compare(args: argparse.Namespace) -> int:
-    from harness.classlist import read
     from harness.compare import compare, entries
     from harness.compare_report import compare_table
     from harness.config import LOGS, Spec, run_name
-    from harness.fast import check_accelerator
-    from harness.inputs import check_inputs
     from harness.timing import describe
 
     models = entries(args.models)
-    if args.classes or args.weights_key:
-        if not any("=" in m for m in models):
-            raise HarnessError("--classes and --weights-key are for models given as NAME=FILE")
-        if args.classes:
-            read(args.classes)  # a malformed list: one error now, not one per model
-    if args.data:
-        check_inputs(args.data, args.labels)
-    elif args.labels:
-        raise HarnessError("--labels needs --data: the folder the labelled files are in")
-    check_accelerator(args.accelerator)  # before any model process starts
+    _check_compare(args, models)
     run = args.output or os.path.join(LOGS, "compare", run_name())
     spec = Spec(
         model="",
         run_dir=os.path.abspath(run),
+        **_run_fields(args),
         data=args.data,
         labels=args.labels,
         limit=args.limit,
         sample=args.sample,
         seed=args.seed,
         weights_dir=args.weights_dir,
-        accelerator=args.accelerator,
-        precision=args.precision,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
         latency_seconds=args.latency_seconds,
-        channels_last=args.channels_last,
-        compile=args.compile,
-        max_pixels=args.max_pixels,
-        decode=args.decode,
         classes=args.classes,
         weights_key=args.weights_key,
-        threads=args.threads,
     )
     try:
         rows = compare(models, spec, args.timeout, args.repeat)
@@ -354,3 +352,21 @@ def compare(args: argparse.Namespace) -> int:
         f" tensorboard --logdir {run})"
     )
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _check_compare(args: argparse.Namespace, models: list[str]) -> None:
+    """Option errors of ``compare`` as one line each, before any model process starts."""
+    from harness.classlist import read
+    from harness.fast import check_accelerator
+    from harness.inputs import check_inputs
+
+    if args.classes or args.weights_key:
+        if not any("=" in m for m in models):
+            raise HarnessError("--classes and --weights-key are for models given as NAME=FILE")
+        if args.classes:
+            read(args.classes)  # a malformed list: one error now, not one per model
+    if args.data:
+        check_inputs(args.data, args.labels)
+    elif args.labels:
+        raise HarnessError("--labels needs --data: the folder the labelled files are in")
+    check_accelerator(args.accelerator)

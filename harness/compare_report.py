@@ -103,6 +103,17 @@ def write_compare(
         from harness.analysis import analyse
 
         sections = analyse(run, rows, spec.data)
+    write_atomic(run / "report.md", report_md(rows, spec, env, final, sections))
+
+
+def report_md(
+    rows: list[dict[str, Any]],
+    spec: Spec,
+    env: dict[str, Any],
+    final: bool,
+    sections: Sequence[str] = (),
+) -> str:
+    """report.md: the data, the table, what the columns mean, analysis, notes, environment."""
     notes = _notes(rows)
     md = [
         f"# Comparison of {len(rows)} models",
@@ -130,7 +141,7 @@ def write_compare(
             else ["(run in progress)", ""]
         ),
     ]
-    write_atomic(run / "report.md", "\n".join(md))
+    return "\n".join(md)
 
 
 def _data_line(spec: Spec) -> str:

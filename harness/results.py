@@ -43,17 +43,7 @@ def summarise(
     data: str,
     labels: str | None,
 ) -> dict[str, Any]:
-    """The results.json of a ``test`` run."""
-    n = len(module.rows)
-    labelled = [r for r in module.rows if r[1] >= 0]
-    correct1 = sum(r[1] in r[2][:1] for r in labelled)
-    correct5 = sum(r[1] in r[2][:5] for r in labelled)
-    note = None
-    skipped = skipped_files(samples, module)
-    if loaded.random:
-        note = RANDOM_NOTE
-    elif not labelled:
-        note = "no labelled images"
+    """The results.json of a ``test`` run: what was run on what, its accuracy, how it ran."""
     return {
         "model": loaded.name,
         "weights": loaded.source,
@@ -64,7 +54,22 @@ def summarise(
         "labels": None if labels is None else str(labels),
         "layout": samples.layout,
         **samples.chosen,
-        "n": n,
+        **accuracy(loaded, samples, module, metrics),
+        **how_run(cfg, t, loaded, len(module.rows), seconds),
+    }
+
+
+def accuracy(
+    loaded: Loaded, samples: Samples, module: ClassifierModule, metrics: dict[str, float]
+) -> dict[str, Any]:
+    """Counts, top-1/top-5 (checked against torchmetrics'), intervals, calibration, notes."""
+    labelled = [r for r in module.rows if r[1] >= 0]
+    correct1 = sum(r[1] in r[2][:1] for r in labelled)
+    correct5 = sum(r[1] in r[2][:5] for r in labelled)
+    skipped = skipped_files(samples, module)
+    note = RANDOM_NOTE if loaded.random else None if labelled else "no labelled images"
+    return {
+        "n": len(module.rows),
         "labelled": len(labelled),
         "correct1": correct1,
         "correct5": correct5,
@@ -76,6 +81,12 @@ def summarise(
         + (f" ({len(skipped)} unusable files skipped, not counted)" if skipped else ""),
         "skipped": skipped,
         "notes": samples.notes,
+    }
+
+
+def how_run(cfg: RunConfig, t: L.Trainer, loaded: Loaded, n: int, seconds: float) -> dict[str, Any]:
+    """Precision, devices, batch size, threads, decoding and the time the run took."""
+    return {
         "precision": cfg.precision,
         "accelerator": t.accelerator.__class__.__name__.replace("Accelerator", "").lower(),
         "devices": t.world_size,
