@@ -124,10 +124,10 @@ def weights_tag(name: str, tag: str) -> WeightsEnum:
     prefix, _, key = tag.rpartition(".")
     if prefix and prefix != enum.__name__:
         raise HarnessError(f"weights {tag!r} are not {name}'s ({enum.__name__})")
-    if key.upper() == "DEFAULT":
-        return enum.DEFAULT
-    try:
-        return enum[key]
+    want = "DEFAULT" if key.upper() == "DEFAULT" else tag
+    try:  # torchvision's own lookup of "TAG" or "Enum.TAG"
+        weights: WeightsEnum = enum.verify(want)
+        return weights
     except KeyError:
         valid = ", ".join(["DEFAULT", *(m.name for m in enum)])  # iterating skips the alias
         raise HarnessError(
