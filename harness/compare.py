@@ -1,4 +1,4 @@
-"""Compare architectures: accuracy, speed, memory and size, one subprocess per model.
+"""The compare parent: one child process per model (``harness.probe``), rows collected.
 
 A fresh process per model keeps memory figures clean (the OS's peak resident
 size only ever grows) and turns a crash or an out-of-memory kill into one
