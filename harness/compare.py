@@ -122,6 +122,7 @@ def compare(
 
 if __name__ == "__main__":  # the child's old entry point: ``python -m harness.compare SPEC``
     from harness.probe import main
+    from harness.shutdown import exit_now
 
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    raise SystemExit(main(sys.argv[1]))
+    exit_now(main(sys.argv[1]))

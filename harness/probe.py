@@ -271,5 +271,7 @@ def main(spec_file: str) -> int:
 
 
 if __name__ == "__main__":
+    from harness.shutdown import exit_now
+
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    raise SystemExit(main(sys.argv[1]))
+    exit_now(main(sys.argv[1]))
