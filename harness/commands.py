@@ -7,10 +7,8 @@ stays instant.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,32 +51,6 @@ def _config(args: argparse.Namespace) -> Any:
     )
 
 
-# `harness models` table columns: (header, key) per library
-TV_COLUMNS = (
-    ("model", "model"),
-    ("default weights", "weights"),
-    ("dataset", "dataset"),
-    ("classes", "classes"),
-    ("acc@1", "acc1"),
-    ("acc@5", "acc5"),
-    ("params (M)", "params"),
-    ("GFLOPS", "gflops"),
-    ("file (MB)", "file_mb"),
-)
-TIMM_COLUMNS = (
-    ("model", "model"),
-    ("default tag", "weights"),
-    ("classes of", "dataset"),
-    ("classes", "classes"),
-    ("input", "input_size"),
-    ("interpolation", "interpolation"),
-    ("crop", "crop_pct"),
-    ("mean", "mean"),
-    ("std", "std"),
-    ("params (M)", "params"),
-)
-
-
 def _load(args: argparse.Namespace) -> Any:
     """The model of ``predict`` and ``test``, with ``--classes`` and ``--weights-key``."""
     from harness import classlist, weights
@@ -89,7 +61,8 @@ def _load(args: argparse.Namespace) -> Any:
 
 def models(args: argparse.Namespace) -> int:
     from harness import registry
-    from harness.report import table, to_csv, to_json
+    from harness.report import to_csv, to_json
+    from harness.show import models_table
 
     rows = [registry.info(name) for name in registry.match(args.patterns)]
     if args.format == "json":
@@ -97,39 +70,8 @@ def models(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         print(to_csv(rows), end="")
     else:
-        timm = [r for r in rows if r["model"].startswith("timm/")]
-        tv = [r for r in rows if not r["model"].startswith("timm/")]
-        for part, columns in ((tv, TV_COLUMNS), (timm, TIMM_COLUMNS)):
-            if part:
-                print(
-                    table(
-                        [[_cell(r[k], k) for _, k in columns] for r in part],
-                        [h for h, _ in columns],
-                    )
-                )
-        if tv:
-            print(
-                f"{len(tv)} torchvision models; published figures are "
-                "torchvision's, for its default weights",
-                file=sys.stderr,
-            )
-        if timm:
-            print(f"{len(timm)} timm models, from timm's pretrained configs", file=sys.stderr)
-        else:
-            print(
-                "timm's models: harness models 'timm/PATTERN', e.g. 'timm/efficientnet*'",
-                file=sys.stderr,
-            )
+        models_table(rows)
     return EXIT_OK
-
-
-def _cell(v: Any, key: str) -> Any:
-    """A value for the `models` table: millions of parameters, rounded mean/std."""
-    if key == "params":
-        return f"{v / 1e6:.1f}"
-    if key in ("mean", "std"):
-        return ",".join(f"{x:.3f}" for x in v)
-    return v
 
 
 def classes(args: argparse.Namespace) -> int:
@@ -169,6 +111,7 @@ def predict(args: argparse.Namespace) -> int:
     from harness.data import UNLABELLED, Samples
     from harness.images import find_images
     from harness.results import skipped_files
+    from harness.show import print_predictions
 
     files, passed = find_images(args.images)
     cfg = _config(args)
@@ -195,48 +138,12 @@ def predict(args: argparse.Namespace) -> int:
         }
         for i, _, k, ps in module.rows
     ]
-    _print_predictions(args, results, loaded)
+    print_predictions(args, results, loaded)
     for s in skipped_files(samples, module):
         print(f"harness: skipped {s['file']}: {s['reason']}", file=sys.stderr)
     for note in samples.notes:
         print(f"harness: note: {note}", file=sys.stderr)
     return EXIT_OK if module.rows else EXIT_FAILED  # nothing at all could be read
-
-
-def _print_predictions(
-    args: argparse.Namespace, results: list[dict[str, Any]], loaded: Any
-) -> None:
-    """``predict``'s output on stdout: JSON, CSV (a row per file and rank) or tables."""
-    from harness.report import table, to_csv
-
-    if args.format == "json":
-        print(json.dumps(results, indent=2, ensure_ascii=False))
-    elif args.format == "csv":
-        flat = [
-            {"file": r["file"], "rank": n, **t, "model": r["model"], "weights": r["weights"]}
-            for r in results
-            for n, t in enumerate(r["topk"], start=1)
-        ]
-        print(to_csv(flat), end="")
-    else:
-        tag = " [RANDOM WEIGHTS: meaningless]" if loaded.random else ""
-        for r in results:
-            print(f"{r['file']}  ({args.model}, weights: {loaded.source}){tag}")
-            print(
-                table(
-                    [
-                        (n, t["index"], t["name"], f"{t['probability']:.4f}")
-                        for n, t in enumerate(r["topk"], start=1)
-                    ],
-                    ("rank", "index", "class", "probability"),
-                )
-            )
-            print()
-
-
-def pct(v: float | None) -> str:
-    """A fraction as a percentage, or n/a."""
-    return "n/a" if v is None else f"{100 * v:.2f}%"
 
 
 def _data(args: argparse.Namespace) -> tuple[str, str | None, list[str], tuple[str, ...]]:
@@ -264,6 +171,7 @@ def test(args: argparse.Namespace) -> int:
     cfg = _config(args)
 
     from harness import evaluate
+    from harness.show import summary
 
     loaded = _load(args)
     res = evaluate.test(
@@ -273,43 +181,6 @@ def test(args: argparse.Namespace) -> int:
     if res is not None:  # None: a non-zero rank of a multi-process run
         summary(res, notes)
     return EXIT_OK
-
-
-def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
-    """The summary of a ``test`` run on stdout, ending with the run directory."""
-    chosen = "" if res["selection"].startswith("all") else f" ({res['selection']})"
-    print(f"model     {res['model']}  (weights: {res['weights']})")
-    print(f"data      {res['data']}  ({res['layout']})")
-    print(
-        f"images    {res['n']} evaluated{chosen}, {res['labelled']} labelled, "
-        f"{len(res['skipped'])} skipped"
-    )
-    for k in ("1", "5"):
-        ci = res[f"top{k}_ci95"]
-        interval = f"  95% CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f}%" if ci else ""
-        print(
-            f"top-{k}     {pct(res[f'top{k}'])}  ({res[f'correct{k}']}/{res['labelled']}){interval}"
-        )
-    if res["top1"] is None:
-        print(f"accuracy  n/a: {res['accuracy_note']}")
-    else:
-        print(f"ECE       {res['ece']:.4f}  (top-1 confidence vs accuracy, 15 bins)")
-    print(
-        f"time      {res['seconds']:.2f} s, {res['images_per_second']:.1f} images/s "
-        f"({res['precision']}, {res['accelerator']} x{res['devices']}{_nodes(res)}, "
-        f"{res['threads']} threads)"
-    )
-    for s in res["skipped"]:
-        print(f"skipped   {s['file']}: {s['reason']}")
-    for note in [*notes, *res["notes"]]:
-        print(f"note      {note}")
-    run = res["run_dir"]
-    print(f"run       {run}  (results.json, predictions.csv, TensorBoard events)")
-
-
-def _nodes(res: dict[str, Any]) -> str:
-    n = res["num_nodes"]
-    return f" = {n} nodes x {res['devices_per_node']}" if n > 1 else ""
 
 
 def compare(args: argparse.Namespace) -> int:
