@@ -15,6 +15,7 @@ import lightning
 import pytest
 import torch
 from conftest import COMPARE_LIMIT, labels_of
+from PIL import Image
 from torchvision.models import AlexNet_Weights
 
 import harness
@@ -81,8 +82,15 @@ def test_output_files(compared):
     )  # how the run was made: versions, machine, start
     assert env["harness"] == harness.__version__ and env["lightning"] == lightning.__version__
     assert env["torch_threads"] == str(torch.get_num_threads()) and env["date"]
-    png = (compared / "accuracy_vs_latency.png").read_bytes()
-    assert png.startswith(b"\x89PNG")
+    with Image.open(compared / "accuracy_vs_latency.png") as im:
+        im.load()  # every byte decodes: a truncated or corrupt file fails here
+        assert im.format == "PNG"
+        width, height = im.size
+        colours = {rgb for _, rgb in im.convert("RGB").getcolors(maxcolors=1 << 20)}
+    assert width > height >= 400  # two panels side by side
+    # the measured points (matplotlib's C0 blue) and the published one of the model
+    # without weights (C1 orange) are drawn; text and lines give many more colours
+    assert {(31, 119, 180), (255, 127, 14)} <= colours and len(colours) > 100
 
 
 def test_tensorboard_run_per_model(compared):

@@ -50,7 +50,7 @@ class Run:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait(self, timeout: float = 120) -> int:
+    def wait(self, timeout: float = 600) -> int:
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -67,11 +67,40 @@ class Run:
             self.proc.wait()
 
 
-def start(args: list[str], cwd: Path, env: dict[str, str], log: Path, session: bool = False) -> Run:
-    """``python -m harness ARGS`` in ``cwd``; ``session``: in a process group of its own."""
+# ``python -m harness`` whose image decoder, at image GATE_AT, creates the file named by
+# $HARNESS_TEST_GATE and then waits: a signal sent once that file exists always arrives
+# mid-run, however fast or slow the machine (no sleep tuned to its speed).
+GATED = """
+import os, runpy, sys, time
+import harness.images as images
+decode, calls = images.load_rgb, []
+def gated(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == {at}:
+        open(os.environ["HARNESS_TEST_GATE"], "w").close()
+        while True:
+            time.sleep(1)
+    return decode(*args, **kwargs)
+images.load_rgb = gated
+sys.argv[0] = "harness"
+runpy.run_module("harness", run_name="__main__", alter_sys=True)
+"""
+GATE_AT = 12  # of the run's --limit 40 images (batch 4: the third batch)
+
+
+def start(
+    args: list[str], cwd: Path, env: dict[str, str], log: Path, session: bool = False,
+    gate: Path | None = None,
+) -> Run:  # fmt: skip
+    """``python -m harness ARGS`` in ``cwd``; ``session``: in a process group of its own;
+    ``gate``: the run waits at image GATE_AT once it has created this file.
+    """
+    head = ["-m", "harness"] if gate is None else ["-c", GATED.format(at=GATE_AT)]
+    if gate is not None:
+        env = {**env, "HARNESS_TEST_GATE": str(gate)}
     with open(log, "w") as f:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "harness", *args],
+            [sys.executable, *head, *args],
             cwd=cwd,
             env=env,
             stdout=f,
@@ -94,7 +123,7 @@ def _reap() -> Iterator[None]:
         run.stop()
 
 
-def wait_for(what: str, ready: Callable[[], bool], runs: list[Run], timeout: float = 120) -> None:
+def wait_for(what: str, ready: Callable[[], bool], runs: list[Run], timeout: float = 600) -> None:
     """Poll ``ready`` every 0.2 s; fail early, with its output, if a run ends first."""
     deadline = time.monotonic() + timeout
     while not ready():
@@ -140,9 +169,10 @@ class Outcome:
 def interrupted(
     nips: Path, squeezenet_weights: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Outcome]:
-    """A 500-image run per signal, side by side, each signalled mid-way; then --limit 10 runs.
+    """A 40-image run per signal, side by side, each signalled mid-way; then --limit 10 runs.
 
-    The three run at once to keep the module short; each has its own folder.
+    The three run at once to keep the module short; each has its own folder. Each is
+    signalled while it waits at its gate, at image GATE_AT: mid-run, on any machine.
     """
     env = environment(tmp_path_factory.getbasetemp() / "torch_home")
     base = tmp_path_factory.mktemp("signals")
@@ -150,12 +180,11 @@ def interrupted(
     for name in SIGNALS:
         (base / name).mkdir()
         runs[name] = start(
-            test_args(nips, squeezenet_weights), base / name, env, base / f"{name}.log"
-        )
-    wait_for(
-        "run directories", lambda: all(run_dirs(r.cwd) for r in runs.values()), [*runs.values()]
-    )
-    time.sleep(2)  # well into the 500 images, which take far longer
+            test_args(nips, squeezenet_weights, "--limit", "40"),
+            base / name, env, base / f"{name}.log", gate=base / f"{name}.gate",
+        )  # fmt: skip
+    gates = [base / f"{name}.gate" for name in SIGNALS]
+    wait_for("the runs at their gates", lambda: all(g.exists() for g in gates), [*runs.values()])
     for name, r in runs.items():
         assert r.proc.poll() is None, f"{name}: the run ended before its signal:\n{r.output}"
         r.proc.send_signal(SIGNALS[name])

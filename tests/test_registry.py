@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 import torchvision
@@ -24,20 +25,44 @@ def classes_csv() -> list[dict[str, str]]:
     return rows
 
 
-def test_classifiers_are_torchvisions_classification_models() -> None:
-    expected = torchvision.models.list_models(module=torchvision.models)
-    assert list(registry.classifiers()) == expected
-    assert len(registry.classifiers()) == 80
-    # the other 41 registered models (detection, segmentation, video, ...) are not classifiers
-    assert len(torchvision.models.list_models()) == 121
-    assert "fasterrcnn_resnet50_fpn" not in registry.classifiers()
-    assert "resnet50" in registry.classifiers()
+# Other tasks' builders live in sub-packages of torchvision.models; classifiers at its top.
+OTHER_TASKS = {"detection", "segmentation", "video", "optical_flow", "quantization"}
 
 
-def test_match_all_when_no_patterns_sorts_naturally() -> None:
+def task_of(name: str) -> str:
+    """The sub-package that defines ``name``'s builder: "resnet", "detection", ..."""
+    return torchvision.models.get_model_builder(name).__module__.split(".")[2]
+
+
+@pytest.fixture(scope="module")
+def imagenet_classifiers() -> set[str]:
+    """Torchvision's registered models that are not another task's (independent of the harness)."""
+    return {n for n in torchvision.models.list_models() if task_of(n) not in OTHER_TASKS}
+
+
+def test_classifiers_are_torchvisions_classification_models(imagenet_classifiers) -> None:
+    found = registry.classifiers()
+    assert len(found) == len(set(found)) and set(found) == imagenet_classifiers
+    for name in ("fasterrcnn_resnet50_fpn", "fcn_resnet50", "r3d_18", "raft_large",
+                 "quantized_resnet18"):  # fmt: skip
+        assert name not in found and name in torchvision.models.list_models()
+    for name in ("alexnet", "resnet50", "vit_b_16", "squeezenet1_1", "regnet_y_128gf"):
+        assert name in found
+    for name in found:  # every one predicts the 1000 ImageNet classes, by its own weights
+        meta = get_model_weights(name).DEFAULT.meta
+        assert "ImageNet-1K" in meta["_metrics"] and len(meta["categories"]) == 1000, name
+
+
+def natural_key(name: str) -> list[object]:
+    """Runs of digits compare as numbers (a second implementation, for the test)."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def test_match_all_when_no_patterns_sorts_naturally(imagenet_classifiers) -> None:
     found = registry.match(None)
-    assert set(found) == set(torchvision.models.list_models(module=torchvision.models))
+    assert set(found) == imagenet_classifiers
     assert len(found) == len(set(found))
+    assert found == sorted(found, key=natural_key)
     # digits compare as numbers, as in timm: 1 < 3 < 8 < 16 < 32 < 400 (written out by hand)
     regnets = [n for n in found if n.startswith("regnet_x_")]
     assert regnets == [
@@ -106,9 +131,12 @@ def test_check_without_near_matches_points_at_models_command() -> None:
     assert "harness models" in str(e.value)
 
 
-def test_check_accepts_every_classifier() -> None:
-    for name in torchvision.models.list_models(module=torchvision.models):
+def test_check_accepts_every_classifier_and_no_other_model(imagenet_classifiers) -> None:
+    for name in imagenet_classifiers:
         assert registry.check(name) == name
+    for name in set(torchvision.models.list_models()) - imagenet_classifiers:
+        with pytest.raises(HarnessError, match="unknown model"):
+            registry.check(name)
 
 
 @pytest.mark.parametrize("tag", ["DEFAULT", "default", "ResNet50_Weights.DEFAULT"])
@@ -152,21 +180,30 @@ def test_weights_tag_unknown_model() -> None:
         registry.weights_tag("resnet5", "DEFAULT")
 
 
-@pytest.mark.parametrize("name", ["resnet50", "squeezenet1_1", "vit_b_16", "regnet_y_128gf"])
-def test_info_rows_equal_weights_meta(name: str) -> None:
-    w = get_model_weights(name).DEFAULT
-    meta = w.meta
-    (dataset, metrics), *_ = meta["_metrics"].items()
+# torchvision's documented figures for each DEFAULT weight (its model pages), written out:
+# weights, top-1 %, top-5 %, parameters, GFLOPS, file MB
+PUBLISHED = {
+    "resnet50": ("IMAGENET1K_V2", 80.858, 95.434, 25557032, 4.089, 97.79),
+    "squeezenet1_1": ("IMAGENET1K_V1", 58.178, 80.624, 1235496, 0.349, 4.729),
+    "vit_b_16": ("IMAGENET1K_V1", 81.072, 95.318, 86567656, 17.564, 330.285),
+    "regnet_y_128gf": ("IMAGENET1K_SWAG_E2E_V1", 88.228, 98.682, 644812894, 374.57, 2461.564),
+    "alexnet": ("IMAGENET1K_V1", 56.522, 79.066, 61100840, 0.714, 233.087),
+}
+
+
+@pytest.mark.parametrize("name", list(PUBLISHED))
+def test_info_rows_are_the_published_figures(name: str) -> None:
+    weights, acc1, acc5, params, gflops, file_mb = PUBLISHED[name]
     assert registry.info(name) == {
         "model": name,
-        "weights": w.name,
-        "dataset": dataset,
-        "classes": len(meta["categories"]),
-        "acc1": metrics["acc@1"],
-        "acc5": metrics["acc@5"],
-        "params": meta["num_params"],
-        "gflops": meta["_ops"],
-        "file_mb": meta["_file_size"],
+        "weights": weights,
+        "dataset": "ImageNet-1K",
+        "classes": 1000,
+        "acc1": acc1,
+        "acc5": acc5,
+        "params": params,
+        "gflops": gflops,
+        "file_mb": file_mb,
     }
 
 
@@ -202,19 +239,17 @@ def test_class_table_known_rows() -> None:
 # --- the `models` and `classes` commands ---------------------------------------------------
 
 
-def test_cli_models_json_all(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_models_json_all(capsys: pytest.CaptureFixture[str], imagenet_classifiers) -> None:
     assert main(["models", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    expected = torchvision.models.list_models(module=torchvision.models)
-    assert sorted(r["model"] for r in rows) == sorted(expected)
+    assert sorted(r["model"] for r in rows) == sorted(imagenet_classifiers)
     for r in rows:
-        w = get_model_weights(r["model"]).DEFAULT
-        (dataset, metrics), *_ = w.meta["_metrics"].items()
-        assert r["weights"] == w.name
-        assert r["dataset"] == dataset
-        assert r["classes"] == len(w.meta["categories"])
-        assert (r["acc1"], r["acc5"]) == (metrics["acc@1"], metrics["acc@5"])
-        assert r["params"] == w.meta["num_params"]
+        assert (r["dataset"], r["classes"]) == ("ImageNet-1K", 1000), r
+        assert 0 < r["acc1"] < r["acc5"] < 100 and r["params"] > 0, r
+    by_name = {r["model"]: r for r in rows}
+    for name, (weights, acc1, acc5, params, *_) in PUBLISHED.items():
+        r = by_name[name]
+        assert (r["weights"], r["acc1"], r["acc5"], r["params"]) == (weights, acc1, acc5, params)
 
 
 def test_cli_models_csv_pattern(capsys: pytest.CaptureFixture[str]) -> None:
@@ -227,10 +262,14 @@ def test_cli_models_csv_pattern(capsys: pytest.CaptureFixture[str]) -> None:
         "resnet101",
         "resnet152",
     ]
-    for r in rows:
-        meta = get_model_weights(r["model"]).DEFAULT.meta
-        assert float(r["acc1"]) == meta["_metrics"]["ImageNet-1K"]["acc@1"]
-        assert int(r["params"]) == meta["num_params"]
+    resnet50 = rows[2]  # the CSV's text holds the published figures exactly
+    _, acc1, acc5, params, *_ = PUBLISHED["resnet50"]
+    assert (float(resnet50["acc1"]), float(resnet50["acc5"]), int(resnet50["params"])) == (
+        acc1,
+        acc5,
+        params,
+    )
+    assert int(rows[0]["params"]) == 11689512  # resnet18's, as torchvision documents it
 
 
 def test_cli_models_table(capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -36,9 +35,13 @@ def busy() -> Iterator[Callable[[int], None]]:
     procs: list[subprocess.Popen] = []
 
     def start(n: int) -> None:
+        spin = "print('spinning', flush=True)\nwhile True: pass"
         for _ in range(n):
-            procs.append(subprocess.Popen([sys.executable, "-S", "-c", "while True: pass"]))
-        time.sleep(0.5)  # past the interpreter's start-up, into the loop
+            procs.append(
+                subprocess.Popen([sys.executable, "-S", "-c", spin], stdout=subprocess.PIPE)
+            )
+        for p in procs[-n:]:  # each is past its start-up, in the loop: no sleep guessed
+            assert p.stdout is not None and p.stdout.readline() == b"spinning\n"
 
     yield start
     for p in procs:
