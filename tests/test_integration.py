@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,69 +54,49 @@ def test_predict_matches_reference_loop(nips, squeezenet_weights, reference, cap
         assert not g["random_weights"]
 
 
-@pytest.mark.parametrize("batch_size", ["32", "7"])
-def test_test_matches_reference_loop(nips, squeezenet_weights, reference, tmp_path, batch_size):
+def check_rows_against_reference(rows: list[dict], reference: dict, labels: dict[str, int]):
+    """Image by image: the same top-5 as the plain loop, and correct1 by its label."""
+    for r in rows:
+        name = Path(r["file"]).name
+        idx, _ = reference[name]
+        assert [int(r[f"pred{k}_index"]) for k in range(1, 6)] == idx, name
+        assert int(r["label"]) == labels[name]
+        assert int(r["correct1"]) == (idx[0] == labels[name])
+
+
+def test_test_matches_reference_loop(nips, squeezenet_weights, reference, tmp_path):
+    """Batch 32 over the labels file (batch 7 over wnid folders: test_timm's 500-image run)."""
     labels = labels_of(nips)
-    res, rows = run_test(tmp_path, *nips_args(nips, squeezenet_weights), "--batch-size", batch_size)
+    res, rows = run_test(tmp_path, *nips_args(nips, squeezenet_weights), "--batch-size", "32")
     top1, top5 = reference_counts(reference, labels, list(labels))
     assert (res["n"], res["correct1"], res["correct5"]) == (500, top1, top5)
     assert res["top1"] == top1 / 500 and res["top5"] == top5 / 500
     assert [r["file"] for r in rows] == [f for f in labels]  # CSV order, each once
-    for r in rows:  # image by image
-        idx, _ = reference[r["file"]]
-        assert [int(r[f"pred{k}_index"]) for k in range(1, 6)] == idx
-        assert int(r["correct1"]) == (idx[0] == labels[r["file"]])
+    check_rows_against_reference(rows, reference, labels)
 
 
-def test_wnid_folders_give_same_numbers(nips, squeezenet_weights, reference, tmp_path):
-    """The ImageNet validation layout DIR/<wnid>/*.png, built from nips17-dev."""
-    root = tmp_path / "val"
-    with open(nips / "labels.csv", newline="") as f:
-        for r in csv.DictReader(f):
-            (root / r["wnid"]).mkdir(parents=True, exist_ok=True)
-            os.symlink(nips / "images" / r["file"], root / r["wnid"] / r["file"])
-    res, rows = run_test(tmp_path, "--weights", str(squeezenet_weights), "--data", str(root))
+def test_ddp_two_processes_count_each_image_once(nips, squeezenet_weights, reference, tmp_path):
+    """2 CPU processes, 101 images, batch 8: 101 is not a multiple of 2 x 8.
+
+    Against the plain reference loop over the same 101 files (no second harness run).
+    """
+    out = tmp_path / "d2"
+    cmd = [sys.executable, "-m", "harness", "test", "--model", "squeezenet1_1",
+           *nips_args(nips, squeezenet_weights), "--limit", "101", "--batch-size", "8", *FAST,
+           "--devices", "2", "--strategy", "ddp", "--output", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    two = json.loads((out / "results.json").read_text())
+    with open(out / "predictions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
     labels = labels_of(nips)
-    top1, top5 = reference_counts(reference, labels, list(labels))
-    assert res["layout"] == "class subfolders"
-    assert (res["n"], res["correct1"], res["correct5"]) == (500, top1, top5)
-    assert all(int(r["label"]) == labels[Path(r["file"]).name] for r in rows)
-
-
-def test_ddp_two_processes_count_each_image_once(nips, squeezenet_weights, tmp_path):
-    """2 CPU processes, 101 images, batch 8: 101 is not a multiple of 2 x 8."""
-    common = [
-        sys.executable,
-        "-m",
-        "harness",
-        "test",
-        "--model",
-        "squeezenet1_1",
-        *nips_args(nips, squeezenet_weights),
-        "--limit",
-        "101",
-        "--batch-size",
-        "8",
-        *FAST,
-    ]
-    results = {}
-    for devices, extra in (("1", []), ("2", ["--strategy", "ddp"])):
-        out = tmp_path / f"d{devices}"
-        cmd = [*common, "--devices", devices, *extra, "--output", str(out)]
-        proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        results[devices] = json.loads((out / "results.json").read_text())
-        with open(out / "predictions.csv", newline="") as f:
-            results[devices]["files"] = [r["file"] for r in csv.DictReader(f)]
-    one, two = results["1"], results["2"]
-    assert two["devices"] == 2 and one["devices"] == 1
-    assert (two["n"], two["correct1"], two["correct5"]) == (
-        one["n"],
-        one["correct1"],
-        one["correct5"],
-    )
-    assert two["n"] == 101 and len(set(two["files"])) == 101 and two["files"] == one["files"]
-    assert two["top1"] == one["top1"] and two["top5"] == one["top5"]
+    files = list(labels)[:101]  # --limit takes the first rows of labels.csv
+    top1, top5 = reference_counts(reference, labels, files)
+    assert two["devices"] == 2
+    assert (two["n"], two["correct1"], two["correct5"]) == (101, top1, top5)
+    assert two["top1"] == top1 / 101 and two["top5"] == top5 / 101
+    assert [r["file"] for r in rows] == files  # each once, in the labels file's order
+    check_rows_against_reference(rows, reference, labels)
 
 
 def test_tensorboard_holds_the_run(nips, squeezenet_weights, tmp_path, monkeypatch):

@@ -228,20 +228,37 @@ def plain_loop(files: list[Path]) -> dict[str, list[int]]:
     return out
 
 
+def wnid_folders(root: Path) -> Path:
+    """The ImageNet validation layout DIR/<wnid>/*.png, as links to the nips17-dev photos."""
+    with open(need(NIPS) / "labels.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            (root / r["wnid"]).mkdir(parents=True, exist_ok=True)
+            (root / r["wnid"] / r["file"]).symlink_to(NIPS / "images" / r["file"])
+    return root
+
+
 def test_lite0_on_all_of_nips17_equals_a_plain_loop(tmp_path: Path) -> None:
+    """All 500 photos in wnid folders (labels from the folder names), batches of 7
+    (500 = 71 x 7 + 3: a short last batch), image by image as the plain loop.
+    """
     labels = labels_of(need(NIPS))
     out = tmp_path / "out"
-    args = ["test", "--model", "timm/tf_efficientnet_lite0", "--weights", str(LITE0)]
-    args += ["--data", str(NIPS / "images"), "--labels", str(NIPS / "labels.csv")]
-    assert main([*args, "--output", str(out), "--batch-size", "50", *FAST]) == 0
+    args = ["test", "--model", "timm/tf_efficientnet_lite0", "--weights", str(need(LITE0))]
+    args += ["--data", str(wnid_folders(tmp_path / "val")), "--batch-size", "7"]
+    assert main([*args, "--output", str(out), *FAST]) == 0
     res = json.loads((out / "results.json").read_text())
     with open(out / "predictions.csv", newline="") as f:
-        rows = {r["file"]: r for r in csv.DictReader(f)}
+        rows = {Path(r["file"]).name: r for r in csv.DictReader(f)}
+    assert sorted(rows) == sorted(labels)  # each image once
     ref = plain_loop([NIPS / "images" / name for name in labels])
     for name, top5 in ref.items():
         assert [int(rows[name][f"pred{k}_index"]) for k in range(1, 6)] == top5, name
+        assert int(rows[name]["label"]) == labels[name]  # the folder's wnid, as the model's index
+        assert int(rows[name]["correct1"]) == (top5[0] == labels[name])
     top1 = sum(ref[f][0] == y for f, y in labels.items())
     top5 = sum(y in ref[f] for f, y in labels.items())
     assert (res["n"], res["correct1"], res["correct5"]) == (500, top1, top5) == (500, 453, 493)
+    assert res["top1"] == top1 / 500 and res["top5"] == top5 / 500
+    assert (res["layout"], res["batch_size"]) == ("class subfolders", 7)
     assert res["preprocessing"]["library"] == "timm"
     assert res["preprocessing"]["interpolation"] == "bicubic"
