@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -79,40 +82,75 @@ def labels_of(nips: Path) -> dict[str, int]:
         return {r["file"]: int(r["label"]) for r in csv.DictReader(f)}
 
 
+def once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:
+    """``make(folder)`` once per test session, also under pytest-xdist (``make test``):
+    the first worker makes it, another waits for it and reads the same folder.
+    """
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, above each worker's own
+    folder = base / f"once-{name}"
+    with FileLock(f"{folder}.lock"):
+        if not (folder / ".done").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            (folder / ".done").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
-def reference(nips: Path, squeezenet_weights: Path) -> dict[str, tuple[list[int], list[float]]]:
+def reference(
+    nips: Path, squeezenet_weights: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[list[int], list[float]]]:
     """file -> (top-5 indices, probabilities): PIL -> transforms -> model -> softmax -> topk."""
-    model = squeezenet1_1()
-    model.load_state_dict(torch.load(squeezenet_weights, weights_only=True))
-    model.eval()
-    tf = SqueezeNet1_1_Weights.DEFAULT.transforms()
-    out = {}
-    with torch.inference_mode():
-        for name in sorted(labels_of(nips)):
-            x = tf(Image.open(nips / "images" / name).convert("RGB")).unsqueeze(0)
-            p, i = model(x).softmax(-1)[0].topk(5)
-            out[name] = (i.tolist(), p.tolist())
-    return out
+
+    def make(folder: Path) -> None:
+        model = squeezenet1_1()
+        model.load_state_dict(torch.load(squeezenet_weights, weights_only=True))
+        model.eval()
+        tf = SqueezeNet1_1_Weights.DEFAULT.transforms()
+        out = {}
+        with torch.inference_mode():
+            for name in sorted(labels_of(nips)):
+                x = tf(Image.open(nips / "images" / name).convert("RGB")).unsqueeze(0)
+                p, i = model(x).softmax(-1)[0].topk(5)
+                out[name] = (i.tolist(), p.tolist())
+        (folder / "reference.json").write_text(json.dumps(out))  # floats round-trip exactly
+
+    folder = once(tmp_path_factory, "reference", make)
+    return {k: (i, p) for k, (i, p) in json.loads((folder / "reference.json").read_text()).items()}
 
 
 COMPARE_LIMIT = 24  # images in the shared comparison
+
+
+def compare_args(nips: Path, weights: Path, out: Path, models: list[str], limit: int) -> list[str]:
+    """``harness compare`` of ``models`` on the first ``limit`` nips17-dev photos, shared
+    weights, quick settings (the shared comparison below and test_timing's --repeat run).
+    """
+    return [
+        "compare", "--models", *models,
+        "--data", str(nips / "images"), "--labels", str(nips / "labels.csv"),
+        "--weights-dir", str(weights.parent), "--limit", str(limit),
+        "--batch-size", "8", "--num-workers", "0", "--accelerator", "cpu", "--output", str(out),
+    ]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def compared(nips: Path, squeezenet_weights: Path, tmp_path_factory) -> Path:
     """squeezenet1_1 and timm's tf_efficientnet_lite0 (real weights) beside alexnet (none).
 
-    One comparison, shared by the test files that check it (it is the slowest fixture).
+    One comparison, shared by the test files that check it (it is the slowest fixture),
+    also across pytest-xdist workers.
     """
     from harness.cli import main
 
-    run = tmp_path_factory.mktemp("compare") / "run"
-    args = [
-        "compare", "--models", "squeezenet1_1", "alexnet", "timm/tf_efficientnet_lite0",
-        "--data", str(nips / "images"), "--labels", str(nips / "labels.csv"),
-        "--weights-dir", str(squeezenet_weights.parent), "--limit", str(COMPARE_LIMIT),
-        "--batch-size", "8", "--num-workers", "0", "--latency-seconds", "0.3",
-        "--accelerator", "cpu", "--output", str(run),
-    ]  # fmt: skip
-    assert main(args) == 0
-    return run
+    def make(folder: Path) -> None:
+        models = ["squeezenet1_1", "alexnet", "timm/tf_efficientnet_lite0"]
+        args = compare_args(nips, squeezenet_weights, folder / "run", models, COMPARE_LIMIT)
+        assert main([*args, "--latency-seconds", "0.3"]) == 0
+
+    return once(tmp_path_factory, "compared", make) / "run"

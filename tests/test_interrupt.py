@@ -1,10 +1,13 @@
 """Interrupted runs leave whole result files or none, and the next run in the same place works.
 
-Each test drives ``python -m harness`` in subprocesses, as a user at a terminal would.
+Each signalled run is ``python -m harness`` in a subprocess, as a user at a terminal
+starts it; the next run in the same place runs in this process.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -19,6 +22,7 @@ from typing import Any
 import pytest
 
 import harness.report
+from harness.cli import main
 from harness.report import write_atomic
 
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
@@ -169,7 +173,7 @@ class Outcome:
 def interrupted(
     nips: Path, squeezenet_weights: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Outcome]:
-    """A 40-image run per signal, side by side, each signalled mid-way; then --limit 10 runs.
+    """A 40-image run per signal, side by side, each signalled mid-way; then a --limit 10 run.
 
     The three run at once to keep the module short; each has its own folder. Each is
     signalled while it waits at its gate, at image GATE_AT: mid-run, on any machine.
@@ -190,9 +194,7 @@ def interrupted(
         r.proc.send_signal(SIGNALS[name])
     after = {name: (r.wait(), found(r.cwd, *RESULT_FILES)) for name, r in runs.items()}
     again = {
-        name: start(
-            test_args(nips, squeezenet_weights, "--limit", "10"), r.cwd, env, base / f"{name}-2.log"
-        )
+        name: run_here(test_args(nips, squeezenet_weights, "--limit", "10"), r.cwd)
         for name, r in runs.items()
     }
     return {
@@ -200,12 +202,27 @@ def interrupted(
             status=after[name][0],
             output=runs[name].output,
             left=after[name][1],
-            next_status=again[name].wait(),
-            next_output=again[name].output,
+            next_status=again[name][0],
+            next_output=again[name][1],
             next_results=found(runs[name].cwd, "results.json"),
         )
         for name in SIGNALS
     }
+
+
+def run_here(args: list[str], cwd: Path) -> tuple[int, str]:
+    """``harness ARGS`` in this process, in ``cwd`` (no new interpreter: the next run
+    in the same place is what is tested, not its process): exit status and output.
+    """
+    output = io.StringIO()
+    with (
+        pytest.MonkeyPatch.context() as mp,
+        contextlib.redirect_stdout(output),
+        contextlib.redirect_stderr(output),
+    ):
+        mp.chdir(cwd)
+        status = main(args)
+    return status, output.getvalue()
 
 
 @pytest.mark.parametrize("name", list(SIGNALS))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import labels_of
+from conftest import compare_args, labels_of
 
 from harness import timing
 from harness.cli import main
@@ -136,14 +136,8 @@ MODELS = ("squeezenet1_1", "mobilenet_v3_small")
 @pytest.fixture(scope="module")
 def repeated(nips: Path, squeezenet_weights: Path, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("repeat") / "run"
-    args = [
-        "compare", "--models", *MODELS, "--repeat", "3", "--threads", "1",
-        "--data", str(nips / "images"), "--labels", str(nips / "labels.csv"),
-        "--weights-dir", str(squeezenet_weights.parent), "--limit", str(LIMIT),
-        "--batch-size", "8", "--num-workers", "0", "--latency-seconds", "0.2",
-        "--accelerator", "cpu", "--output", str(run_dir),
-    ]  # fmt: skip
-    assert main(args) == 0
+    args = compare_args(nips, squeezenet_weights, run_dir, list(MODELS), LIMIT)
+    assert main([*args, "--repeat", "3", "--threads", "1", "--latency-seconds", "0.2"]) == 0
     return run_dir
 
 
