@@ -49,9 +49,9 @@ EXTRA_KEYS = {
 def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     # test_models.py only: test_decode.py's 12-MP photos take minutes
     cmd = [sys.executable, "-m", "pytest", "benchmarks/test_models.py", *QUICK, *args]
-    proc = subprocess.run(
-        cmd, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True
-    )
+    # not an xdist worker, though started by one: pytest-benchmark would switch itself off
+    own = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
+    proc = subprocess.run(cmd, cwd=ROOT, env={**own, **(env or {})}, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
