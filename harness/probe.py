@@ -66,6 +66,22 @@ def _speed(
     amp = amp_dtype(cfg.precision)
     size = loaded.card.input_size
     before = timing.load_now()
+    with timing.Watch() as watch:  # other work during the model-only timings
+        lat, thr = _model_timings(spec, model, size, device, amp)
+    row = {f"latency_{k}": round(v, 3) for k, v in lat.items() if k.startswith("ms_")}
+    row["latency_runs"] = lat["runs"]
+    row["throughput_ips"] = round(thr["images_per_s"], 3)
+    after = timing.load_now()
+    if samples is not None:
+        row.update(_end_to_end(cfg, model, loaded, samples, device))
+    spread = timing.spread(lat["samples_ms"])
+    return row | timing.conditions(threads, before, after, spread, watch.mean())
+
+
+def _model_timings(
+    spec: Spec, model: Any, size: int, device: torch.device, amp: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Batch-1 latency and batch throughput of the model alone, on random input."""
     lat = m.latency(
         model,
         torch.randn(1, 3, size, size),
@@ -73,8 +89,6 @@ def _speed(
         device=device,
         amp_dtype=amp,
     )
-    row = {f"latency_{k}": round(v, 3) for k, v in lat.items() if k.startswith("ms_")}
-    row["latency_runs"] = lat["runs"]
     thr = m.throughput_model(
         model,
         spec.batch_size,
@@ -85,11 +99,7 @@ def _speed(
         device=device,
         amp_dtype=amp,
     )
-    row["throughput_ips"] = round(thr["images_per_s"], 3)
-    if samples is not None:
-        row.update(_end_to_end(cfg, model, loaded, samples, device))
-    spread = timing.spread(lat["samples_ms"])
-    return row | timing.conditions(threads, before, timing.load_now(), spread)
+    return lat, thr
 
 
 def _end_to_end(

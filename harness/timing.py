@@ -9,19 +9,25 @@ high, and nothing in the figure itself says so. So every measurement records:
   that instant (``/proc/loadavg``'s ``running/total`` field, less this process's
   own running threads; ``None`` off Linux). The load average moves slowly (a
   busy process takes a minute to show fully); this count is immediate;
+- ``runnable_during``: the mean of that count, sampled every 50 ms by a thread
+  while the timed loops run (``Watch``);
 - ``spread``: p90 / p50 of the timed runs.
 
-It is ``noisy`` when the load average exceeded the cores, when the other runnable
-tasks plus our own threads exceeded them (some of our threads had to wait), or
-when the spread is above 1.5; ``noisy_reasons`` says which. In a container both
-load figures may be the host's, not the container's: a false alarm, never a
-missed one.
+It is ``noisy`` when the other runnable tasks during the timing, on average,
+plus our own threads exceeded the cores by half a task or more (some of our
+threads had to wait for other work), or when the spread is above 1.5;
+``noisy_reasons`` says which. The 1-minute load average is recorded but judges
+only where nothing was sampled during the timing: it lags by a minute and
+counts the harness's own work just before (a compare child's accuracy run with
+its loader workers lifted it to 2.14 on an otherwise idle 2-core machine). In a
+container the load figures may be the host's: a false alarm, never a missed one.
 """
 
 from __future__ import annotations
 
 import os
 import statistics
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,7 +47,15 @@ TIMED = (
 )
 WHEN = ("before", "after")
 # each run's conditions, kept beside its timings in a --repeat row's ``runs``
-_CONDITIONS = ("load_before", "load_after", "runnable_before", "runnable_after", "spread", "noisy")
+_CONDITIONS = (
+    "load_before",
+    "load_after",
+    "runnable_before",
+    "runnable_after",
+    "runnable_during",
+    "spread",
+    "noisy",
+)
 
 
 def cores() -> int:
@@ -88,6 +102,42 @@ def load_now() -> dict[str, Any]:
     return {"load": None if load is None else round(load, 2), "runnable": runnable_others()}
 
 
+class Watch:
+    """Other runnable tasks (``runnable_others``), sampled by a thread while a block runs.
+
+    >>> with Watch() as w:
+    ...     pass
+    >>> w.mean() is None or w.mean() >= 0
+    True
+    """
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Watch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            n = runnable_others()
+            if n is not None:
+                self.samples.append(n)
+            if self._stop.wait(self.interval):
+                return
+
+    def mean(self) -> float | None:
+        """The mean count, to 2 decimals; None when nothing could be sampled."""
+        return round(statistics.fmean(self.samples), 2) if self.samples else None
+
+
 def spread(samples: Sequence[float]) -> float:
     """p90 / p50 of timed runs (``numpy.percentile``, linear): 1.0 for identical runs.
 
@@ -99,33 +149,56 @@ def spread(samples: Sequence[float]) -> float:
 
 
 def reasons(
-    threads: int, before: dict[str, Any], after: dict[str, Any], spread: float | None, ncores: int
+    threads: int,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    spread: float | None,
+    ncores: int,
+    during: float | None = None,
 ) -> list[str]:
     """Why a measurement is not to be trusted; empty when nothing says so.
+
+    With ``during`` (other runnable tasks sampled through the timing) the load is
+    judged by it alone; without it, by the load average and the instant counts
+    before and after.
 
     >>> reasons(1, {"load": 0.2, "runnable": 0}, {"load": 0.4, "runnable": 1}, 1.1, 2)
     []
     >>> reasons(2, {"load": 3.5, "runnable": 1}, {"load": 3.0, "runnable": 0}, 1.6, 2)
     ['load average 3.5 > 2 cores', '1 other runnable + 2 threads > 2 cores', 'spread p90/p50 1.6 > 1.5']
+    >>> reasons(2, {"load": 2.1, "runnable": 1}, {"load": 2.1, "runnable": 0}, 1.1, 2, during=0.1)
+    []
+    >>> reasons(2, {"load": 0.5, "runnable": 0}, {"load": 0.5, "runnable": 0}, 1.1, 2, during=0.8)
+    ['0.8 other runnable on average during the timing + 2 threads > 2 cores']
     """  # noqa: E501
     out = []
-    loads = [x["load"] for x in (before, after) if x.get("load") is not None]
-    if loads and max(loads) > ncores:
-        out.append(f"load average {max(loads):g} > {ncores} cores")
-    others = [x["runnable"] for x in (before, after) if x.get("runnable") is not None]
-    if others and max(others) + threads > ncores:
-        ours = f"{threads} thread{'s' * (threads != 1)}"
-        out.append(f"{max(others)} other runnable + {ours} > {ncores} cores")
+    ours = f"{threads} thread{'s' * (threads != 1)}"
+    if during is not None:
+        if during + threads >= ncores + 0.5:
+            out.append(
+                f"{during:g} other runnable on average during the timing + {ours} > {ncores} cores"
+            )
+    else:
+        loads = [x["load"] for x in (before, after) if x.get("load") is not None]
+        if loads and max(loads) > ncores:
+            out.append(f"load average {max(loads):g} > {ncores} cores")
+        others = [x["runnable"] for x in (before, after) if x.get("runnable") is not None]
+        if others and max(others) + threads > ncores:
+            out.append(f"{max(others)} other runnable + {ours} > {ncores} cores")
     if spread is not None and spread > SPREAD_LIMIT:
         out.append(f"spread p90/p50 {spread:g} > {SPREAD_LIMIT:g}")
     return out
 
 
 def conditions(
-    threads: int, before: dict[str, Any], after: dict[str, Any], spread: float | None
+    threads: int,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    spread: float | None,
+    during: float | None = None,
 ) -> dict[str, Any]:
     """The fields a compare row or a benchmark records about how its timing was made."""
-    why = reasons(threads, before, after, spread, cores())
+    why = reasons(threads, before, after, spread, cores(), during)
     return {
         "threads": threads,
         "cores": cores(),
@@ -133,6 +206,7 @@ def conditions(
         "load_after": after["load"],
         "runnable_before": before["runnable"],
         "runnable_after": after["runnable"],
+        "runnable_during": during,
         "spread": spread,
         "noisy": bool(why),
         "noisy_reasons": why,
@@ -164,13 +238,19 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
         if values:
             row[key] = round(statistics.median(values), 3)
             row[f"{key}_range"] = [min(values), max(values)]
-    for key in (*(f"{k}_{w}" for k in ("load", "runnable") for w in WHEN), "spread"):
+    worst = (*(f"{k}_{w}" for k in ("load", "runnable") for w in WHEN), "runnable_during", "spread")
+    for key in worst:
         values = [r[key] for r in ok if r.get(key) is not None]
         row[key] = max(values) if values else None
     noisy = [r for r in ok if r.get("noisy")]
     before, after = ({"load": row[f"load_{w}"], "runnable": row[f"runnable_{w}"]} for w in WHEN)
     majority = len(noisy) > len(ok) / 2
-    why = reasons(row["threads"], before, after, row["spread"], row["cores"]) if majority else []
+    during = row["runnable_during"]
+    why = (
+        reasons(row["threads"], before, after, row["spread"], row["cores"], during)
+        if majority
+        else []
+    )
     row.update(
         repeat=len(ok),
         noisy_runs=len(noisy),

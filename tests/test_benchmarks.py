@@ -41,6 +41,7 @@ EXTRA_KEYS = {
     "load_after",
     "runnable_before",
     "runnable_after",
+    "runnable_during",
     "spread",
     "noisy",
 }

@@ -64,6 +64,14 @@ def test_reasons_thresholds() -> None:
     ]
     assert timing.reasons(2, quiet, quiet, 1.0, 2) == ["1 other runnable + 2 threads > 2 cores"]
     assert timing.reasons(1, quiet, quiet, 1.501, 2) == ["spread p90/p50 1.501 > 1.5"]
+    # sampled during the timing: it alone judges the load (the lagging average does not)
+    loaded = {"load": 3.0, "runnable": 2}
+    assert timing.reasons(2, loaded, loaded, 1.0, 2, during=0.49) == []
+    assert timing.reasons(2, quiet, quiet, 1.0, 2, during=0.5) == [
+        "0.5 other runnable on average during the timing + 2 threads > 2 cores"
+    ]
+    assert timing.reasons(1, quiet, quiet, 1.0, 2, during=1.49) == []
+    assert timing.reasons(1, quiet, quiet, 1.0, 2, during=1.5)[0].startswith("1.5 other runnable")
 
 
 def run(p50: float, ips: float, noisy: bool, load: float = 0.5) -> dict:
@@ -86,6 +94,18 @@ def test_combine_medians_ranges_and_majority() -> None:
     calm = timing.combine([run(1.0, 1.0, True), run(2.0, 1.0, False), run(3.0, 1.0, False)])
     assert not calm["noisy"] and calm["noisy_runs"] == 1 and calm["noisy_reasons"] == []
     assert timing.combine([first]) is first
+
+
+@LINUX
+def test_watch_samples_busy_processes_through_a_block(busy) -> None:
+    """Three spinning processes started before the block: about 3 others at every sample."""
+    busy(3)
+    with timing.Watch(interval=0.02) as watch:
+        threading.Event().wait(0.5)
+    assert len(watch.samples) >= 5
+    assert min(watch.samples) >= 3 and watch.mean() == round(
+        sum(watch.samples) / len(watch.samples), 2
+    )
 
 
 @LINUX
@@ -120,6 +140,7 @@ def test_compare_row_noisy_under_injected_load(busy, tmp_path, capsys) -> None:
     (row,) = json.loads((out / "results.json").read_text())
     assert row["noisy"] is True and row["threads"] == timing.cores()
     assert row["runnable_before"] >= 1 and row["runnable_after"] >= 1
+    assert row["runnable_during"] >= 1  # sampled through the timed loops
     assert any("other runnable" in w for w in row["noisy_reasons"])
     for key in ("load_before", "load_after"):
         assert 0 <= row[key] < 1000
