@@ -26,6 +26,7 @@ from harness.stats import SUMMARY
 def measure(spec: Spec) -> dict[str, Any]:
     """Accuracy (real weights only), latency, throughput, memory and size of one model."""
     threads = timing.set_threads(spec.threads)
+    _import_libraries(spec.model)
     baseline = m.current_rss_mib()  # after the imports: what the model itself adds
     device = _device(spec.accelerator)
     if device.type == "cuda":
@@ -51,6 +52,20 @@ def measure(spec: Spec) -> dict[str, Any]:
         row["accuracy_note"] = "n/a (no labels)" if samples is not None else "n/a (no data)"
     _log_tensorboard(logger, row, spec.run)
     return row
+
+
+def _import_libraries(model: str) -> None:
+    """Lightning (the accuracy run, TensorBoard), and timm for a timm model, loaded now.
+
+    So that the baseline memory holds the libraries and ``memory_rise_mib`` is what
+    the model and its activations add, whichever library the model comes from.
+    """
+    import lightning.pytorch  # noqa: F401
+
+    from harness import timm_zoo
+
+    if timm_zoo.is_timm(model):
+        import timm  # noqa: F401
 
 
 def _speed(

@@ -18,9 +18,11 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import compare_args, labels_of
+from PIL import Image
 
 from harness import timing
 from harness.cli import main
@@ -227,24 +229,46 @@ def test_test_records_threads(tiny_images: list[Path], tmp_path: Path, monkeypat
     assert torch.get_num_threads() == 1
 
 
-def test_models_classes_help_do_not_import_lightning() -> None:
-    """Each command in a fresh interpreter; which heavy modules it left in sys.modules."""
+def loaded_by(argvs: list[list[str]], modules: set[str], cwd: Path = ROOT) -> list[str]:
+    """Each command line run in turn in one fresh interpreter: which of ``modules`` it left
+    loaded (``sys.modules``), one line a command: ``<argv[0]> <exit status> [names]``."""
     probe = (
         "import contextlib, io, sys\n"
         "from harness.cli import main\n"
-        "for argv in (['models', 'squeezenet1_1', 'timm/tf_efficientnet_lite0'],\n"
-        "             ['classes', '--model', 'squeezenet1_1'], ['--help']):\n"
-        "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
-        "        main(argv)\n"
-        "    print(argv[0], sorted({'lightning', 'pytorch_lightning', 'torchmetrics'}\n"
-        "                          & {m.split('.')[0] for m in sys.modules}))\n"
+        f"for argv in {argvs!r}:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        try:\n"
+        "            code = main(argv)\n"
+        "        except SystemExit as e:\n"
+        "            code = e.code\n"
+        f"    print(argv[0], code, sorted({modules!r} & {{m.split('.')[0] for m in sys.modules}}))\n"  # noqa: E501
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "-c", probe], cwd=cwd, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.splitlines() == ["models []", "classes []", "--help []"]
+    return done.stdout.splitlines()
+
+
+def test_models_classes_help_do_not_import_lightning() -> None:
+    argvs = [["models", "squeezenet1_1", "timm/tf_efficientnet_lite0"],
+             ["classes", "--model", "squeezenet1_1"], ["--help"]]  # fmt: skip
+    lightning = {"lightning", "pytorch_lightning", "torchmetrics"}
+    assert loaded_by(argvs, lightning) == ["models 0 []", "classes 0 []", "--help 0 []"]
+
+
+def test_torchvision_run_does_not_load_timm(tmp_path: Path) -> None:
+    """timm is imported for timm models only (start-up; matplotlib comes with torchmetrics)."""
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        pixels = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / f"{i}.png")
+    argv = ["test", "--model", "squeezenet1_1", "--weights", "none", "--data", str(tmp_path),
+            "--output", str(tmp_path / "run"), "--num-workers", "0", "--no-progress",
+            "--accelerator", "cpu"]  # fmt: skip
+    assert loaded_by([argv], {"timm"}, tmp_path) == ["test 0 []"]
+    assert (tmp_path / "run" / "results.json").is_file()
 
 
 @pytest.mark.parametrize(("precision", "mode"), [("32-true", "ieee"), ("bf16-mixed", "tf32")])
