@@ -7,6 +7,7 @@ Heavy imports (torch, lightning) live inside the command functions so that
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -163,7 +164,13 @@ def _compare_options(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 1 failed, 2 usage)."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # a usage error (said on stderr), or --help
+        words = sys.argv[1:] if argv is None else argv
+        if e.code == EXIT_USAGE and _json_asked(words):
+            print(json.dumps({"error": Parser.last_error, "exit_status": EXIT_USAGE}))
+        raise
     if args.command is None:
         print(OVERVIEW, end="")
         return EXIT_OK
@@ -174,25 +181,38 @@ def main(argv: list[str] | None = None) -> int:
     except (HarnessError, RunFailed) as e:  # said in one line: the user's, or a node's
         if args.debug:
             raise
-        print(f"harness: error: {e}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(e, HarnessError) else EXIT_FAILED
+        return _fail(args, str(e), EXIT_USAGE if isinstance(e, HarnessError) else EXIT_FAILED)
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
         return EXIT_OK
     except KeyboardInterrupt:
-        print("harness: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _fail(args, "interrupted", EXIT_INTERRUPTED, prefix="harness: ")
     except Exception as e:
         if args.debug:
             raise
         first = (str(e).strip().splitlines() or [""])[0]
-        print(
-            f"harness: error: {type(e).__name__}: {first} (--debug shows the traceback)",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
+        why = f"{type(e).__name__}: {first} (--debug shows the traceback)"
+        return _fail(args, why, EXIT_FAILED)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _json_asked(words: list[str]) -> bool:
+    """Whether a command line asks for ``--format json`` (read before it could be parsed)."""
+    pairs = zip(words, [*words[1:], ""], strict=True)
+    return "--format=json" in words or any(a == "--format" and b == "json" for a, b in pairs)
+
+
+def _fail(args: argparse.Namespace, why: str, code: int, prefix: str = "harness: error: ") -> int:
+    """Say ``why`` in one line on stderr; return ``code``.
+
+    With ``--format json`` stdout also gets one JSON document, ``{"error": why,
+    "exit_status": code}``, so that a script reading stdout always gets JSON.
+    """
+    print(prefix + why, file=sys.stderr)
+    if getattr(args, "format", None) == "json":
+        print(json.dumps({"error": why, "exit_status": code}))
+    return code
 
 
 def _prepare(debug: bool) -> None:

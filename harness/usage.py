@@ -37,7 +37,10 @@ python -m harness COMMAND --help explains every option.
 class Parser(argparse.ArgumentParser):
     """An argparse parser whose errors show one short usage line, not the whole usage."""
 
+    last_error: str | None = None  # the latest usage error of any parser, for --format json
+
     def error(self, message: str) -> NoReturn:
+        Parser.last_error = message
         self.exit(EXIT_USAGE, f"{self.short_usage()}\nharness: error: {message}\n")
 
     def short_usage(self) -> str:

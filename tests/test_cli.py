@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -109,6 +110,27 @@ def test_predict_only_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixt
     out, err = capsys.readouterr()
     assert json.loads(out) == []
     assert "skipped" in err and str(bad) in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        ([], "the following arguments are required: --model"),  # a usage error
+        (["--model", "resnet5", "--weights", "none"], "unknown model 'resnet5'"),
+        (["--model", "squeezenet1_1", "--weights", "nowhere.pth"], "nowhere.pth"),
+    ],
+)
+def test_json_output_is_json_even_on_errors(
+    tiny_images: list[Path], extra: list[str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --format json a script reading stdout gets JSON whatever happens; stderr says why."""
+    args = ["predict", str(tiny_images[0]), *extra, "--format", "json"]
+    with contextlib.suppress(SystemExit):  # a usage error exits from argparse
+        assert main(args) == 2
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert doc["exit_status"] == 2 and error in doc["error"]
+    assert f"harness: error: {doc['error']}" in err.splitlines()
 
 
 def test_unknown_model(tiny_images: list[Path], capsys: pytest.CaptureFixture[str]) -> None:
