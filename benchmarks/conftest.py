@@ -212,13 +212,10 @@ def conditions(benchmark: Any) -> Iterator[None]:
 
     See ``harness.timing``; the spread is p90/p50 of the block's timed rounds.
     """
-    before = timing.load_now()
     with timing.Watch() as watch:
         yield
-    after = timing.load_now()
     spread = timing.spread(benchmark.stats.stats.data) if benchmark.stats else None
-    threads = torch.get_num_threads()
-    benchmark.extra_info.update(timing.conditions(threads, before, after, spread, watch.mean()))
+    benchmark.extra_info.update(watch.conditions(torch.get_num_threads(), spread))
 
 
 def ours(config: pytest.Config) -> bool:

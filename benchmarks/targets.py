@@ -33,13 +33,11 @@ from typing import Any
 
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
-from torch.utils.data import DataLoader
 
 from harness import measure, timing, weights
 from harness.config import RunConfig
-from harness.data import ImageDataset, collate, find_samples
 from harness.evaluate import test
-from harness.fast import bf16_native, prepare, resolve_precision
+from harness.fast import amp_dtype, bf16_native, prepare, resolve_precision
 from harness.images import load_rgb
 
 SHARED = Path(os.environ.get("HARNESS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -92,30 +90,6 @@ def harness_test(name: str, wts: str, limit: int, cfg: RunConfig) -> float:
         )
     assert res is not None
     return float(res["images_per_second"])
-
-
-def hand_loop(name: str, wts: str, limit: int, cfg: RunConfig) -> float:
-    """The same work as ``harness test`` without Lightning: loader, model, top-5, counts."""
-    loaded = weights.load(name, wts, str(SHARED / "weights"))
-    s = find_samples(
-        NIPS / "images", loaded.categories, loaded.card.wnids, NIPS / "labels.csv", limit
-    )
-    net = prepare(loaded.model, cfg.channels_last)
-    loader = DataLoader(
-        ImageDataset(s.files, s.labels, loaded.transforms()),
-        cfg.batch_size,
-        num_workers=cfg.workers(),
-        collate_fn=collate,
-    )
-    correct = n = 0
-    start = time.perf_counter()
-    with torch.inference_mode():
-        for batch in loader:
-            x = batch["image"].contiguous(memory_format=torch.channels_last)
-            top5 = net(x).softmax(-1).topk(5).indices
-            correct += int((top5[:, 0] == batch["label"]).sum())
-            n += len(x)
-    return n / (time.perf_counter() - start)
 
 
 def naive_loop(name: str, limit: int) -> float:
@@ -242,7 +216,7 @@ def model_alone(name: str, batch: int, precision: str) -> float:
     """Images/s of the model alone: channels-last, ``batch`` random images in memory."""
     loaded = weights.load(name, "none")
     net = prepare(loaded.model, channels_last=True)
-    amp = torch.bfloat16 if precision == "bf16-mixed" else None
+    amp = amp_dtype(precision)
     size = loaded.card.input_size
     r = measure.throughput_model(net, batch, size, warmup=1, runs=3, min_seconds=1.0, amp_dtype=amp)
     return float(r["images_per_s"])

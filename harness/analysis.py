@@ -29,7 +29,7 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 def slug(model: str) -> str:
     """The model's path in a compare run (compare.Spec.slug): ``timm/ARCH`` makes a subfolder."""
-    from harness.compare import Spec
+    from harness.config import Spec
 
     return Spec(model, "").slug()
 

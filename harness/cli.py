@@ -21,9 +21,14 @@ from harness.options import (
     positive,
     run_options,
 )
-from harness.usage import OVERVIEW, Parser  # no torch in these: --help stays instant
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from harness.usage import (  # no torch in these: --help stays instant
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    OVERVIEW,
+    Parser,
+)
 
 
 def build_parser() -> Parser:
@@ -169,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # a usage error (said on stderr), or --help
         words = sys.argv[1:] if argv is None else argv
         if e.code == EXIT_USAGE and _json_asked(words):
-            print(json.dumps({"error": Parser.last_error, "exit_status": EXIT_USAGE}))
+            _json_error(Parser.last_error, EXIT_USAGE)
         raise
     if args.command is None:
         print(OVERVIEW, end="")
@@ -211,8 +216,13 @@ def _fail(args: argparse.Namespace, why: str, code: int, prefix: str = "harness:
     """
     print(prefix + why, file=sys.stderr)
     if getattr(args, "format", None) == "json":
-        print(json.dumps({"error": why, "exit_status": code}))
+        _json_error(why, code)
     return code
+
+
+def _json_error(why: str | None, code: int) -> None:
+    """The JSON document of a failed ``--format json`` command, on stdout."""
+    print(json.dumps({"error": why, "exit_status": code}))
 
 
 def _prepare(debug: bool) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import HarnessError
+from harness.usage import EXIT_FAILED, EXIT_OK
 
-EXIT_OK, EXIT_FAILED = 0, 1
 # RunConfig fields every running command takes from the options of the same name
 RUN_FIELDS = (
     "accelerator",

@@ -9,7 +9,6 @@ child is ``python -m harness.probe SPEC.json`` (``harness.probe``).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -121,8 +120,6 @@ def compare(
 
 
 if __name__ == "__main__":  # the child's old entry point: ``python -m harness.compare SPEC``
-    from harness.probe import main
-    from harness.shutdown import exit_now
+    from harness.probe import run_main
 
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    exit_now(main(sys.argv[1]))
+    run_main()

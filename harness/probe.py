@@ -21,6 +21,7 @@ from harness.config import RunConfig, Spec
 from harness.fast import amp_dtype, cuda_settings, prepare, resolve_precision
 from harness.report import write_atomic
 from harness.stats import SUMMARY
+from harness.usage import EXIT_USAGE
 
 
 def measure(spec: Spec) -> dict[str, Any]:
@@ -80,17 +81,14 @@ def _speed(
     """Batch-1 latency, model throughput, end-to-end throughput (with data) and the load."""
     amp = amp_dtype(cfg.precision)
     size = loaded.card.input_size
-    before = timing.load_now()
-    with timing.Watch() as watch:  # other work during the model-only timings
+    with timing.Watch() as watch:  # the load before, during and after the model-only timings
         lat, thr = _model_timings(spec, model, size, device, amp)
     row = {f"latency_{k}": round(v, 3) for k, v in lat.items() if k.startswith("ms_")}
     row["latency_runs"] = lat["runs"]
     row["throughput_ips"] = round(thr["images_per_s"], 3)
-    after = timing.load_now()
     if samples is not None:
         row.update(_end_to_end(cfg, model, loaded, samples, device))
-    spread = timing.spread(lat["samples_ms"])
-    return row | timing.conditions(threads, before, after, spread, watch.mean())
+    return row | watch.conditions(threads, timing.spread(lat["samples_ms"]))
 
 
 def _model_timings(
@@ -290,13 +288,18 @@ def main(spec_file: str) -> int:
         row = measure(spec)
     except HarnessError as e:
         print(f"harness: error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     write_atomic(spec.result_path(), json.dumps(row, indent=2))
     return 0
 
 
-if __name__ == "__main__":
+def run_main() -> None:
+    """The child process's entry: unbuffered output, the row written, a quick exit."""
     from harness.shutdown import exit_now
 
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     exit_now(main(sys.argv[1]))
+
+
+if __name__ == "__main__":
+    run_main()

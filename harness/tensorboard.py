@@ -39,7 +39,6 @@ def log_hparams(
     """
     clean = {k: v if isinstance(v, int | float | str | bool) else str(v) for k, v in params.items()}
     logger.log_hyperparams(clean, {k: float(v) for k, v in metrics.items()}, step=0)
-    logger.experiment.flush()
 
 
 def captions(module: ClassifierModule) -> list[tuple[str, bool]]:

@@ -118,12 +118,14 @@ class Watch:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> Watch:
+        self.before = load_now()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self.after = load_now()
 
     def _run(self) -> None:
         while True:
@@ -136,6 +138,10 @@ class Watch:
     def mean(self) -> float | None:
         """The mean count, to 2 decimals; None when nothing could be sampled."""
         return round(statistics.fmean(self.samples), 2) if self.samples else None
+
+    def conditions(self, threads: int, spread: float | None) -> dict[str, Any]:
+        """``conditions`` of the watched block: the load before and after it, and during."""
+        return conditions(threads, self.before, self.after, spread, self.mean())
 
 
 def spread(samples: Sequence[float]) -> float:
@@ -198,10 +204,11 @@ def conditions(
     during: float | None = None,
 ) -> dict[str, Any]:
     """The fields a compare row or a benchmark records about how its timing was made."""
-    why = reasons(threads, before, after, spread, cores(), during)
+    n = cores()
+    why = reasons(threads, before, after, spread, n, during)
     return {
         "threads": threads,
-        "cores": cores(),
+        "cores": n,
         "load_before": before["load"],
         "load_after": after["load"],
         "runnable_before": before["runnable"],
@@ -238,8 +245,7 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
         if values:
             row[key] = round(statistics.median(values), 3)
             row[f"{key}_range"] = [min(values), max(values)]
-    worst = (*(f"{k}_{w}" for k in ("load", "runnable") for w in WHEN), "runnable_during", "spread")
-    for key in worst:
+    for key in _CONDITIONS[:-1]:  # all but "noisy": the worst over the runs
         values = [r[key] for r in ok if r.get(key) is not None]
         row[key] = max(values) if values else None
     noisy = [r for r in ok if r.get("noisy")]

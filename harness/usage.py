@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-EXIT_USAGE = 2
+# exit statuses: ok, failed (not the user's doing), usage (the user can fix it), Ctrl+C
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 OVERVIEW = """\
 harness: how accurate, fast and memory-hungry are pretrained image classifiers
