@@ -132,19 +132,22 @@ def test(
     sample: int | None = None,
     seed: int = 0,
     ignore: tuple[str, ...] = (),
+    samples: Samples | None = None,
 ) -> dict[str, Any] | None:
     """Evaluate on a folder; write results.json and predictions.csv; return the results.
 
     The run is logged to ``logger`` (default: a new run in ``output``, else under
     lightning_logs/); ``log_extras`` adds its hyperparameters and a grid of
     labelled samples. ``limit``, ``sample``, ``seed`` and ``ignore`` choose the
-    images (``data.find_samples``). Returns None on the non-zero ranks of a
-    multi-process run (rank 0 reports).
+    images (``data.find_samples``), unless the caller found them already
+    (``samples``). Returns None on the non-zero ranks of a multi-process run
+    (rank 0 reports).
     """
     env = environment(cfg.precision)  # the machine, and when the run started
-    samples = find_samples(
-        data, loaded.categories, loaded.card.wnids, labels, limit, sample, seed, ignore
-    )
+    if samples is None:
+        samples = find_samples(
+            data, loaded.categories, loaded.card.wnids, labels, limit, sample, seed, ignore
+        )
     logger = logger or new_logger(loaded.name, output)
     module, t, seconds, cfg = run("test", loaded, samples, cfg, logger)
     if not t.is_global_zero:

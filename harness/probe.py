@@ -37,7 +37,7 @@ def measure(spec: Spec) -> dict[str, Any]:
     logger = _logger(spec)
     cfg = replace(spec, progress=False)  # a Spec is a RunConfig
     if spec.run == 1 and samples is not None and samples.labelled and not loaded.random:
-        acc, precision = _accuracy(spec, loaded, cfg, logger)  # resolved there, once
+        acc, precision = _accuracy(spec, loaded, cfg, logger, samples)  # resolved there, once
         row.update(acc)
     else:
         precision = resolve_precision(spec.precision, spec.accelerator)
@@ -234,8 +234,13 @@ def _logger(spec: Spec) -> Any:
     return TensorBoardLogger(spec.run_dir, name=spec.slug(), version="", default_hp_metric=False)
 
 
-def _accuracy(spec: Spec, loaded: Any, cfg: Any, logger: Any) -> tuple[dict[str, Any], str]:
-    """The accuracy fields of the row, and the precision the run resolved."""
+def _accuracy(
+    spec: Spec, loaded: Any, cfg: Any, logger: Any, samples: Any
+) -> tuple[dict[str, Any], str]:
+    """The accuracy fields of the row, and the precision the run resolved.
+
+    On the images the child found already (``samples``): the folder is not listed twice.
+    """
     from harness import evaluate
 
     out = Path(spec.run_dir) / "models" / spec.slug()
@@ -250,6 +255,7 @@ def _accuracy(spec: Spec, loaded: Any, cfg: Any, logger: Any) -> tuple[dict[str,
         log_extras=False,
         sample=spec.sample,
         seed=spec.seed,
+        samples=samples,
     )
     assert res is not None
     keys = ("top1", "top5", "n", "labelled", "correct1", "correct5", "accuracy_note", "skipped")
