@@ -42,6 +42,7 @@ from harness.images import load_rgb
 
 SHARED = Path(os.environ.get("HARNESS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 NIPS = SHARED / "data" / "nips17-dev"
+ROOT = str(Path(__file__).resolve().parents[1])
 
 
 SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
@@ -93,7 +94,21 @@ def harness_test(name: str, wts: str, limit: int, cfg: RunConfig) -> float:
 
 
 def naive_loop(name: str, limit: int) -> float:
-    """One image at a time: PIL, the weights' transforms, fp32 eager, NCHW."""
+    """One image at a time: PIL, the weights' transforms, fp32 eager, NCHW.
+
+    In a fresh interpreter, as a user's own script runs: the harness's process-wide
+    settings (``fast.reuse_freed_memory``) must not speed it up.
+    """
+    code = f"import sys; sys.path.insert(0, {ROOT!r}); import benchmarks.targets as t"
+    code += f"; print(t.naive_images_per_s({name!r}, {limit}))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(done.stdout.split()[-1])
+
+
+def naive_images_per_s(name: str, limit: int) -> float:
+    """The naive loop itself (run by ``naive_loop`` in a fresh interpreter)."""
+    from harness.fast import reuse_freed_memory
+
     loaded = weights.load(name, "none")
     files = sorted((NIPS / "images").glob("*.png"))[:limit]
     tf, net = loaded.transforms(), loaded.model.eval()
@@ -101,6 +116,7 @@ def naive_loop(name: str, limit: int) -> float:
     with torch.no_grad():
         for f in files:
             net(tf(load_rgb(f)).unsqueeze(0)).softmax(-1).topk(5)
+    assert reuse_freed_memory.cache_info().currsize == 0, "the harness's malloc settings were on"
     return len(files) / (time.perf_counter() - start)
 
 
@@ -146,8 +162,7 @@ def startup_finishing(limit: int, runs: int, threads: int | None) -> dict[str, A
     Each run is a fresh interpreter (``benchmarks/startup.py``); ``interpreter`` is
     its wall time less what it measured itself (process start, Python's start-up).
     """
-    root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
     script = str(Path(__file__).with_name("startup.py"))
     args = ["squeezenet1_1", SQUEEZE, str(NIPS / "images"), str(NIPS / "labels.csv"), str(limit)]
     cmd = [sys.executable, script, *args, *([str(threads)] if threads else [])]

@@ -8,6 +8,9 @@ matrix product on an AVX2-only CPU), so ``auto`` picks it only where it pays.
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import platform
 import sys
 
 import torch
@@ -112,12 +115,43 @@ def set_tf32(on: bool) -> None:
         b.cuda.matmul.allow_tf32 = on
 
 
+# glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+KEEP_BYTES = 1 << 30
+
+
+@functools.cache
+def reuse_freed_memory() -> bool:
+    """Have glibc's malloc keep freed memory for reuse instead of handing it back: True if set.
+
+    By default glibc gives a CPU tensor of over 32 MiB pages of its own (mmap) and
+    returns them on free, so the next batch's activations fault every page in
+    again, zero-filled: 540,000 page faults per resnet50 forward pass at batch 32
+    in fp32 (2 GiB), which made it about 1.5x slower (bf16: 1.9x; measured on a
+    2-core Xeon with AMX). With the mmap threshold and the trim threshold at 1 GiB
+    the heap keeps that memory and the faults stop after the first batch (the peak
+    RSS grows by a few percent). PyTorch's CPU tuning guide reaches the same with
+    jemalloc or tcmalloc preloaded; this needs nothing installed. The process's
+    allocator is global, so this holds for the rest of the process. A no-op (False)
+    where the C library is not glibc.
+    """
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        return all(libc.mallopt(p, KEEP_BYTES) == 1 for p in (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD))
+    except (OSError, AttributeError):
+        return False
+
+
 def prepare(model: nn.Module, channels_last: bool = True, compile: bool = False) -> nn.Module:
-    """The model in eval mode, in channels-last memory format and compiled if asked.
+    """The model in eval mode, in channels-last memory format and compiled if asked,
+    with freed memory kept for the next batch (``reuse_freed_memory``).
 
     Channels-last (NHWC) lets oneDNN and cuDNN pick their fastest convolutions
     without converting layouts at every layer.
     """
+    reuse_freed_memory()
     model = model.eval()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)

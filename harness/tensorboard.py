@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import numpy as np
@@ -97,6 +98,25 @@ def log_run(
         metrics["test/images_per_second"] = results["images_per_second"]
     log_hparams(logger, {k: results[k] for k in HPARAMS}, metrics)
     if module.samples:
-        grid = sample_grid(module, loaded)
-        logger.experiment.add_image("test/samples", grid, global_step=0, dataformats="HWC")
+        add_jpeg(logger, "test/samples", sample_grid(module, loaded))
     logger.experiment.flush()
+
+
+def add_jpeg(logger: TensorBoardLogger, tag: str, image: np.ndarray, step: int = 0) -> None:
+    """``image`` (HWC uint8) as a JPEG image summary (quality 90, no chroma subsampling).
+
+    torch's ``add_image`` writes PNG only: for the sample grid of photos that took
+    0.36 s to encode, and 0.25 s more for TensorBoard to checksum the 2 MB record
+    (its CRC is pure Python); as JPEG it is a few hundredths of a second in all.
+    TensorBoard shows JPEG image summaries as it shows PNG ones. The summary goes
+    through the writer's own file writer, as ``add_image``'s does (there is no
+    public call for an encoded image).
+    """
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=90, subsampling=0)
+    h, w = image.shape[:2]
+    img = Summary.Image(height=h, width=w, colorspace=3, encoded_image_string=buf.getvalue())
+    summary = Summary(value=[Summary.Value(tag=tag, image=img)])
+    logger.experiment._get_file_writer().add_summary(summary, step)
