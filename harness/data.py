@@ -252,6 +252,9 @@ class ImageFolderDataModule(L.LightningDataModule):
 
     Under several processes each image goes to exactly one of them (no padding
     with repeats, as Lightning's default sampler would do), so counts stay exact.
+    Where the transform splits (``harness.preprocess``), workers send uint8 pixels
+    and each batch is normalised after its transfer to the device, in
+    channels-last (NCHW when ``channels_last`` is False).
     """
 
     def __init__(
@@ -261,11 +264,22 @@ class ImageFolderDataModule(L.LightningDataModule):
         batch_size: int = 32,
         num_workers: int = 0,
         decode: Callable[[Path], Any] = load_rgb,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
+        from harness.preprocess import split
+
         self.samples = samples
-        self.dataset = ImageDataset(samples.files, samples.labels, transform, decode)
+        self.split, self.channels_last = split(transform), channels_last
+        per_image = self.split.pixels if self.split else transform
+        self.dataset = ImageDataset(samples.files, samples.labels, per_image, decode)
         self.batch_size, self.num_workers = batch_size, num_workers
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        if self.split is not None and batch["image"].dtype == torch.uint8:
+            x = self.split.normalise(batch["image"])  # (B, H, W, C) -> (B, C, H, W)
+            batch["image"] = x if self.channels_last else x.contiguous()
+        return batch
 
     def setup(self, stage: str) -> None:
         from harness.nodes import check_same_samples

@@ -84,7 +84,9 @@ def run(
         )
 
     def attempt(cfg: RunConfig) -> tuple[ClassifierModule, L.Trainer, float]:
-        dm = ImageFolderDataModule(samples, transform, cfg.batch_size, cfg.workers(), decoder)
+        dm = ImageFolderDataModule(
+            samples, transform, cfg.batch_size, cfg.workers(), decoder, cfg.channels_last
+        )
         module = cfg.module(loaded, topk)
         t = trainer(cfg, logger)
         start = time.perf_counter()

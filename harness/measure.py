@@ -176,6 +176,8 @@ def throughput_end_to_end(
 ) -> dict[str, Any]:
     """Images per second for read + ``decode`` + ``transform`` + model over ``files``.
 
+    The transform is split as ``harness test`` splits it (``harness.preprocess``).
+
     The clock starts before the loader's iterator is made (so worker start-up
     counts, as it would for a user) and stops after the last output is ready.
     ``warmup`` untimed model calls on a full batch of the first image come before
@@ -187,9 +189,17 @@ def throughput_end_to_end(
     # harness.data brings lightning (~300 MiB, seconds to import): only load it here
     from harness.data import UNLABELLED, ImageDataset, collate
     from harness.images import load_rgb
+    from harness.preprocess import split
 
     dev = model_device(model, device)
-    dataset = ImageDataset(files, [UNLABELLED] * len(files), transform, decode or load_rgb)
+    parts = split(transform)  # as ``harness test`` loads: pixels, then normalised on the device
+    per_image = parts.pixels if parts else transform
+    dataset = ImageDataset(files, [UNLABELLED] * len(files), per_image, decode or load_rgb)
+
+    def to_device(x: torch.Tensor) -> torch.Tensor:
+        x = x.to(dev, non_blocking=True)
+        return parts.normalise(x) if parts and x.dtype == torch.uint8 else x
+
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
@@ -204,13 +214,13 @@ def throughput_end_to_end(
         if first is not None:  # an unreadable first file only costs the warm-up
             full = first.expand(min(batch_size, len(dataset)), *first.shape).contiguous()
             for _ in range(warmup):
-                model(full.to(dev))
+                model(to_device(full))
         _sync(dev)
         start = time.perf_counter()
         for batch in loader:
             skipped += len(batch["skipped"])
             if batch["image"].shape[0]:
-                model(batch["image"].to(dev, non_blocking=True))
+                model(to_device(batch["image"]))
                 images += batch["image"].shape[0]
         _sync(dev)
         seconds = time.perf_counter() - start

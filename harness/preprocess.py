@@ -1,0 +1,71 @@
+"""The weights' preprocessing split at its tensor step: resize and crop in the loader
+workers, ``uint8 -> float`` and normalising a whole batch at once on the device.
+
+torchvision's ``ImageClassification`` and timm's eval transforms both end with
+the same two steps: the cropped image as a tensor divided by 255, then
+``(x - mean) / std``. Done per image in a worker, each image's float tensor is
+four times the bytes of its pixels through the workers' shared memory, and the
+main process then copies the batch once more into channels-last. Done here,
+the workers send uint8 pixels (H, W, C: already channels-last), and one pass
+over the batch in the main process (or on the GPU, after a transfer a quarter
+the size) gives the same numbers: the same float32 operations in the same
+order, element by element (``tests/test_preprocess.py`` checks them equal, bit
+for bit, to the transform's own). This is what timm's prefetching loader does
+on GPUs. A transform of any other shape is applied whole in the workers, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+from torchvision.transforms import Compose, Normalize
+from torchvision.transforms import functional as F
+from torchvision.transforms._presets import ImageClassification
+
+TO_TENSOR = ("ToTensor", "MaybeToTensor")  # torchvision's, timm's: PIL -> float / 255
+
+
+@dataclass(frozen=True)
+class Split:
+    """``image``: PIL -> PIL (resize, crop); then ``pixels`` in the worker, ``normalise`` after."""
+
+    image: Callable[[Any], Any]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def pixels(self, img: Any) -> torch.Tensor:
+        """The resized, cropped RGB image as (H, W, 3) uint8."""
+        return torch.from_numpy(np.array(self.image(img), dtype=np.uint8, copy=True))
+
+    def normalise(self, batch: torch.Tensor) -> torch.Tensor:
+        """(B, H, W, C) uint8 -> (B, C, H, W) float32, normalised, stored channels-last."""
+        x = F.convert_image_dtype(batch.permute(0, 3, 1, 2), torch.float)  # x / 255
+        return F.normalize(x, list(self.mean), list(self.std), inplace=True)
+
+
+def _resize_crop(t: ImageClassification, img: Any) -> Any:
+    """``ImageClassification.forward`` up to its tensor step, with its own arguments."""
+    img = F.resize(img, t.resize_size, interpolation=t.interpolation, antialias=t.antialias)
+    return F.center_crop(img, t.crop_size)
+
+
+def split(transform: Any) -> Split | None:
+    """``transform`` as a ``Split`` when it has one of the two known shapes, else None."""
+    if type(transform) is ImageClassification:
+        return Split(
+            partial(_resize_crop, transform), _floats(transform.mean), _floats(transform.std)
+        )
+    if isinstance(transform, Compose) and len(transform.transforms) >= 2:
+        *image, to_tensor, norm = transform.transforms
+        if type(to_tensor).__name__ in TO_TENSOR and type(norm) is Normalize:
+            return Split(Compose(image), _floats(norm.mean), _floats(norm.std))
+    return None
+
+
+def _floats(values: Sequence[float] | torch.Tensor) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
