@@ -22,7 +22,7 @@ from torch import nn
 from benchmarks import tb
 from harness import HarnessError, measure, registry, timing, weights
 from harness.config import PRECISIONS
-from harness.fast import amp_dtype, resolve_precision
+from harness.fast import amp_dtype, prepare, resolve_precision
 from harness.images import walk
 
 SHARED = Path(os.environ.get("HARNESS_SHARED", tb.ROOT.parent / "shared"))
@@ -159,9 +159,8 @@ def bench_model(model_name: str, settings: Settings) -> Bench:
     crop = loaded.card.input_size
     model = loaded.model
     params, flops = measure.count_params(model), measure.flops_per_image(model, crop)
-    model = model.to(settings.device)
-    if settings.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    # the harness's own fast path: eval, channels-last if asked, freed memory kept
+    model = prepare(model.to(settings.device), settings.channels_last)
     return Bench(model_name, model, loaded.transforms(), loaded.source, crop, params, flops)
 
 
