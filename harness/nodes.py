@@ -135,9 +135,10 @@ def strategy(name: str, world_size: int, timeout: float) -> Any:
 def check_same_samples(samples: Samples) -> None:
     """Every process of the run lists the same files with the same labels, or a HarnessError.
 
-    Processes split the work by sample index, so a node whose --data, --labels or
-    --limit differs would silently evaluate other images. File names are compared
-    relative to the data folder, which may be mounted elsewhere on each node.
+    Processes split the work by sample index, so a node whose --data, --labels,
+    --limit, --sample or --seed differs would silently evaluate other images. File
+    names are compared relative to the data folder, which may be mounted elsewhere
+    on each node.
     """
     import torch.distributed as dist
 
@@ -154,7 +155,7 @@ def check_same_samples(samples: Samples) -> None:
         counts = ", ".join(f"rank {r}: {n}" for r, (n, _) in enumerate(every))
         raise HarnessError(
             f"the processes of this run list different images ({counts} images): every node "
-            "needs the same --data folder contents, --labels and --limit"
+            "needs the same --data folder contents, --labels, --limit, --sample and --seed"
         )
 
 
