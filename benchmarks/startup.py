@@ -9,7 +9,7 @@ prints one JSON object of seconds: ``imports`` (torch, torchvision, timm,
 Lightning and the harness: what ``harness test`` loads), ``model_building``
 (architecture and weights), ``evaluation`` (``Trainer.test``: the images/s
 figure's own time), ``tensorboard`` (the HPARAMS entry), ``sample_figure`` (the
-labelled grid: drawing, the PNG in the event file), ``other`` (the
+labelled grid: drawing, the JPEG in the event file), ``other`` (the
 folder scan, Trainer set-up, predictions.csv and results.json) and ``total``.
 Nothing here but the clock is imported before ``imports`` starts.
 """

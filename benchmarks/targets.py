@@ -93,15 +93,19 @@ def harness_test(name: str, wts: str, limit: int, cfg: RunConfig) -> float:
     return float(res["images_per_second"])
 
 
-def naive_loop(name: str, limit: int) -> float:
+def naive_loop(name: str, limit: int, threads: int | None = None) -> float:
     """One image at a time: PIL, the weights' transforms, fp32 eager, NCHW.
 
     In a fresh interpreter, as a user's own script runs: the harness's process-wide
     settings (``fast.reuse_freed_memory``) must not speed it up.
     """
     code = f"import sys; sys.path.insert(0, {ROOT!r}); import benchmarks.targets as t"
+    if threads:  # as the parent's --threads
+        code += f"; t.torch.set_num_threads({threads})"
     code += f"; print(t.naive_images_per_s({name!r}, {limit}))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"the naive loop failed: {done.stderr[-2000:]}")
     return float(done.stdout.split()[-1])
 
 
@@ -245,7 +249,7 @@ def speed_targets(args: argparse.Namespace, cfg: RunConfig, out: dict[str, Any])
     h32, naive, m32, hauto, mauto = best_of(
         args.runs,
         lambda: harness_test(name, "none", limit, fp32),
-        lambda: naive_loop(name, limit),
+        lambda: naive_loop(name, limit, args.threads),
         lambda: model_alone(name, batch, fp32.precision),
         lambda: harness_test(name, "none", limit, auto),
         lambda: model_alone(name, batch, auto.precision),

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from harness import HarnessError
 from harness.classlist import WNID
+from harness.fast import return_freed_memory
 from harness.images import load_rgb, scan
 from harness.inputs import check_inputs, choose
 
@@ -307,6 +308,7 @@ class ImageFolderDataModule(L.LightningDataModule):
             collate_fn=collate,
             persistent_workers=False,
             pin_memory=torch.cuda.is_available(),
+            worker_init_fn=return_freed_memory,
         )
 
     def test_dataloader(self) -> DataLoader:

@@ -12,6 +12,7 @@ import ctypes
 import functools
 import platform
 import sys
+from typing import Any
 
 import torch
 from torch import nn
@@ -115,9 +116,19 @@ def set_tf32(on: bool) -> None:
         b.cuda.matmul.allow_tf32 = on
 
 
-# glibc's mallopt parameters (malloc.h)
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-KEEP_BYTES = 1 << 30
+# glibc's mallopt parameters (malloc.h), and its default thresholds
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
+KEEP_BYTES, DEFAULT_BYTES, DEFAULT_MMAP_MAX = 1 << 30, 128 * 1024, 65536
+
+
+def _libc() -> Any:
+    """glibc, or None where the C library is another (musl, macOS, Windows)."""
+    if platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL(None)
+    except OSError:
+        return None
 
 
 @functools.cache
@@ -130,18 +141,34 @@ def reuse_freed_memory() -> bool:
     in fp32 (2 GiB), which made it about 1.5x slower (bf16: 1.9x; measured on a
     2-core Xeon with AMX). With the mmap threshold and the trim threshold at 1 GiB
     the heap keeps that memory and the faults stop after the first batch (the peak
-    RSS can grow by what fragmentation leaves: vgg16 1,749 -> 1,943 MiB). PyTorch's CPU tuning guide reaches the same with
-    jemalloc or tcmalloc preloaded; this needs nothing installed. The process's
-    allocator is global, so this holds for the rest of the process. A no-op (False)
-    where the C library is not glibc.
+    RSS can grow by what fragmentation leaves: vgg16 1,749 -> 1,943 MiB).
+    PyTorch's CPU tuning guide reaches the same with jemalloc or tcmalloc
+    preloaded; this needs nothing installed. Older glibc refuses an mmap threshold
+    over 32 MiB: there mmap is turned off instead. The process's allocator is
+    global, so this holds for the rest of the process (loader workers undo it:
+    ``return_freed_memory``). A no-op (False) where the C library is not glibc.
     """
-    if platform.libc_ver()[0] != "glibc":
+    libc = _libc()
+    if libc is None:
         return False
-    try:
-        libc = ctypes.CDLL(None)
-        return all(libc.mallopt(p, KEEP_BYTES) == 1 for p in (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD))
-    except (OSError, AttributeError):
-        return False
+    trim = libc.mallopt(M_TRIM_THRESHOLD, KEEP_BYTES) == 1
+    kept = libc.mallopt(M_MMAP_THRESHOLD, KEEP_BYTES) == 1 or libc.mallopt(M_MMAP_MAX, 0) == 1
+    return trim and kept
+
+
+def return_freed_memory(_worker_id: int = 0) -> None:
+    """glibc's defaults again, for DataLoader workers (a ``worker_init_fn``): they inherit
+    ``reuse_freed_memory`` when forked, but hold a decoded photo only briefly, and a
+    108-megapixel one would otherwise stay in each worker's heap after it is freed.
+    """
+    libc = _libc()
+    if libc is not None:
+        for param, value in (
+            (M_TRIM_THRESHOLD, DEFAULT_BYTES),
+            (M_MMAP_THRESHOLD, DEFAULT_BYTES),
+            (M_MMAP_MAX, DEFAULT_MMAP_MAX),
+        ):
+            libc.mallopt(param, value)
 
 
 def prepare(model: nn.Module, channels_last: bool = True, compile: bool = False) -> nn.Module:

@@ -173,10 +173,12 @@ def throughput_end_to_end(
     amp_dtype: torch.dtype | None = None,
     warmup: int = 1,
     decode: Callable[[Path], Any] | None = None,
+    channels_last: bool = True,
 ) -> dict[str, Any]:
     """Images per second for read + ``decode`` + ``transform`` + model over ``files``.
 
-    The transform is split as ``harness test`` splits it (``harness.preprocess``).
+    The transform is split as ``harness test`` splits it (``harness.preprocess``),
+    and the batch given to the model in channels-last or, if not ``channels_last``, NCHW.
 
     The clock starts before the loader's iterator is made (so worker start-up
     counts, as it would for a user) and stops after the last output is ready.
@@ -188,6 +190,7 @@ def throughput_end_to_end(
     """
     # harness.data brings lightning (~300 MiB, seconds to import): only load it here
     from harness.data import UNLABELLED, ImageDataset, collate
+    from harness.fast import return_freed_memory
     from harness.images import load_rgb
     from harness.preprocess import split
 
@@ -198,7 +201,10 @@ def throughput_end_to_end(
 
     def to_device(x: torch.Tensor) -> torch.Tensor:
         x = x.to(dev, non_blocking=True)
-        return parts.normalise(x) if parts and x.dtype == torch.uint8 else x
+        if parts is None or x.dtype != torch.uint8:
+            return x
+        x = parts.normalise(x)
+        return x if channels_last else x.contiguous()
 
     loader = DataLoader(
         dataset,
@@ -207,6 +213,7 @@ def throughput_end_to_end(
         num_workers=num_workers,
         collate_fn=collate,
         pin_memory=dev.type == "cuda",
+        worker_init_fn=return_freed_memory,
     )
     images = skipped = 0
     with torch.inference_mode(), _autocast(dev, amp_dtype):

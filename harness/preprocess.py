@@ -23,11 +23,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from torchvision.transforms import Compose, Normalize
+from torchvision.transforms import Compose, Normalize, ToTensor
 from torchvision.transforms import functional as F
 from torchvision.transforms._presets import ImageClassification
 
-TO_TENSOR = ("ToTensor", "MaybeToTensor")  # torchvision's, timm's: PIL -> float / 255
+# the image steps a split may hold: they resize or crop an RGB image and keep its mode
+# (torchvision's; timm's, by name, so that timm is not imported for torchvision models)
+IMAGE_STEPS = {
+    "torchvision.transforms.transforms": ("Resize", "CenterCrop"),
+    "timm.data.transforms": ("ResizeKeepRatio", "CenterCropOrPad"),
+}
 
 
 @dataclass(frozen=True)
@@ -62,9 +67,15 @@ def split(transform: Any) -> Split | None:
         )
     if isinstance(transform, Compose) and len(transform.transforms) >= 2:
         *image, to_tensor, norm = transform.transforms
-        if type(to_tensor).__name__ in TO_TENSOR and type(norm) is Normalize:
+        # ToTensor (timm's MaybeToTensor is one) divides by 255; timm's own ToTensor does not
+        if isinstance(to_tensor, ToTensor) and type(norm) is Normalize and all(map(_image, image)):
             return Split(Compose(image), _floats(norm.mean), _floats(norm.std))
     return None
+
+
+def _image(step: Any) -> bool:
+    """Whether ``step`` is one of the ``IMAGE_STEPS``."""
+    return type(step).__name__ in IMAGE_STEPS.get(type(step).__module__, ())
 
 
 def _floats(values: Sequence[float] | torch.Tensor) -> tuple[float, ...]:

@@ -130,6 +130,7 @@ def _end_to_end(
         device=device,
         amp_dtype=amp_dtype(cfg.precision),
         decode=dec,
+        channels_last=cfg.channels_last,
     )
     return {"throughput_e2e_ips": round(e2e["images_per_s"], 3), "decode": dec.mode}
 

@@ -35,7 +35,8 @@ def wilson(correct: int, n: int) -> list[float] | None:
     p, d = correct / n, 1 + z * z / n
     centre = (p + z * z / (2 * n)) / d
     half = z / d * math.sqrt(p * (1 - p) / n + (z / (2 * n)) ** 2)
-    return [max(0.0, centre - half), min(1.0, centre + half)]
+    low = 0.0 if correct == 0 else max(0.0, centre - half)  # exact ends: no 3e-17 for 0
+    return [low, 1.0 if correct == n else min(1.0, centre + half)]
 
 
 def mcnemar(a_only: int, b_only: int) -> float:

@@ -11,6 +11,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from PIL import Image, ImageDraw, ImageFont
 
 from harness.module import ClassifierModule
+from harness.preprocess import split
 from harness.weights import Loaded
 
 HPARAMS = (
@@ -68,9 +69,9 @@ def sample_grid(module: ClassifierModule, loaded: Loaded) -> np.ndarray:
     Drawn with Pillow rather than matplotlib: the same grid in a few milliseconds
     instead of about a second and a half of matplotlib's import and layout.
     """
-    tf = loaded.transforms()
-    mean = torch.tensor(getattr(tf, "mean", [0.0, 0.0, 0.0])).view(3, 1, 1)
-    std = torch.tensor(getattr(tf, "std", [1.0, 1.0, 1.0])).view(3, 1, 1)
+    parts = split(loaded.transforms())  # the mean and std, torchvision's or timm's
+    mean = torch.tensor(parts.mean if parts else (0.0, 0.0, 0.0)).view(3, 1, 1)
+    std = torch.tensor(parts.std if parts else (1.0, 1.0, 1.0)).view(3, 1, 1)
     imgs = [(img * std + mean).clamp(0, 1).mul(255).byte() for img, _, _ in module.samples]
     h = max(i.shape[1] for i in imgs)
     w = max(i.shape[2] for i in imgs)

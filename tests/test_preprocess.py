@@ -71,3 +71,31 @@ def test_loader_sends_pixels_and_the_batch_is_normalised_after(tmp_path, channel
     assert torch.equal(x, torch.stack([tf(Image.open(f).convert("RGB")) for f in files]))
     assert x.is_contiguous(memory_format=torch.channels_last) == channels_last
     assert x.is_contiguous() == (not channels_last)
+
+
+def test_steps_that_change_the_image_or_skip_the_division_are_not_split() -> None:
+    """A mode change before the tensor step, or timm's ToTensor (no / 255): applied whole."""
+    from timm.data.transforms import MaybeToTensor
+    from timm.data.transforms import ToTensor as TimmToTensor
+
+    norm = T.Normalize([0.5] * 3, [0.5] * 3)
+    assert preprocess.split(T.Compose([T.Grayscale(3), MaybeToTensor(), norm])) is None
+    assert preprocess.split(T.Compose([T.Resize(8), TimmToTensor(), norm])) is None
+    assert preprocess.split(T.Compose([T.Resize(8), MaybeToTensor(), norm])) is not None
+
+
+def test_sample_grid_is_unnormalised_with_the_weights_mean_and_std() -> None:
+    """timm's mean = std = 0.5 too: the grid shows the crop's own pixels (to a rounding)."""
+    from types import SimpleNamespace
+
+    from harness.tensorboard import COLS, sample_grid
+
+    card = registry.card("timm/tf_efficientnet_lite0")
+    tf = card.transforms()
+    im = photos()[0]
+    x = tf(im)  # normalised with mean = std = 0.5: the grid must undo it
+    module = SimpleNamespace(samples=[(x, 0, 0)] * COLS, categories=["a"])
+    grid = sample_grid(module, SimpleNamespace(transforms=lambda: tf))  # type: ignore[arg-type]
+    crop = np.asarray(preprocess.split(tf).image(im)).astype(int)  # type: ignore[union-attr]
+    shown = grid[32 : 32 + crop.shape[0], : crop.shape[1]].astype(int)  # below the caption
+    assert np.abs(shown - crop).max() <= 1

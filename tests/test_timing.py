@@ -297,24 +297,30 @@ def test_freed_memory_is_reused_not_faulted_in_again() -> None:
 
     glibc hands blocks over 32 MiB back to the OS on free, so each new one faults
     every page in again (16,384 for 64 MiB); after ``reuse_freed_memory`` the heap
-    keeps them. Fresh interpreter: the allocator's settings are process-wide.
+    keeps them; a loader worker puts the defaults back. Fresh interpreter: the
+    allocator's settings are process-wide.
     """
     probe = (
         "import resource, torch\n"
-        "from harness.fast import prepare, reuse_freed_memory\n"
+        "from harness.fast import prepare, return_freed_memory, reuse_freed_memory\n"
         "def faults():\n"
         "    start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
         "    for _ in range(4):\n"
         "        torch.ones(16 << 20)  # 64 MiB, every page written, freed at once\n"
         "    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start\n"
         "before = faults()\n"
+        "reuse_freed_memory()\n"
+        "return_freed_memory()  # as each loader worker starts: glibc's defaults again\n"
+        "returned = faults()\n"
+        "reuse_freed_memory.cache_clear()\n"
         "prepare(torch.nn.Conv2d(3, 8, 3))  # the harness's one way to a model sets it\n"
         "faults(), faults()  # the heap grows to hold them (in steps: small blocks lie between)\n"
-        "print(before, reuse_freed_memory(), faults())\n"
+        "print(before, returned, reuse_freed_memory(), faults())\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
-    before, ok, after = done.stdout.split()
+    before, returned, ok, kept = done.stdout.split()
     assert int(before) >= 4 * 16384 * 0.9  # each block faulted in anew
+    assert int(returned) >= 4 * 16384 * 0.9  # and again after the defaults came back
     assert ok == "True"
-    assert int(after) < 1000
+    assert int(kept) < 1000
