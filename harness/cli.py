@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return _fail(args, str(e), EXIT_USAGE if isinstance(e, HarnessError) else EXIT_FAILED)
     except BrokenPipeError:  # output piped into `head` and the like
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        _stdout_gone()
         return EXIT_OK
     except KeyboardInterrupt:
         return _fail(args, "interrupted", EXIT_INTERRUPTED, prefix="harness: ")
@@ -222,7 +222,15 @@ def _fail(args: argparse.Namespace, why: str, code: int, prefix: str = "harness:
 
 def _json_error(why: str | None, code: int) -> None:
     """The JSON document of a failed ``--format json`` command, on stdout."""
-    print(json.dumps({"error": why, "exit_status": code}))
+    try:
+        print(json.dumps({"error": why, "exit_status": code}))
+    except BrokenPipeError:  # nobody reads it: the status still says what happened
+        _stdout_gone()
+
+
+def _stdout_gone() -> None:
+    """stdout's reader has gone (a closed pipe): nothing more is written there."""
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
 
 
 def _prepare(debug: bool) -> None:

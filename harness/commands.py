@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness import HarnessError
+from harness import HarnessError, RunFailed
 from harness.usage import EXIT_FAILED, EXIT_OK
 
 # RunConfig fields every running command takes from the options of the same name
@@ -138,12 +138,14 @@ def predict(args: argparse.Namespace) -> int:
         }
         for i, _, k, ps in module.rows
     ]
-    print_predictions(args, results, loaded)
     for s in skipped_files(samples, module):
         print(f"harness: skipped {s['file']}: {s['reason']}", file=sys.stderr)
     for note in samples.notes:
         print(f"harness: note: {note}", file=sys.stderr)
-    return EXIT_OK if module.rows else EXIT_FAILED  # nothing at all could be read
+    if not module.rows:  # a failure, in one line (and as JSON's error document, if asked)
+        raise RunFailed(f"not one of the {len(files)} images could be read (see above)")
+    print_predictions(args, results, loaded)
+    return EXIT_OK
 
 
 def _data(args: argparse.Namespace) -> tuple[str, str | None, list[str], tuple[str, ...]]:

@@ -106,10 +106,12 @@ def test_predict_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_predict_only_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "x.jpg"
     bad.write_text("just some text\n")
-    assert main(["predict", str(bad), *FAST, "--format", "json"]) != 0
+    assert main(["predict", str(bad), *FAST, "--format", "json"]) == 1
     out, err = capsys.readouterr()
-    assert json.loads(out) == []
+    doc = json.loads(out)  # a failure: the error document, as for any failed --format json
+    assert doc["exit_status"] == 1 and "not one of the 1 images could be read" in doc["error"]
     assert "skipped" in err and str(bad) in err
+    assert err.splitlines()[-1] == f"harness: error: {doc['error']}"
 
 
 @pytest.mark.parametrize(
@@ -194,3 +196,18 @@ def test_help_is_instant_and_torch_free() -> None:
     done = run_python("-c", probe)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_json_error_into_a_closed_pipe_is_no_traceback() -> None:
+    """``... --format json | head -c 0``: the reader has gone before the error document."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "harness", "predict", "x.png", "--format", "json"],
+            stdout=write, stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=300,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    assert done.returncode == 2  # no --model: a usage error, said on stderr
+    assert "--model" in done.stderr and "Traceback" not in done.stderr
