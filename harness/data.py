@@ -27,6 +27,7 @@ from harness.classlist import WNID
 from harness.fast import return_freed_memory
 from harness.images import load_rgb, scan
 from harness.inputs import check_inputs, choose
+from harness.preprocess import split
 
 UNLABELLED = -1
 
@@ -268,8 +269,6 @@ class ImageFolderDataModule(L.LightningDataModule):
         channels_last: bool = True,
     ) -> None:
         super().__init__()
-        from harness.preprocess import split
-
         self.samples = samples
         self.split, self.channels_last = split(transform), channels_last
         per_image = self.split.pixels if self.split else transform
@@ -278,8 +277,7 @@ class ImageFolderDataModule(L.LightningDataModule):
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         if self.split is not None and batch["image"].dtype == torch.uint8:
-            x = self.split.normalise(batch["image"])  # (B, H, W, C) -> (B, C, H, W)
-            batch["image"] = x if self.channels_last else x.contiguous()
+            batch["image"] = self.split.normalise(batch["image"], self.channels_last)
         return batch
 
     def setup(self, stage: str) -> None:

@@ -201,10 +201,7 @@ def throughput_end_to_end(
 
     def to_device(x: torch.Tensor) -> torch.Tensor:
         x = x.to(dev, non_blocking=True)
-        if parts is None or x.dtype != torch.uint8:
-            return x
-        x = parts.normalise(x)
-        return x if channels_last else x.contiguous()
+        return parts.normalise(x, channels_last) if parts and x.dtype == torch.uint8 else x
 
     loader = DataLoader(
         dataset,

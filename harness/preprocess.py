@@ -47,10 +47,12 @@ class Split:
         """The resized, cropped RGB image as (H, W, 3) uint8."""
         return torch.from_numpy(np.array(self.image(img), dtype=np.uint8, copy=True))
 
-    def normalise(self, batch: torch.Tensor) -> torch.Tensor:
-        """(B, H, W, C) uint8 -> (B, C, H, W) float32, normalised, stored channels-last."""
+    def normalise(self, batch: torch.Tensor, channels_last: bool = True) -> torch.Tensor:
+        """(B, H, W, C) uint8 -> (B, C, H, W) float32, normalised, stored channels-last
+        (or, if not ``channels_last``, contiguous NCHW)."""
         x = F.convert_image_dtype(batch.permute(0, 3, 1, 2), torch.float)  # x / 255
-        return F.normalize(x, list(self.mean), list(self.std), inplace=True)
+        x = F.normalize(x, list(self.mean), list(self.std), inplace=True)
+        return x if channels_last else x.contiguous()
 
 
 def _resize_crop(t: ImageClassification, img: Any) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 
 N_BINS = 15  # ECE bins: torchmetrics' default, and the usual choice in the literature
 LEVEL = 0.95
+Z = NormalDist().inv_cdf(0.5 + LEVEL / 2)  # 1.96: the two-sided LEVEL point of N(0, 1)
 SUMMARY = ("top1_ci95", "top5_ci95", "ece")  # what ``summary`` adds to a run's results
 
 
@@ -31,10 +32,9 @@ def wilson(correct: int, n: int) -> list[float] | None:
     """
     if n == 0:
         return None
-    z = NormalDist().inv_cdf(0.5 + LEVEL / 2)
-    p, d = correct / n, 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / d
-    half = z / d * math.sqrt(p * (1 - p) / n + (z / (2 * n)) ** 2)
+    p, d = correct / n, 1 + Z * Z / n
+    centre = (p + Z * Z / (2 * n)) / d
+    half = Z / d * math.sqrt(p * (1 - p) / n + (Z / (2 * n)) ** 2)
     low = 0.0 if correct == 0 else max(0.0, centre - half)  # exact ends: no 3e-17 for 0
     return [low, 1.0 if correct == n else min(1.0, centre + half)]
 
