@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
 
 from harness import measure, weights
-from harness.data import UNLABELLED, ImageDataset, collate
+from harness.data import UNLABELLED, ImageFolderDataModule, Samples, collate
 from harness.fast import cuda_settings, prepare
 from harness.images import walk
 
@@ -126,19 +125,24 @@ def _sync(device: torch.device) -> None:
 def cpu_workers(
     model: Any, files: list[Path], tf: Any, device: torch.device, workers: int
 ) -> tuple[float, list[int]]:
-    """PIL decoding and the weights' transforms in DataLoader workers; images/s, top-1."""
-    dataset = ImageDataset(files, [UNLABELLED] * len(files), tf)
-    pin = device.type == "cuda"
-    loader = DataLoader(
-        dataset, LOADER_BATCH, num_workers=workers, collate_fn=collate, pin_memory=pin
-    )
+    """The harness's own loading (``ImageFolderDataModule``): PIL decoding, resizing and
+    cropping in DataLoader workers, uint8 batches (pinned on a GPU machine) normalised
+    after their transfer to ``device``; images/s, top-1.
+    """
+    samples = Samples(Path(files[0]).parent, files, [UNLABELLED] * len(files), "unlabelled")
+    dm = ImageFolderDataModule(samples, tf, LOADER_BATCH, workers)
+
+    def on_device(batch: dict[str, Any]) -> torch.Tensor:
+        batch["image"] = batch["image"].to(device, non_blocking=device.type == "cuda")
+        return dm.on_after_batch_transfer(batch, 0)["image"]
+
     preds: list[torch.Tensor] = []
     with torch.inference_mode(), _amp(device):
-        model(torch.stack([dataset[0][0]] * LOADER_BATCH).to(device))  # full-batch warm-up
+        model(on_device(collate([dm.dataset[0]] * LOADER_BATCH)))  # full-batch warm-up
         _sync(device)
         start = time.perf_counter()
-        for batch in loader:
-            preds.append(model(batch["image"].to(device, non_blocking=pin)).argmax(1))
+        for batch in dm.test_dataloader():
+            preds.append(model(on_device(batch)).argmax(1))
         _sync(device)
     return len(files) / (time.perf_counter() - start), torch.cat(preds).tolist()
 

@@ -36,7 +36,9 @@ def slug(model: str) -> str:
 
 def model_dir(run: Path, model: str) -> Path:
     """Where a compare child's ``test`` wrote its predictions.csv and per_class.csv."""
-    return run / "models" / slug(model)
+    from harness.config import Spec
+
+    return Spec(model, str(run)).test_dir()
 
 
 def predictions(run: Path, model: str) -> Predictions:

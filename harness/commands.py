@@ -187,9 +187,8 @@ def test(args: argparse.Namespace) -> int:
 
 def compare(args: argparse.Namespace) -> int:
     from harness.compare import compare, entries
-    from harness.compare_report import compare_table
+    from harness.compare_report import compare_table, problems
     from harness.config import LOGS, Spec, run_name
-    from harness.timing import describe
 
     models = entries(args.models)
     _check_compare(args, models)
@@ -214,17 +213,14 @@ def compare(args: argparse.Namespace) -> int:
         print(f"harness: partial report in {run}/report.md", file=sys.stderr)
         raise
     print(compare_table(rows))
-    failed = [r for r in rows if r.get("error")]
-    for r in failed:
-        print(f"error     {r['model']}: {r['error']}")
-    for r in rows:
-        if r.get("noisy") and not r.get("error"):
-            print(f"noisy     {r['model']}: {describe(r)}")
+    for kind in ("error", "noisy"):
+        for model, what in problems(rows, kind):
+            print(f"{kind:<9} {model}: {what}")
     print(
         f"report    {run}/report.md (and results.json, results.csv, accuracy_vs_latency.png;"
         f" tensorboard --logdir {run})"
     )
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_FAILED if problems(rows, "error") else EXIT_OK
 
 
 def _check_compare(args: argparse.Namespace, models: list[str]) -> None:

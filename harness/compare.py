@@ -42,8 +42,7 @@ def entries(models: list[str]) -> list[str]:
 
 def run_child(spec: Spec, timeout: float | None = None) -> dict[str, Any]:
     """Measure one model in a fresh interpreter; any failure becomes an error row."""
-    models = Path(spec.run_dir) / "models"
-    models.mkdir(parents=True, exist_ok=True)
+    models = spec.models_dir()
     spec_file = write_atomic(models / f"{spec.stem()}.spec.json", spec.to_json())
     log = models / f"{spec.stem()}.log"
     log.parent.mkdir(parents=True, exist_ok=True)  # timm/ARCH names make a subfolder

@@ -108,8 +108,16 @@ class Spec(RunConfig):
     def from_json(cls, text: str) -> Spec:
         return cls(**json.loads(text))
 
+    def models_dir(self) -> Path:
+        """``run_dir/models``: each child's spec, log and row, and its test run's files."""
+        return Path(self.run_dir) / "models"
+
     def result_path(self) -> Path:
-        return Path(self.run_dir) / "models" / f"{self.stem()}.json"
+        return self.models_dir() / f"{self.stem()}.json"
+
+    def test_dir(self) -> Path:
+        """Where the child's accuracy run writes predictions.csv and per_class.csv."""
+        return self.models_dir() / self.slug()
 
     def slug(self) -> str:
         """``model`` as a file path: ``NAME=runs/ft.ckpt`` -> ``NAME=runs_ft.ckpt``.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,11 @@ def pyplot() -> Any:
 
 
 def save_png(fig: Any, path: Path, dpi: int) -> None:
-    """Write ``fig`` to ``path`` as a PNG, atomically (a reader never sees half a file)."""
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=dpi)
-    os.replace(tmp, path)
+    """Write ``fig`` to ``path`` as a PNG, atomically (``report.replacing``)."""
+    from harness.report import replacing
+
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
 
 
 def save(fig: Any, path: Path, tensorboard_dir: Path, tag: str) -> None:

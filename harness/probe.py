@@ -17,7 +17,7 @@ import torch
 
 from harness import HarnessError, timing
 from harness import measure as m
-from harness.config import RunConfig, Spec
+from harness.config import Spec
 from harness.fast import amp_dtype, cuda_settings, prepare, resolve_precision
 from harness.report import write_atomic
 from harness.stats import SUMMARY
@@ -35,18 +35,18 @@ def measure(spec: Spec) -> dict[str, Any]:
     row, loaded = _load(spec)
     samples = _samples(spec, loaded) if spec.data else None
     logger = _logger(spec)
-    cfg = replace(spec, progress=False)  # a Spec is a RunConfig
+    spec = replace(spec, progress=False)
     if spec.run == 1 and samples is not None and samples.labelled and not loaded.random:
-        acc, precision = _accuracy(spec, loaded, cfg, logger, samples)  # resolved there, once
+        acc, precision = _accuracy(spec, loaded, logger, samples)  # resolved there, once
         row.update(acc)
     else:
         precision = resolve_precision(spec.precision, spec.accelerator)
         cuda_settings(precision)
-    cfg = replace(cfg, precision=precision)
+    spec = replace(spec, precision=precision)  # from here on, as the accuracy run had it
     model = prepare(loaded.model.to(device), spec.channels_last, spec.compile)
-    row.update(_speed(spec, cfg, model, loaded, samples, device, threads))
+    row.update(_speed(spec, model, loaded, samples, device, threads))
     row.update(_memory(baseline, device))
-    row.update(_setup(spec, cfg, model, loaded, device))
+    row.update(_setup(spec, model, loaded, device))
     if spec.run > 1:
         row["accuracy_note"] = "measured in the first run only"
     elif row["top1"] is None and not row.get("accuracy_note"):
@@ -71,7 +71,6 @@ def _import_libraries(model: str) -> None:
 
 def _speed(
     spec: Spec,
-    cfg: RunConfig,
     model: Any,
     loaded: Any,
     samples: Any,
@@ -79,7 +78,7 @@ def _speed(
     threads: int,
 ) -> dict[str, Any]:
     """Batch-1 latency, model throughput, end-to-end throughput (with data) and the load."""
-    amp = amp_dtype(cfg.precision)
+    amp = amp_dtype(spec.precision)
     size = loaded.card.input_size
     with timing.Watch() as watch:  # the load before, during and after the model-only timings
         lat, thr = _model_timings(spec, model, size, device, amp)
@@ -87,7 +86,7 @@ def _speed(
     row["latency_runs"] = lat["runs"]
     row["throughput_ips"] = round(thr["images_per_s"], 3)
     if samples is not None:
-        row.update(_end_to_end(cfg, model, loaded, samples, device))
+        row.update(_end_to_end(spec, model, loaded, samples, device))
     return row | watch.conditions(threads, timing.spread(lat["samples_ms"]))
 
 
@@ -116,21 +115,21 @@ def _model_timings(
 
 
 def _end_to_end(
-    cfg: RunConfig, model: Any, loaded: Any, samples: Any, device: torch.device
+    spec: Spec, model: Any, loaded: Any, samples: Any, device: torch.device
 ) -> dict[str, Any]:
     """Images per second from files to predictions, with the decoding used."""
     tf = loaded.transforms()
-    dec = cfg.decoder(tf)
+    dec = spec.decoder(tf)
     e2e = m.throughput_end_to_end(
         model,
         samples.files,
         tf,
-        cfg.batch_size,
-        cfg.workers(),
+        spec.batch_size,
+        spec.workers(),
         device=device,
-        amp_dtype=amp_dtype(cfg.precision),
+        amp_dtype=amp_dtype(spec.precision),
         decode=dec,
-        channels_last=cfg.channels_last,
+        channels_last=spec.channels_last,
     )
     return {"throughput_e2e_ips": round(e2e["images_per_s"], 3), "decode": dec.mode}
 
@@ -149,9 +148,7 @@ def _memory(baseline: float, device: torch.device) -> dict[str, Any]:
     return row
 
 
-def _setup(
-    spec: Spec, cfg: RunConfig, model: Any, loaded: Any, device: torch.device
-) -> dict[str, Any]:
+def _setup(spec: Spec, model: Any, loaded: Any, device: torch.device) -> dict[str, Any]:
     """Size (parameters, FLOPs) and how the model was run: device, precision, classes."""
     size = loaded.card.input_size
     return {
@@ -159,7 +156,7 @@ def _setup(
         "flops": m.flops_per_image(loaded.model.cpu(), size),
         "image_size": size,
         "device": str(device),
-        "precision": cfg.precision,
+        "precision": spec.precision,
         "batch_size": spec.batch_size,
         "dataset": loaded.card.dataset,
         "classes": len(loaded.categories),
@@ -235,23 +232,20 @@ def _logger(spec: Spec) -> Any:
     return TensorBoardLogger(spec.run_dir, name=spec.slug(), version="", default_hp_metric=False)
 
 
-def _accuracy(
-    spec: Spec, loaded: Any, cfg: Any, logger: Any, samples: Any
-) -> tuple[dict[str, Any], str]:
+def _accuracy(spec: Spec, loaded: Any, logger: Any, samples: Any) -> tuple[dict[str, Any], str]:
     """The accuracy fields of the row, and the precision the run resolved.
 
     On the images the child found already (``samples``): the folder is not listed twice.
     """
     from harness import evaluate
 
-    out = Path(spec.run_dir) / "models" / spec.slug()
     res = evaluate.test(
         loaded,
         str(spec.data),
-        cfg,
+        spec,
         spec.labels,
         spec.limit,
-        str(out),
+        str(spec.test_dir()),
         logger=logger,
         log_extras=False,
         sample=spec.sample,
