@@ -215,9 +215,19 @@ def _fail(args: argparse.Namespace, why: str, code: int, prefix: str = "harness:
     "exit_status": code}``, so that a script reading stdout always gets JSON.
     """
     print(prefix + why, file=sys.stderr)
-    if getattr(args, "format", None) == "json":
+    if getattr(args, "format", None) == "json" and _rank() == 0:
         _json_error(why, code)
     return code
+
+
+def _rank() -> int:
+    """This process's global rank in a multi-process run; 0 when there is none.
+
+    Only rank 0 writes to stdout (the others' results go to it), so a failure
+    of several processes still gives a script one JSON document.
+    """
+    found = sys.modules.get("lightning.fabric.utilities.rank_zero")  # imported with Lightning
+    return int(getattr(getattr(found, "rank_zero_only", None), "rank", 0)) if found else 0
 
 
 def _json_error(why: str | None, code: int) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from harness import policy
+from harness import HarnessError, policy
 from harness.config import LOGS, RunConfig, run_name
 from harness.data import ImageFolderDataModule, Samples, find_samples
 from harness.fast import check_accelerator, cuda_settings, resolve_precision
@@ -89,6 +89,12 @@ def run(
         )
         module = cfg.module(loaded, topk)
         t = trainer(cfg, logger)
+        n = len(samples.files)
+        if t.world_size > n:  # Lightning's sampler gives each process at least one image
+            raise HarnessError(
+                f"{n} image{'s' * (n != 1)} for {t.world_size} processes: each process needs"
+                " at least one (ask for fewer with --devices or --num-nodes)"
+            )
         start = time.perf_counter()
         with policy.failures(t, cfg, samples):
             if stage == "test":

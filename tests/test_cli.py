@@ -211,3 +211,29 @@ def test_json_error_into_a_closed_pipe_is_no_traceback() -> None:
         os.close(write)
     assert done.returncode == 2  # no --model: a usage error, said on stderr
     assert "--model" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_fewer_images_than_processes_is_one_json_error(tiny_images: list[Path], capsys) -> None:
+    """Lightning's sampler would fail an assertion in one process and leave the other
+    to report lost contact (two error documents on stdout); now one line, before any
+    process starts."""
+    args = ["predict", str(tiny_images[0]), *FAST, "--accelerator", "cpu", "--format", "json"]
+    assert main([*args, "--devices", "2", "--strategy", "ddp"]) == 2
+    out, err = capsys.readouterr()
+    why = "1 image for 2 processes: each process needs at least one"
+    assert json.loads(out)["error"].startswith(why) and err.startswith(f"harness: error: {why}")
+
+
+def test_json_error_document_from_rank_zero_only(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Every process of a multi-process run that fails says why on stderr; only rank 0
+    writes the JSON document, so that stdout holds one."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    args = ["predict", str(tmp_path / "absent.jpg"), *FAST, "--format", "json"]
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out)["exit_status"] == 2 and err.startswith("harness: error: ")
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    assert main(args) == 2
+    out, err2 = capsys.readouterr()
+    assert out == "" and err2 == err
