@@ -256,7 +256,8 @@ class ImageFolderDataModule(L.LightningDataModule):
     with repeats, as Lightning's default sampler would do), so counts stay exact.
     Where the transform splits (``harness.preprocess``), workers send uint8 pixels
     and each batch is normalised after its transfer to the device, in
-    channels-last (NCHW when ``channels_last`` is False).
+    channels-last (NCHW when ``channels_last`` is False). Batches are pinned for
+    the transfer when ``pin_memory`` (default: whenever CUDA is there).
     """
 
     def __init__(
@@ -267,9 +268,11 @@ class ImageFolderDataModule(L.LightningDataModule):
         num_workers: int = 0,
         decode: Callable[[Path], Any] = load_rgb,
         channels_last: bool = True,
+        pin_memory: bool | None = None,
     ) -> None:
         super().__init__()
         self.samples = samples
+        self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self.split, self.channels_last = split(transform), channels_last
         per_image = self.split.pixels if self.split else transform
         self.dataset = ImageDataset(samples.files, samples.labels, per_image, decode)
@@ -305,7 +308,7 @@ class ImageFolderDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             collate_fn=collate,
             persistent_workers=False,
-            pin_memory=torch.cuda.is_available(),
+            pin_memory=self.pin_memory,
             worker_init_fn=return_freed_memory,
         )
 

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
 MIB = 2**20
@@ -189,29 +188,22 @@ def throughput_end_to_end(
     ``images_per_s``, ``batch_size``, ``num_workers``.
     """
     # harness.data brings lightning (~300 MiB, seconds to import): only load it here
-    from harness.data import UNLABELLED, ImageDataset, collate
-    from harness.fast import return_freed_memory
+    from harness.data import UNLABELLED, ImageFolderDataModule, Samples
     from harness.images import load_rgb
-    from harness.preprocess import split
 
     dev = model_device(model, device)
-    parts = split(transform)  # as ``harness test`` loads: pixels, then normalised on the device
-    per_image = parts.pixels if parts else transform
-    dataset = ImageDataset(files, [UNLABELLED] * len(files), per_image, decode or load_rgb)
+    root = Path(files[0]).parent if files else Path()
+    samples = Samples(root, list(files), [UNLABELLED] * len(files), "unlabelled")
+    dm = ImageFolderDataModule(  # the loading of ``harness test``, batches as it has them
+        samples, transform, batch_size, num_workers, decode or load_rgb, channels_last,
+        pin_memory=dev.type == "cuda",
+    )  # fmt: skip
+    dataset = dm.dataset
 
     def to_device(x: torch.Tensor) -> torch.Tensor:
-        x = x.to(dev, non_blocking=True)
-        return parts.normalise(x, channels_last) if parts and x.dtype == torch.uint8 else x
+        return dm.on_after_batch_transfer({"image": x.to(dev, non_blocking=True)}, 0)["image"]
 
-    loader = DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=num_workers,
-        collate_fn=collate,
-        pin_memory=dev.type == "cuda",
-        worker_init_fn=return_freed_memory,
-    )
+    loader = dm.test_dataloader()
     images = skipped = 0
     with torch.inference_mode(), _autocast(dev, amp_dtype):
         first = dataset[0][0] if len(dataset) else None
