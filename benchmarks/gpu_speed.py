@@ -132,17 +132,13 @@ def cpu_workers(
     samples = Samples(Path(files[0]).parent, files, [UNLABELLED] * len(files), "unlabelled")
     dm = ImageFolderDataModule(samples, tf, LOADER_BATCH, workers)
 
-    def on_device(batch: dict[str, Any]) -> torch.Tensor:
-        batch["image"] = batch["image"].to(device, non_blocking=device.type == "cuda")
-        return dm.on_after_batch_transfer(batch, 0)["image"]
-
     preds: list[torch.Tensor] = []
     with torch.inference_mode(), _amp(device):
-        model(on_device(collate([dm.dataset[0]] * LOADER_BATCH)))  # full-batch warm-up
+        model(dm.on_device(collate([dm.dataset[0]] * LOADER_BATCH)["image"], device))  # warm-up
         _sync(device)
         start = time.perf_counter()
         for batch in dm.test_dataloader():
-            preds.append(model(on_device(batch)).argmax(1))
+            preds.append(model(dm.on_device(batch["image"], device)).argmax(1))
         _sync(device)
     return len(files) / (time.perf_counter() - start), torch.cat(preds).tolist()
 

@@ -257,7 +257,8 @@ class ImageFolderDataModule(L.LightningDataModule):
     Where the transform splits (``harness.preprocess``), workers send uint8 pixels
     and each batch is normalised after its transfer to the device, in
     channels-last (NCHW when ``channels_last`` is False). Batches are pinned for
-    the transfer when ``pin_memory`` (default: whenever CUDA is there).
+    the transfer when ``pin_memory``; by default when the run is on a CUDA device
+    (the trainer's), or, with no trainer, whenever CUDA is there.
     """
 
     def __init__(
@@ -272,7 +273,7 @@ class ImageFolderDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.samples = samples
-        self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
+        self.pin_memory = pin_memory
         self.split, self.channels_last = split(transform), channels_last
         per_image = self.split.pixels if self.split else transform
         self.dataset = ImageDataset(samples.files, samples.labels, per_image, decode)
@@ -283,10 +284,25 @@ class ImageFolderDataModule(L.LightningDataModule):
             batch["image"] = self.split.normalise(batch["image"], self.channels_last)
         return batch
 
+    def on_device(self, images: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """A batch's images as the model gets them, outside a Trainer: copied to ``device``
+        (without waiting, from pinned memory on a GPU) and normalised as in a run.
+        """
+        moved = images.to(device, non_blocking=device.type == "cuda")
+        return self.on_after_batch_transfer({"image": moved}, 0)["image"]
+
     def setup(self, stage: str) -> None:
         from harness.nodes import check_same_samples
 
         check_same_samples(self.samples)  # several nodes: each must list the same images
+
+    def pinned(self) -> bool:
+        """Whether batches are pinned: ``pin_memory``, else whether they go to a CUDA device."""
+        if self.pin_memory is not None:
+            return self.pin_memory
+        if self.trainer is not None:  # a CPU run on a GPU machine pins nothing
+            return self.trainer.strategy.root_device.type == "cuda"
+        return torch.cuda.is_available()
 
     def _loader(self) -> DataLoader:
         from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
@@ -308,7 +324,7 @@ class ImageFolderDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             collate_fn=collate,
             persistent_workers=False,
-            pin_memory=self.pin_memory,
+            pin_memory=self.pinned(),
             worker_init_fn=return_freed_memory,
         )
 

@@ -199,10 +199,6 @@ def throughput_end_to_end(
         pin_memory=dev.type == "cuda",
     )  # fmt: skip
     dataset = dm.dataset
-
-    def to_device(x: torch.Tensor) -> torch.Tensor:
-        return dm.on_after_batch_transfer({"image": x.to(dev, non_blocking=True)}, 0)["image"]
-
     loader = dm.test_dataloader()
     images = skipped = 0
     with torch.inference_mode(), _autocast(dev, amp_dtype):
@@ -210,13 +206,13 @@ def throughput_end_to_end(
         if first is not None:  # an unreadable first file only costs the warm-up
             full = first.expand(min(batch_size, len(dataset)), *first.shape).contiguous()
             for _ in range(warmup):
-                model(to_device(full))
+                model(dm.on_device(full, dev))
         _sync(dev)
         start = time.perf_counter()
         for batch in loader:
             skipped += len(batch["skipped"])
             if batch["image"].shape[0]:
-                model(to_device(batch["image"]))
+                model(dm.on_device(batch["image"], dev))
                 images += batch["image"].shape[0]
         _sync(dev)
         seconds = time.perf_counter() - start

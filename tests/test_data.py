@@ -314,3 +314,20 @@ def test_test_dataloader_yields_every_sample_once(tmp_path: Path) -> None:
     # labels follow the folders the files lie in
     assert labels == [int(s.files[i].parent.name) for i in seen]
     assert sorted(dm.predict_dataloader().dataset.files) == sorted(s.files)
+
+
+def test_batches_pinned_only_for_a_cuda_device(tmp_path: Path, monkeypatch) -> None:
+    """Pinning is for the copy to a GPU: a CPU run pins nothing, even on a GPU machine."""
+    from types import SimpleNamespace
+
+    image(tmp_path / "0" / "a.png")
+    s = find_samples(tmp_path, CATS, WNIDS)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU machine
+    dm = ImageFolderDataModule(s, small)
+    assert dm.pinned()  # no trainer: where the batches go is unknown, CUDA is there
+    for device, pinned in (("cpu", False), ("cuda", True)):
+        strategy = SimpleNamespace(root_device=torch.device(device))
+        dm.trainer = SimpleNamespace(strategy=strategy, world_size=1)  # type: ignore[assignment]
+        assert dm.pinned() is pinned and dm.test_dataloader().pin_memory is pinned
+    for asked in (False, True):
+        assert ImageFolderDataModule(s, small, pin_memory=asked).pinned() is asked
