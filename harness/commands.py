@@ -169,7 +169,10 @@ def _data(args: argparse.Namespace) -> tuple[str, str | None, list[str], tuple[s
 
 
 def test(args: argparse.Namespace) -> int:
+    from harness.inputs import check_output
+
     data, labels, notes, ignore = _data(args)  # before any model loads, or lightning is imported
+    check_output(args.output)
     cfg = _config(args)
 
     from harness import evaluate
@@ -227,7 +230,7 @@ def _check_compare(args: argparse.Namespace, models: list[str]) -> None:
     """Option errors of ``compare`` as one line each, before any model process starts."""
     from harness.classlist import read
     from harness.fast import check_accelerator
-    from harness.inputs import check_inputs
+    from harness.inputs import check_inputs, check_not_empty, check_output
 
     if args.classes or args.weights_key:
         if not any("=" in m for m in models):
@@ -236,6 +239,8 @@ def _check_compare(args: argparse.Namespace, models: list[str]) -> None:
             read(args.classes)  # a malformed list: one error now, not one per model
     if args.data:
         check_inputs(args.data, args.labels)
+        check_not_empty(args.data, args.labels)
     elif args.labels:
         raise HarnessError("--labels needs --data: the folder the labelled files are in")
     check_accelerator(args.accelerator)
+    check_output(args.output)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -131,9 +132,12 @@ def open_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> Im
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(path)
-    except Image.DecompressionBombError:
+    except Image.DecompressionBombError as e:  # "Image size (N pixels) exceeds limit of ..."
+        claimed = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"{int(claimed[1]):,}" if claimed else f"over {2 * max_pixels:,}"
         raise ImageTooLarge(
-            f"its header claims over {2 * max_pixels:,} pixels, over --max-pixels ({max_pixels:,})"
+            f"its header claims {size} pixels, over --max-pixels ({max_pixels:,}); "
+            "raise it to read this file"
         ) from None
     w, h = im.size
     if w * h > max_pixels:

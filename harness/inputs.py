@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import HarnessError
-from harness.images import walk
+from harness.images import scan, walk
 
 DEFAULT_DATA = "data"  # the repository's folder for the user's own images
 DEFAULT_LABELS = "labels.csv"  # the labels file of the default folder, when there
@@ -27,6 +27,30 @@ def check_inputs(
     if labels is not None and not Path(labels).is_file():
         what = "does not exist" if not Path(labels).exists() else "is not a file"
         raise HarnessError(f"labels file {str(labels)!r} {what}")
+
+
+def check_not_empty(data: str | os.PathLike[str], labels: str | os.PathLike[str] | None) -> None:
+    """Raise a HarnessError, as ``find_samples`` would, when a folder without a labels
+    file holds no files at all (compare's check, before any model process starts).
+    """
+    if labels is None and not scan(Path(data))[0]:
+        raise HarnessError(f"no images found in {str(data)!r}")
+
+
+def check_output(output: str | os.PathLike[str] | None) -> None:
+    """Raise a HarnessError when ``--output`` cannot be a folder: it, or the nearest of
+    its parents that exists, is a file.
+    """
+    if output is None:
+        return
+    path = Path(output).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    if not path.is_dir():
+        named = repr(str(output))
+        if path != Path(output).absolute():  # a parent is the file
+            named += f": {str(path)!r}"
+        raise HarnessError(f"--output {named} is a file: name a folder (made if absent)")
 
 
 def default_data(checkout: Path | None = None) -> tuple[Path, Path | None]:

@@ -114,6 +114,8 @@ def per_node(devices: int | str, device_type: str) -> int:
         import torch
 
         return torch.cuda.device_count() if device_type == "cuda" else 1
+    if device_type != "cuda":
+        raise HarnessError(f"--devices {devices} names GPUs; on the CPU give a number of processes")
     return len([d for d in devices.split(",") if d.strip()])  # GPU ids "0,1"
 
 

@@ -97,7 +97,12 @@ def run_options(parallel: bool = True) -> Parser:
 def _parallel_options(g: argparse._ArgumentGroup) -> None:
     """--devices, --strategy, --num-nodes, --dist-timeout: for predict and test."""
     g.add_argument(
-        "--devices", default="1", help="devices (processes) to use, or auto (default: 1)"
+        "--devices",
+        default="1",
+        type=_devices,
+        metavar="N",
+        help="devices (processes) to use: a number, auto (every GPU, or 1 CPU process), "
+        "or GPU ids such as 0,1 (default: 1)",
     )
     g.add_argument(
         "--strategy",
@@ -193,6 +198,19 @@ def _pixels(s: str) -> int:
         return 1 <= n < float("inf") and n == int(n)
 
     return int(_number(s, float, whole, "a whole number of pixels (250e6)"))
+
+
+def _devices(s: str) -> str:
+    """--devices: a count of at least 1, auto (or -1, Lightning's word for it), or GPU ids."""
+    s = s.strip()
+    ids = [d.strip() for d in s.split(",")]
+    if s in ("auto", "-1") or (s.isdigit() and int(s) >= 1):
+        return s
+    if "," in s and all(d.isdigit() for d in ids if d) and any(ids):
+        return s
+    raise argparse.ArgumentTypeError(
+        f"expected a number of devices of at least 1, auto, or GPU ids such as 0,1, got {s!r}"
+    )
 
 
 def _seconds(s: str) -> float:

@@ -97,6 +97,8 @@ def resolve(
     """
     registry.check(name)
     weights_dir = weights_dir or os.environ.get(WEIGHTS_DIR_ENV) or None
+    if timm_zoo.is_timm(name) and weights.lower() != "none" and not _names_file(weights):
+        name, weights = registry.timm_tagged(name, weights), "DEFAULT"  # as named timm/ARCH.TAG
     file = _weights_file(arch_of(name), weights, weights_dir)
     rand = weights.lower() == "none"
     card = registry.card(name, "DEFAULT" if file or rand else weights)
@@ -158,9 +160,14 @@ def _weights_file(arch: str, weights: str, weights_dir: str | None) -> Path | No
     """The checkpoint file ``weights`` names (or DEFAULT finds in ``weights_dir``), if any."""
     if weights.upper() == "DEFAULT" and weights_dir:
         return find_in_dir(arch, weights_dir)
-    if Path(weights).suffix in CHECKPOINT_SUFFIXES or os.sep in weights or Path(weights).is_file():
-        return Path(weights)
-    return None
+    return Path(weights) if _names_file(weights) else None
+
+
+def _names_file(weights: str) -> bool:
+    """Whether ``--weights`` names a checkpoint file rather than a tag."""
+    return (
+        Path(weights).suffix in CHECKPOINT_SUFFIXES or os.sep in weights or Path(weights).is_file()
+    )
 
 
 def from_torchvision(name: str, weights: WeightsEnum) -> nn.Module:
@@ -179,7 +186,8 @@ def from_torchvision(name: str, weights: WeightsEnum) -> nn.Module:
         raise WeightsUnavailable(
             f"cannot get {name} weights {weights.name}: not in torchvision's cache ({cached}) "
             f"and the download failed ({reason}); put the file there, pass --weights FILE.pth, "
-            f"--weights-dir DIR, or --weights none for random weights"
+            f"--weights-dir DIR holding {name}.pth (used for --weights DEFAULT), or --weights "
+            "none for random weights"
         ) from e
     except RuntimeError as e:  # a corrupt or partial cached file
         raise HarnessError(f"cannot load {name} weights from {cached}: {e}") from e

@@ -447,3 +447,38 @@ def test_malicious_checkpoint_is_refused(
     torch.save(squeezenet1_1(num_classes=10).state_dict(), ten)
     assert main([*args, "--weights", str(ten)]) == 2
     assert "10 classes" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("command", ["test", "compare"])
+@pytest.mark.parametrize("inside", [False, True])
+def test_output_that_is_a_file(tmp_path: Path, capsys, command: str, inside: bool) -> None:
+    """One line and exit 2 before any model runs, not an OS error from deep inside."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine\n")
+    image = tmp_path / "data" / "a.png"
+    image.parent.mkdir()
+    Image.new("RGB", (8, 8)).save(image)
+    out = notes / "run" if inside else notes
+    model = ["--model"] if command == "test" else ["--models"]
+    args = [command, *model, "squeezenet1_1", "--weights-dir", str(tmp_path), "--data",
+            str(image.parent), "--accelerator", "cpu", "--output", str(out)]  # fmt: skip
+    assert main(args) == 2
+    said = f"--output {str(out)!r}" + (f": {str(notes)!r}" if inside else "")
+    assert (
+        capsys.readouterr().err
+        == f"harness: error: {said} is a file: name a folder (made if absent)\n"
+    )
+    assert notes.read_text() == "mine\n"
+
+
+def test_compare_of_an_empty_folder_stops_before_any_model(tmp_path: Path, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "run"
+    args = ["compare", "--models", "squeezenet1_1", "--data", str(tmp_path / "empty"),
+            "--output", str(out)]  # fmt: skip
+    assert main(args) == 2
+    assert (
+        capsys.readouterr().err
+        == f"harness: error: no images found in {str(tmp_path / 'empty')!r}\n"
+    )
+    assert not out.exists()

@@ -260,3 +260,32 @@ def test_nodes_must_list_the_same_images(monkeypatch: pytest.MonkeyPatch, tmp_pa
     for files2, labels in (([files[0]], [1]), (files, [1, 3]), (files[::-1], [2, 1])):
         with pytest.raises(HarnessError, match="list different images"):
             check_same_samples(Samples(tmp_path, files2, labels, "files"))
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "abc", "1.5", ",", ""])
+def test_devices_option_refused(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import build_parser
+
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(["test", "--model", "m", "--devices", value])
+    assert e.value.code == 2
+    assert "--devices: expected a number of devices of at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["1", "4", "auto", "-1", "0,1", "1,"])
+def test_devices_option_accepted(value: str) -> None:
+    from harness.cli import build_parser
+
+    assert build_parser().parse_args(["test", "--model", "m", "--devices", value]).devices == value
+
+
+def test_gpu_ids_on_the_cpu_are_one_line(
+    tiny_images: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(tiny_images, "--devices", "0,1") == 2
+    out, err = capsys.readouterr()
+    assert (
+        out == ""
+        and err
+        == "harness: error: --devices 0,1 names GPUs; on the CPU give a number of processes\n"
+    )

@@ -210,6 +210,9 @@ def test_max_pixels_boundary(tmp_path: Path) -> None:
     assert load_rgb(p, max_pixels=1000).size == (40, 25)
     with pytest.raises(ImageTooLarge, match=r"40x25 is 1,000 pixels, over --max-pixels \(999\)"):
         load_rgb(p, max_pixels=999)
+    # over twice the limit Pillow's own guard refuses it at opening: still the file's own size
+    with pytest.raises(ImageTooLarge, match=r"claims 1,000 pixels, over --max-pixels \(400\)"):
+        load_rgb(p, max_pixels=400)
 
 
 @pytest.mark.parametrize(
@@ -264,6 +267,9 @@ def test_compare_passes_the_image_options_to_each_model(
 
     specs = []
     monkeypatch.setattr(harness.compare, "compare", lambda m, spec, *_: specs.append(spec) or [])
-    args = ["compare", "--models", "squeezenet1_1", "--data", str(tmp_path), "--accelerator", "cpu"]
+    (tmp_path / "data").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "data" / "a.png")  # compare refuses an empty folder
+    data = str(tmp_path / "data")
+    args = ["compare", "--models", "squeezenet1_1", "--data", data, "--accelerator", "cpu"]
     assert main([*args, "--decode", "fast", "--max-pixels", "5e6", "--output", str(tmp_path)]) == 0
     assert (specs[0].decode, specs[0].max_pixels) == ("fast", 5_000_000)

@@ -189,6 +189,18 @@ def test_file_dir_tag_and_none() -> None:
         weights.load("timm/tf_efficientnet_lite0", str(need(LITE1)))
 
 
+def test_weights_tag_is_the_same_as_naming_it(offline_hub: Path) -> None:
+    """--weights in1k and timm/ARCH.in1k: the same card, and the same --weights-dir file."""
+    state = torch.load(need(LITE0), weights_only=True)
+    by_tag = weights.load("timm/tf_efficientnet_lite0", "in1k", str(LITE0.parent))
+    by_name = weights.load("timm/tf_efficientnet_lite0.in1k", "DEFAULT", str(LITE0.parent))
+    for loaded in (by_tag, by_name):
+        assert loaded.source == str(LITE0) and loaded.card.name == "timm/tf_efficientnet_lite0.in1k"
+        assert all(torch.equal(loaded.model.state_dict()[k], v) for k, v in state.items())
+    with pytest.raises(HarnessError, match="already names its weights"):
+        weights.load("timm/tf_efficientnet_lite0.in1k", "zz", str(LITE0.parent))
+
+
 def test_flops_of_a_timm_model_equal_a_hand_count() -> None:
     """FLOPs = 2 x the multiply-accumulates of every convolution and linear layer."""
     from harness import measure
