@@ -32,6 +32,9 @@ from harness.preprocess import split
 UNLABELLED = -1
 
 
+UNNAMED_FOLDERS = "no subfolder names a class of the model"  # a note of find_samples
+
+
 @dataclass
 class Samples:
     """The files to evaluate, their labels, and notes on what was left out and why."""
@@ -195,6 +198,14 @@ def find_samples(
         if found is None:
             files, skipped = scan(root)
             found = Samples(root, files, [UNLABELLED] * len(files), "unlabelled", skipped=skipped)
+            folders = [d.name for d in sorted(root.iterdir()) if d.name[0] != "." and _is_dir(d)]
+            if folders:  # perhaps meant as class folders: say why they were not taken as such
+                shown = ", ".join(map(repr, folders[:3])) + (", ..." if len(folders) > 3 else "")
+                found.notes.append(
+                    f"{UNNAMED_FOLDERS} ({len(folders)}: {shown}): "
+                    "evaluated unlabelled; name class folders by class name, index or wnid, "
+                    "or pass --labels"
+                )
         samples = found
     samples.skipped = [s for s in samples.skipped if os.path.abspath(s[0]) not in skip]
     _keep(samples, [i for i, f in enumerate(samples.files) if os.path.abspath(f) not in skip])

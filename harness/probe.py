@@ -50,9 +50,18 @@ def measure(spec: Spec) -> dict[str, Any]:
     if spec.run > 1:
         row["accuracy_note"] = "measured in the first run only"
     elif row["top1"] is None and not row.get("accuracy_note"):
-        row["accuracy_note"] = "n/a (no labels)" if samples is not None else "n/a (no data)"
+        row["accuracy_note"] = f"n/a ({_why_unlabelled(samples)})"
     _log_tensorboard(logger, row, spec.run)
     return row
+
+
+def _why_unlabelled(samples: Any) -> str:
+    """No data, no labels, or (class folders of other models, say) folders naming no class."""
+    from harness.data import UNNAMED_FOLDERS
+
+    if samples is None:
+        return "no data"
+    return next((n for n in samples.notes if n.startswith(UNNAMED_FOLDERS)), "no labels")
 
 
 def _import_libraries(model: str) -> None:

@@ -243,6 +243,19 @@ def test_unlabelled_folder(tmp_path: Path) -> None:
     assert not s.labelled
     assert s.files == [tmp_path / "a.png", tmp_path / "b.png", tmp_path / "holiday" / "c.png"]
     assert s.labels == [UNLABELLED] * 3 == [-1, -1, -1]
+    assert s.notes == [
+        "no subfolder names a class of the model (1: 'holiday'): evaluated unlabelled; "
+        "name class folders by class name, index or wnid, or pass --labels"
+    ]
+    image(tmp_path / "n0000001" / "d.png")  # a mistyped wnid beside it
+    for name in ("x1", "x2", "x3"):
+        image(tmp_path / name / "e.png")
+    assert "(5: 'holiday', 'n0000001', 'x1', ...)" in find_samples(tmp_path, CATS, WNIDS).notes[0]
+
+
+def test_flat_folder_has_no_note(tmp_path: Path) -> None:
+    image(tmp_path / "a.png")
+    assert find_samples(tmp_path, CATS, WNIDS).notes == []
 
 
 def test_limit(tmp_path: Path) -> None:
@@ -331,3 +344,16 @@ def test_batches_pinned_only_for_a_cuda_device(tmp_path: Path, monkeypatch) -> N
         assert dm.pinned() is pinned and dm.test_dataloader().pin_memory is pinned
     for asked in (False, True):
         assert ImageFolderDataModule(s, small, pin_memory=asked).pinned() is asked
+
+
+def test_compare_row_says_why_accuracy_is_na(tmp_path: Path) -> None:
+    """A model whose classes no folder names (beside fine-tuned ones that are) says so."""
+    from harness.probe import _why_unlabelled
+
+    image(tmp_path / "flat" / "a.png")
+    image(tmp_path / "pets" / "fox" / "a.png")
+    pets = find_samples(tmp_path / "pets", CATS, WNIDS)
+    assert _why_unlabelled(pets) == pets.notes[0]
+    assert pets.notes[0].startswith("no subfolder names a class of the model (1: 'fox')")
+    assert _why_unlabelled(find_samples(tmp_path / "flat", CATS, WNIDS)) == "no labels"
+    assert _why_unlabelled(None) == "no data"
