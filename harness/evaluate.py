@@ -20,7 +20,7 @@ from harness.module import ClassifierModule
 from harness.nodes import num_nodes, per_node, strategy
 from harness.progress import progress_bar
 from harness.report import environment
-from harness.results import summarise, write
+from harness.results import earlier_run, replace_earlier, summarise, write
 from harness.timing import set_threads
 from harness.weights import Loaded
 
@@ -156,6 +156,13 @@ def test(
         samples = find_samples(
             data, loaded.categories, loaded.card.wnids, labels, limit, sample, seed, ignore
         )
+    earlier = earlier_run(output) if logger is None else []  # --output given again
+    if earlier:
+        named = [p.name for p in earlier if not p.name.startswith("events.")]
+        if len(named) < len(earlier):
+            k = len(earlier) - len(named)
+            named.append(f"{k} TensorBoard event file{'s' * (k != 1)}")
+        samples.notes.append(f"--output {output} held an earlier run: replaced ({', '.join(named)})")
     logger = logger or new_logger(loaded.name, output)
     module, t, seconds, cfg = run("test", loaded, samples, cfg, logger)
     if not t.is_global_zero:
@@ -166,6 +173,7 @@ def test(
     results |= {"started": env["date"], "environment": {**env, "precision": cfg.precision}}
     results["run_dir"] = str(run_dir)
     write(run_dir, results, module, samples, loaded)
+    replace_earlier(earlier, results)
     if log_extras:
         from harness.tensorboard import log_run
 

@@ -16,6 +16,27 @@ from harness.report import to_csv, to_json, write_atomic
 from harness.weights import RANDOM_NOTE, Loaded
 
 
+EVENTS = "events.out.tfevents.*"  # TensorBoard's event files
+
+
+def earlier_run(output: str | None) -> list[Path]:
+    """The results and TensorBoard events an earlier run left in ``output`` (given again)."""
+    run_dir = Path(output) if output else None
+    if run_dir is None or not run_dir.is_dir():
+        return []
+    mine = [run_dir / n for n in ("results.json", "predictions.csv", "per_class.csv")]
+    return [p for p in mine if p.is_file()] + sorted(run_dir.glob(EVENTS))
+
+
+def replace_earlier(earlier: list[Path], results: dict[str, Any]) -> None:
+    """Remove what ``write`` did not overwrite of the earlier run: its event files, and its
+    per_class.csv where this run has no labels. Called once this run's files are written.
+    """
+    for p in earlier:
+        if p.name.startswith("events.") or (p.name == "per_class.csv" and not results["labelled"]):
+            p.unlink(missing_ok=True)
+
+
 def write(
     run_dir: Path,
     results: dict[str, Any],

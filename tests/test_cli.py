@@ -237,3 +237,36 @@ def test_json_error_document_from_rank_zero_only(tmp_path: Path, capsys, monkeyp
     assert main(args) == 2
     out, err2 = capsys.readouterr()
     assert out == "" and err2 == err
+
+
+def test_output_given_again_replaces_the_earlier_run(tmp_path: Path, capsys) -> None:
+    """A labelled run, then an unlabelled one into the same --output: nothing of the first
+    is left beside the second (its per_class.csv, its TensorBoard events), and it says so."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for i, folder in enumerate(("0", "1", "")):  # class indices 0 and 1, then none
+        (tmp_path / "labelled" / folder).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (20, 20), (90 * i, 30, 60)).save(tmp_path / "labelled" / folder / "a.png")
+    (tmp_path / "flat").mkdir()
+    Image.new("RGB", (20, 20)).save(tmp_path / "flat" / "b.png")
+    out = tmp_path / "out"
+    common = ["test", "--model", "squeezenet1_1", "--weights", "none", "--accelerator", "cpu",
+              "--num-workers", "0", "--no-progress", "--output", str(out)]  # fmt: skip
+    assert main([*common, "--data", str(tmp_path / "labelled")]) == 0
+    first = sorted(out.glob("events.out.tfevents.*"))
+    assert first and (out / "per_class.csv").is_file()
+    capsys.readouterr()
+    assert main([*common, "--data", str(tmp_path / "flat")]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["n"] == 1 and res["labelled"] == 0
+    assert not (out / "per_class.csv").exists()
+    events = sorted(out.glob("events.out.tfevents.*"))
+    assert events and not set(events) & set(first)
+    said = (
+        f"--output {out} held an earlier run: replaced (results.json, predictions.csv, "
+        f"per_class.csv, {len(first)} TensorBoard event file{'s' * (len(first) != 1)})"
+    )
+    assert said in res["notes"] and f"note      {said}" in capsys.readouterr().out
+    ea = EventAccumulator(str(out))
+    ea.Reload()
+    assert [e.value for e in ea.Scalars("test/labelled")] == [0.0]  # not the first run's 2 too
