@@ -162,7 +162,9 @@ def test(
         if len(named) < len(earlier):
             k = len(earlier) - len(named)
             named.append(f"{k} TensorBoard event file{'s' * (k != 1)}")
-        samples.notes.append(f"--output {output} held an earlier run: replaced ({', '.join(named)})")
+        samples.notes.append(
+            f"--output {output} held an earlier run: replaced ({', '.join(named)})"
+        )
     logger = logger or new_logger(loaded.name, output)
     module, t, seconds, cfg = run("test", loaded, samples, cfg, logger)
     if not t.is_global_zero:

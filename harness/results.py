@@ -15,7 +15,6 @@ from harness.module import ClassifierModule
 from harness.report import to_csv, to_json, write_atomic
 from harness.weights import RANDOM_NOTE, Loaded
 
-
 EVENTS = "events.out.tfevents.*"  # TensorBoard's event files
 
 
