@@ -11,6 +11,7 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 from harness import HarnessError, policy
 from harness.config import LOGS, RunConfig, run_name
@@ -20,7 +21,7 @@ from harness.module import ClassifierModule
 from harness.nodes import num_nodes, per_node, strategy
 from harness.progress import progress_bar
 from harness.report import environment
-from harness.results import earlier_run, replace_earlier, summarise, write
+from harness.results import discard_failed, earlier_run, replace_earlier, summarise, write
 from harness.timing import set_threads
 from harness.weights import Loaded
 
@@ -165,8 +166,14 @@ def test(
         samples.notes.append(
             f"--output {output} held an earlier run: replaced ({', '.join(named)})"
         )
+    made = logger is None
     logger = logger or new_logger(loaded.name, output)
-    module, t, seconds, cfg = run("test", loaded, samples, cfg, logger)
+    try:
+        module, t, seconds, cfg = run("test", loaded, samples, cfg, logger)
+    except BaseException:  # no empty run for TensorBoard to show
+        if made and getattr(rank_zero_only, "rank", 0) == 0:  # the process that logs
+            discard_failed(Path(output or logger.log_dir), earlier, made_for_it=not output)
+        raise
     if not t.is_global_zero:
         return None
     metrics = {k: float(v) for k, v in t.callback_metrics.items()}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,23 @@ def replace_earlier(earlier: list[Path], results: dict[str, Any]) -> None:
     for p in earlier:
         if p.name.startswith("events.") or (p.name == "per_class.csv" and not results["labelled"]):
             p.unlink(missing_ok=True)
+
+
+def discard_failed(run_dir: Path, earlier: list[Path], made_for_it: bool) -> None:
+    """What a run that failed left for TensorBoard, so that it shows no empty run: the
+    folder made for it (only event files and an hparams.yaml in it), or in an
+    ``--output`` folder its own event files (``earlier`` ones stay).
+    """
+    if not run_dir.is_dir():
+        return
+    if made_for_it:
+        if all(p.match(EVENTS) or p.name == "hparams.yaml" for p in run_dir.iterdir()):
+            shutil.rmtree(run_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):  # lightning_logs/<model>/, if now empty
+                run_dir.parent.rmdir()
+        return
+    for p in set(run_dir.glob(EVENTS)) - set(earlier):
+        p.unlink(missing_ok=True)
 
 
 def write(

@@ -289,6 +289,11 @@ def test_strict_on_a_file_that_fails_to_decode(
     line = one_error_line(capsys)
     assert str(bad) in line and "--strict" in line
     assert not list(cwd.rglob("results.json"))
+    assert not list(cwd.rglob("events.out.tfevents.*"))  # no empty run for TensorBoard
+    args = ["test", "--model", "squeezenet1_1", "--weights", "none", "--data", str(bad.parent)]
+    assert main([*args, *FAST, "--strict", "--batch-size", "2"]) == 2  # in lightning_logs/
+    assert str(bad) in one_error_line(capsys)
+    assert not (cwd / "lightning_logs" / "squeezenet1_1").exists()
 
 
 @pytest.mark.parametrize("case", ["empty folder", "missing folder", "a file"])
