@@ -185,6 +185,10 @@ def test(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if res is not None:  # None: a non-zero rank of a multi-process run
         summary(res, notes)
+        if not res["n"]:  # as predict: a run that read nothing failed, though it says why
+            raise RunFailed(
+                f"not one of the {len(res['skipped'])} images could be read (see the summary)"
+            )
     return EXIT_OK
 
 

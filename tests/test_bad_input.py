@@ -487,3 +487,19 @@ def test_compare_of_an_empty_folder_stops_before_any_model(tmp_path: Path, capsy
         == f"harness: error: no images found in {str(tmp_path / 'empty')!r}\n"
     )
     assert not out.exists()
+
+
+def test_test_that_reads_nothing_fails_but_keeps_its_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As predict: exit 1 when not one image could be read, after the summary says why."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("a.png", "b.jpg"):
+        (data / name).write_bytes(b"not an image")
+    assert run_test(data, tmp_path / "out") == 1
+    out, err = capsys.readouterr()
+    assert err == "harness: error: not one of the 2 images could be read (see the summary)\n"
+    assert out.count("skipped   ") == 2
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["n"] == 0 and [Path(s["file"]).name for s in res["skipped"]] == ["a.png", "b.jpg"]
