@@ -220,7 +220,7 @@ def compare(args: argparse.Namespace) -> int:
         print(f"harness: partial report in {run}/report.md", file=sys.stderr)
         raise
     print(compare_table(rows))
-    for kind in ("error", "noisy"):
+    for kind in ("error", "n/a", "noisy"):
         for model, what in problems(rows, kind):
             print(f"{kind:<9} {model}: {what}")
     print(

@@ -156,24 +156,27 @@ def _data_line(spec: Spec) -> str:
 
 
 def problems(rows: Sequence[dict[str, Any]], kind: str) -> list[tuple[str, str]]:
-    """(model, what) of the rows that failed (``kind`` "error") or whose timings are
-    noisy ("noisy"): what the console and report.md both say of them.
+    """(model, what) of the rows that failed (``kind`` "error"), whose accuracy was not
+    measured ("n/a": random weights, no labels) or whose timings are noisy ("noisy"):
+    what the console and report.md both say of them.
     """
     from harness.timing import describe
 
     if kind == "error":
         return [(r["model"], r["error"]) for r in rows if r.get("error")]
+    if kind == "n/a":
+        return [
+            (r["model"], f"accuracy {r['accuracy_note']}")
+            for r in rows
+            if not r.get("error") and r.get("top1") is None and r.get("accuracy_note")
+        ]
     return [(r["model"], describe(r)) for r in rows if r.get("noisy") and not r.get("error")]
 
 
 def _notes(rows: list[dict[str, Any]]) -> list[str]:
     """report.md's notes: errors, accuracy not measured, published figures, noisy timings."""
     notes = [f"- {model}: {what}" for model, what in problems(rows, "error")]
-    notes += [
-        f"- {r['model']}: accuracy {r['accuracy_note']}"
-        for r in rows
-        if not r.get("error") and r.get("top1") is None and r.get("accuracy_note")
-    ]
+    notes += [f"- {model}: {what}" for model, what in problems(rows, "n/a")]
     notes += [f"- {r['model']}: * {r['published_note']}" for r in rows if r.get("published_note")]
     notes += [f"- {model}: {what}" for model, what in problems(rows, "noisy")]
     repeat = max((r.get("repeat", 1) for r in rows), default=1)

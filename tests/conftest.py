@@ -156,8 +156,14 @@ def compared(nips: Path, squeezenet_weights: Path, tmp_path_factory) -> Path:
     from harness.cli import main
 
     def make(folder: Path) -> None:
+        import contextlib
+        import io
+
         models = ["squeezenet1_1", "alexnet", "timm/tf_efficientnet_lite0"]
         args = compare_args(nips, squeezenet_weights, folder / "run", models, COMPARE_LIMIT)
-        assert main([*args, "--latency-seconds", "0.3"]) == 0
+        console = io.StringIO()
+        with contextlib.redirect_stdout(console):
+            assert main([*args, "--latency-seconds", "0.3"]) == 0
+        (folder / "console.txt").write_text(console.getvalue())  # what the user saw
 
     return once(tmp_path_factory, "compared", make) / "run"

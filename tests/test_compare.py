@@ -51,6 +51,9 @@ def test_random_weights_get_na_accuracy_and_real_speed(compared):
         assert r["latency_ms_p90"] <= r["latency_ms_p99"]
         assert r["throughput_ips"] > 0 and r["throughput_e2e_ips"] > 0
         assert r["peak_memory_mib"] > r["memory_rise_mib"] > 0
+    said = "alexnet: accuracy n/a (weights unavailable offline)"
+    assert f"\nn/a       {said}\n" in (compared.parent / "console.txt").read_text()
+    assert f"\n- {said}\n" in (compared / "report.md").read_text()
     # parameter counts are the architectures', whatever the weights
     assert rows["alexnet"]["params"] == 61100840
     # published accuracy in the same unit as top1: a fraction, from torchvision's percent
