@@ -20,6 +20,8 @@ from harness.options import (
     model_options,
     positive,
     run_options,
+    seconds,
+    seconds_at_least_0,
 )
 from harness.usage import (  # no torch in these: --help stays instant
     EXIT_FAILED,
@@ -36,7 +38,7 @@ def build_parser() -> Parser:
     parser = Parser(
         prog="harness",
         description="Evaluate and benchmark pretrained image classifiers "
-        "(every torchvision classification model).",
+        "(torchvision's classification models and timm's model zoo).",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -145,7 +147,7 @@ def _compare_options(p: argparse.ArgumentParser) -> None:
     """--latency-seconds, --repeat, --timeout: how long compare times each model."""
     p.add_argument(
         "--latency-seconds",
-        type=float,
+        type=seconds_at_least_0,
         default=2.0,
         metavar="S",
         help="time spent timing batch-1 latency per model, at least 10 runs (default: 2)",
@@ -161,7 +163,7 @@ def _compare_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--timeout",
-        type=float,
+        type=seconds,
         metavar="S",
         help="give up on a model after S seconds (an error row)",
     )

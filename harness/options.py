@@ -33,8 +33,8 @@ def model_options(with_weights: bool = True) -> Parser:
         "--weights-dir",
         metavar="DIR",
         default=os.environ.get("HARNESS_WEIGHTS_DIR"),
-        help="folder searched for MODEL.pth / MODEL-*.pth before torchvision's "
-        "download (default: $HARNESS_WEIGHTS_DIR)",
+        help="folder searched for ARCH.pth / ARCH-*.pth before torchvision's or timm's "
+        "download, for --weights DEFAULT (default: $HARNESS_WEIGHTS_DIR)",
     )
     return p
 
@@ -118,7 +118,7 @@ def _parallel_options(g: argparse._ArgumentGroup) -> None:
     )
     g.add_argument(
         "--dist-timeout",
-        type=_seconds,
+        type=seconds,
         default=DEFAULT_TIMEOUT,
         metavar="S",
         help="seconds a process waits for the others (to join, to finish, to answer) "
@@ -213,8 +213,12 @@ def _devices(s: str) -> str:
     )
 
 
-def _seconds(s: str) -> float:
+def seconds(s: str) -> float:
     return float(_number(s, float, lambda v: 0 < v < float("inf"), "a number of seconds above 0"))
+
+
+def seconds_at_least_0(s: str) -> float:
+    return float(_number(s, float, lambda v: 0 <= v < float("inf"), "a number of seconds >= 0"))
 
 
 def choice_options() -> Parser:

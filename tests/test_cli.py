@@ -270,3 +270,30 @@ def test_output_given_again_replaces_the_earlier_run(tmp_path: Path, capsys) -> 
     ea = EventAccumulator(str(out))
     ea.Reload()
     assert [e.value for e in ea.Scalars("test/labelled")] == [0.0]  # not the first run's 2 too
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--latency-seconds", "-1", "expected a number of seconds >= 0, got '-1'"),
+        ("--latency-seconds", "nan", "expected a number of seconds >= 0, got 'nan'"),
+        ("--timeout", "0", "expected a number of seconds above 0, got '0'"),
+        ("--timeout", "-5", "expected a number of seconds above 0, got '-5'"),
+    ],
+)
+def test_compare_time_options_refused(option: str, value: str, says: str, capsys) -> None:
+    from harness.cli import build_parser
+
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(["compare", "--models", "squeezenet1_1", option, value])
+    assert e.value.code == 2
+    assert f"argument {option}: {says}" in capsys.readouterr().err
+
+
+def test_compare_time_options_taken() -> None:
+    from harness.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["compare", "--models", "m", "--latency-seconds", "0", "--timeout", "2.5"]
+    )
+    assert (args.latency_seconds, args.timeout) == (0.0, 2.5)
