@@ -64,7 +64,12 @@ def models(args: argparse.Namespace) -> int:
     from harness.report import to_csv, to_json
     from harness.show import models_table
 
-    rows = [registry.info(name) for name in registry.match(args.patterns)]
+    names = registry.match(args.patterns)
+    if sys.stderr.isatty() and len(names) > 20:  # timm's models take 0.1-0.2 s each to count
+        from tqdm import tqdm
+
+        names = tqdm(names, desc="models", unit="model", leave=False, file=sys.stderr)
+    rows = [registry.info(name) for name in names]
     if args.format == "json":
         print(to_json(rows), end="")
     elif args.format == "csv":

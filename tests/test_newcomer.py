@@ -58,14 +58,13 @@ def class_folders(root: Path) -> Path:
 # --- 1. stdout carries data only ------------------------------------------------------------
 
 
-def test_progress_bar_goes_to_a_terminal_on_stderr(tiny_images: list[Path], tmp_path: Path) -> None:
-    """stdout piped into a file, stderr a terminal: the bar shows there, the JSON stays whole."""
+def at_a_terminal(args: list[str], cwd: Path) -> tuple[bytes, bytes]:
+    """``harness ARGS`` with stdout piped and stderr a 100-column terminal: (stdout, terminal)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns
-    args = ["predict", str(tiny_images[0]), *FAST[:4], "--num-workers", "0", "--format", "json"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", *args],
-        cwd=tmp_path,
+        cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
         stderr=slave,
@@ -89,9 +88,27 @@ def test_progress_bar_goes_to_a_terminal_on_stderr(tiny_images: list[Path], tmp_
     reader.join(timeout=10)
     os.close(master)
     assert proc.returncode == 0, b"".join(terminal).decode(errors="replace")
+    return out, b"".join(terminal)
+
+
+def test_progress_bar_goes_to_a_terminal_on_stderr(tiny_images: list[Path], tmp_path: Path) -> None:
+    """stdout piped into a file, stderr a terminal: the bar shows there, the JSON stays whole."""
+    args = ["predict", str(tiny_images[0]), *FAST[:4], "--num-workers", "0", "--format", "json"]
+    out, terminal = at_a_terminal(args, tmp_path)
     [result] = json.loads(out)  # nothing but the JSON
     assert result["file"] == str(tiny_images[0])
-    assert b"Predicting" in b"".join(terminal)  # Lightning's bar, on the terminal
+    assert b"Predicting" in terminal  # Lightning's bar, on the terminal
+
+
+def test_models_shows_progress_at_a_terminal(tmp_path: Path) -> None:
+    """Counting timm's parameters takes 0.1-0.2 s a model: a long list shows how far it is."""
+    from harness import registry
+
+    patterns = ["resnet*", "vgg*", "efficientnet*"]  # torchvision's: quick to list
+    n = len(registry.match(patterns))
+    out, terminal = at_a_terminal(["models", *patterns, "--format", "json"], tmp_path)
+    assert n > 20 and len(json.loads(out)) == n  # stdout holds the JSON only
+    assert b"models:   0%| " in terminal and f"| 0/{n} [".encode() in terminal
 
 
 # --- 2. --output holds the whole run; 3. a run records how it was made ------------------------
