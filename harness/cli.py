@@ -48,6 +48,10 @@ def build_parser() -> Parser:
     _add_predict(sub, model, run)
     _add_test(sub, model, run, choice)
     _add_compare(sub, choice)
+    for command in sub.choices.values():  # also after the command, as people type it
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return parser
 
 

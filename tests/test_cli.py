@@ -297,3 +297,14 @@ def test_compare_time_options_taken() -> None:
         ["compare", "--models", "m", "--latency-seconds", "0", "--timeout", "2.5"]
     )
     assert (args.latency_seconds, args.timeout) == (0.0, 2.5)
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_before_or_after_the_command(where: str, capsys, tmp_path: Path) -> None:
+    """--debug shows the traceback whichever side of the command it is typed; without it, one line."""
+    absent = str(tmp_path / "absent.jpg")
+    args = ["predict", absent, "--model", "squeezenet1_1"]
+    with pytest.raises(Exception, match="no such file or folder"):
+        main(["--debug", *args] if where == "before" else [*args, "--debug"])
+    assert main(args) == 2
+    assert capsys.readouterr().err == f"harness: error: no such file or folder: {absent!r}\n"
