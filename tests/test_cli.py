@@ -301,7 +301,7 @@ def test_compare_time_options_taken() -> None:
 
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_debug_before_or_after_the_command(where: str, capsys, tmp_path: Path) -> None:
-    """--debug shows the traceback whichever side of the command it is typed; without it, one line."""
+    """--debug shows the traceback on either side of the command; without it, one line."""
     absent = str(tmp_path / "absent.jpg")
     args = ["predict", absent, "--model", "squeezenet1_1"]
     with pytest.raises(Exception, match="no such file or folder"):
