@@ -148,7 +148,7 @@ def predict(args: argparse.Namespace) -> int:
     for note in samples.notes:
         print(f"harness: note: {note}", file=sys.stderr)
     if not module.rows:  # a failure, in one line (and as JSON's error document, if asked)
-        raise RunFailed(f"not one of the {len(files)} images could be read (see above)")
+        raise RunFailed(f"{_none_read(len(files))} (see above)")
     print_predictions(args, results, loaded)
     return EXIT_OK
 
@@ -173,6 +173,12 @@ def _data(args: argparse.Namespace) -> tuple[str, str | None, list[str], tuple[s
     return str(folder), labels, notes, (str(folder / "README.md"),)
 
 
+def _none_read(n: int) -> str:
+    return (
+        "the only image could not be read" if n == 1 else f"not one of the {n} images could be read"
+    )
+
+
 def test(args: argparse.Namespace) -> int:
     from harness.inputs import check_output
 
@@ -191,9 +197,7 @@ def test(args: argparse.Namespace) -> int:
     if res is not None:  # None: a non-zero rank of a multi-process run
         summary(res, notes)
         if not res["n"]:  # as predict: a run that read nothing failed, though it says why
-            raise RunFailed(
-                f"not one of the {len(res['skipped'])} images could be read (see the summary)"
-            )
+            raise RunFailed(f"{_none_read(len(res['skipped']))} (see the summary)")
     return EXIT_OK
 
 

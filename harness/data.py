@@ -138,7 +138,12 @@ def from_csv(
         raise _fail(f"unknown labels in {labels_csv}", unknown)
     listed = set(files)
     unlisted = [p for p in scan(root)[0] if p not in listed and os.path.abspath(p) not in ignore]
-    notes = [f"{len(unlisted)} images in {root} are not in {labels_csv.name}: not evaluated"]
+    shown = ", ".join(str(p.relative_to(root)) for p in unlisted[:3])
+    more = f" and {len(unlisted) - 3} more" if len(unlisted) > 3 else ""
+    notes = [
+        f"{len(unlisted)} file{'s' * (len(unlisted) != 1)} in {root} not listed in "
+        f"{labels_csv.name}, not evaluated: {shown}{more}"
+    ]
     return Samples(root, files, labels, f"labels file {labels_csv}", notes if unlisted else [])
 
 

@@ -109,7 +109,7 @@ def test_predict_only_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["predict", str(bad), *FAST, "--format", "json"]) == 1
     out, err = capsys.readouterr()
     doc = json.loads(out)  # a failure: the error document, as for any failed --format json
-    assert doc["exit_status"] == 1 and "not one of the 1 images could be read" in doc["error"]
+    assert doc["exit_status"] == 1 and "the only image could not be read" in doc["error"]
     assert "skipped" in err and str(bad) in err
     assert err.splitlines()[-1] == f"harness: error: {doc['error']}"
 

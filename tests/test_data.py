@@ -173,7 +173,25 @@ def test_labels_csv(tmp_path: Path) -> None:
     assert s.files == [root / "sub" / "b.png", root / "a.png", root / "c.png"]  # CSV order
     assert s.labels == [3, 1, 0]
     assert s.layout.startswith("labels file")
-    assert len(s.notes) == 1 and s.notes[0].startswith("1 images")
+    assert len(s.notes) == 1 and s.notes[0].endswith(
+        "not listed in labels.csv, not evaluated: unlisted.png"
+    )
+
+
+def test_labels_csv_names_the_files_it_leaves_out(tmp_path: Path) -> None:
+    for name in ("a.png", "b.png", "c.png", "d.png", "sub/e.png", "f.png"):
+        image(tmp_path / name)
+    csv_path = write_csv(tmp_path / "labels.csv", [("a.png", "0")])
+    s = find_samples(tmp_path, CATS, WNIDS, labels=csv_path)
+    assert s.files == [tmp_path / "a.png"]
+    assert s.notes == [  # labels.csv itself is never an image (the harness passes it over)
+        f"5 files in {tmp_path} not listed in labels.csv, not evaluated: "
+        "b.png, c.png, d.png and 2 more"
+    ]
+    write_csv(csv_path, [(n, "0") for n in ("a.png", "b.png", "c.png", "d.png", "f.png")])
+    assert find_samples(tmp_path, CATS, WNIDS, labels=csv_path).notes == [
+        f"1 file in {tmp_path} not listed in labels.csv, not evaluated: sub/e.png"
+    ]
 
 
 def test_labels_csv_with_bom_and_extra_columns(tmp_path: Path) -> None:
