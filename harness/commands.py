@@ -122,6 +122,10 @@ def predict(args: argparse.Namespace) -> int:
     cfg = _config(args)
     loaded = _load(args)
     samples = Samples(Path("."), files, [UNLABELLED] * len(files), "files", skipped=passed)
+    if args.topk > len(loaded.categories):
+        samples.notes.append(
+            f"--topk {args.topk}: {loaded.name} has {len(loaded.categories)} classes, all shown"
+        )
     module = evaluate.predict(loaded, samples, cfg, topk=args.topk)
     if module is None:  # a non-zero rank of a multi-process run: rank 0 prints
         return EXIT_OK
@@ -165,7 +169,7 @@ def _data(args: argparse.Namespace) -> tuple[str, str | None, list[str], tuple[s
         check_inputs(args.data, args.labels)
         return args.data, args.labels, [], ()
     folder, found = default_data()
-    labels, notes = args.labels, [f"no --data given: {folder}, the default data folder"]
+    labels, notes = args.labels, [f"no --data given: {folder.absolute()}, the default data folder"]
     if labels is None and found is not None:
         labels = str(found)
         notes.append(f"labels from {found}, found in the default data folder")

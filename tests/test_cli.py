@@ -308,3 +308,12 @@ def test_debug_before_or_after_the_command(where: str, capsys, tmp_path: Path) -
         main(["--debug", *args] if where == "before" else [*args, "--debug"])
     assert main(args) == 2
     assert capsys.readouterr().err == f"harness: error: no such file or folder: {absent!r}\n"
+
+
+def test_topk_over_the_classes_says_so(tiny_images: list[Path], capsys) -> None:
+    args = ["predict", str(tiny_images[0]), "--model", "squeezenet1_1", "--weights", "none",
+            "--accelerator", "cpu", "--num-workers", "0", "--format", "json"]  # fmt: skip
+    assert main([*args, "--topk", "2000"]) == 0
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)[0]["topk"]) == 1000
+    assert "harness: note: --topk 2000: squeezenet1_1 has 1000 classes, all shown\n" in err
