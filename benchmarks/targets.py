@@ -145,7 +145,8 @@ def decoding_images_per_s(name: str, limit: int) -> float:
 
 
 def core_bound(model_ips: float, decode_ips: float, threads: int, workers: int) -> float:
-    """The most images/s a run can reach when decoding and the model share the cores.
+    """The most images/s a run can reach when decoding and the model share the cores
+    (taking the model alone to keep its threads busy throughout).
 
     Per image the model takes ``threads / model_ips`` core-seconds (it keeps its threads
     busy) and decoding ``1 / decode_ips``; the cores give ``cores`` core-seconds a second,

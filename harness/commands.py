@@ -201,7 +201,7 @@ def test(args: argparse.Namespace) -> int:
     if res is not None:  # None: a non-zero rank of a multi-process run
         summary(res, notes)
         if not res["n"]:  # as predict: a run that read nothing failed, though it says why
-            raise RunFailed(f"{_none_read(len(res['skipped']))} (see the summary)")
+            raise RunFailed("not one image could be read (the summary lists why)")
     return EXIT_OK
 
 

@@ -168,20 +168,20 @@ def test(
         )
     made = logger is None
     logger = logger or new_logger(loaded.name, output)
+    run_dir = Path(output or logger.log_dir)
     try:
         module, t, seconds, cfg = run("test", loaded, samples, cfg, logger)
+        if not t.is_global_zero:
+            return None
+        metrics = {k: float(v) for k, v in t.callback_metrics.items()}
+        results = summarise(loaded, samples, module, metrics, cfg, t, seconds, data, labels)
+        results |= {"started": env["date"], "environment": {**env, "precision": cfg.precision}}
+        results["run_dir"] = str(run_dir)
+        write(run_dir, results, module, samples, loaded)
     except BaseException:  # no empty run for TensorBoard to show
         if made and getattr(rank_zero_only, "rank", 0) == 0:  # the process that logs
-            discard_failed(Path(output or logger.log_dir), earlier, made_for_it=not output)
+            discard_failed(run_dir, earlier, made_for_it=not output)
         raise
-    if not t.is_global_zero:
-        return None
-    metrics = {k: float(v) for k, v in t.callback_metrics.items()}
-    run_dir = Path(output or logger.log_dir)
-    results = summarise(loaded, samples, module, metrics, cfg, t, seconds, data, labels)
-    results |= {"started": env["date"], "environment": {**env, "precision": cfg.precision}}
-    results["run_dir"] = str(run_dir)
-    write(run_dir, results, module, samples, loaded)
     replace_earlier(earlier, results)
     if log_extras:
         from harness.tensorboard import log_run

@@ -204,7 +204,9 @@ def _devices(s: str) -> str:
     """--devices: a count of at least 1, auto (or -1, Lightning's word for it), or GPU ids."""
     s = s.strip()
     ids = [d.strip() for d in s.split(",")]
-    if s in ("auto", "-1") or (s.isdigit() and int(s) >= 1):
+    if s in ("auto", "-1"):
+        return "auto"  # Lightning takes -1 for GPUs only
+    if s.isdigit() and int(s) >= 1:
         return s
     if "," in s and all(d.isdigit() for d in ids if d) and any(ids):
         return s

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,19 @@ EVENTS = "events.out.tfevents.*"  # TensorBoard's event files
 def earlier_run(output: str | None) -> list[Path]:
     """The results and TensorBoard events an earlier run left in ``output`` (given again)."""
     run_dir = Path(output) if output else None
-    if run_dir is None or not run_dir.is_dir():
-        return []
+    if run_dir is None or not _ours(run_dir / "results.json"):
+        return []  # another tool's folder (a training run's, say): nothing of it is touched
     mine = [run_dir / n for n in ("results.json", "predictions.csv", "per_class.csv")]
     return [p for p in mine if p.is_file()] + sorted(run_dir.glob(EVENTS))
+
+
+def _ours(results: Path) -> bool:
+    """Whether ``results`` is a results.json of a harness ``test`` run."""
+    try:
+        found = json.loads(results.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(found, dict) and {"model", "run_dir", "n", "skipped"} <= found.keys()
 
 
 def replace_earlier(earlier: list[Path], results: dict[str, Any]) -> None:

@@ -497,9 +497,11 @@ def test_test_that_reads_nothing_fails_but_keeps_its_results(
     data.mkdir()
     for name in ("a.png", "b.jpg"):
         (data / name).write_bytes(b"not an image")
+    (data / ".DS_Store").write_bytes(b"")  # passed over, never tried
     assert run_test(data, tmp_path / "out") == 1
     out, err = capsys.readouterr()
-    assert err == "harness: error: not one of the 2 images could be read (see the summary)\n"
-    assert out.count("skipped   ") == 2
+    assert err == "harness: error: not one image could be read (the summary lists why)\n"
+    assert out.count("skipped   ") == 3  # the two tried, and the hidden file passed over
     res = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert res["n"] == 0 and [Path(s["file"]).name for s in res["skipped"]] == ["a.png", "b.jpg"]
+    names = [Path(s["file"]).name for s in res["skipped"]]
+    assert res["n"] == 0 and names == [".DS_Store", "a.png", "b.jpg"]

@@ -317,3 +317,19 @@ def test_topk_over_the_classes_says_so(tiny_images: list[Path], capsys) -> None:
     out, err = capsys.readouterr()
     assert len(json.loads(out)[0]["topk"]) == 1000
     assert "harness: note: --topk 2000: squeezenet1_1 has 1000 classes, all shown\n" in err
+
+
+def test_output_into_another_tools_folder_keeps_its_events(tmp_path: Path) -> None:
+    """A training run's folder (its events, no harness results.json) keeps its event files."""
+    Image.new("RGB", (20, 20)).save(tmp_path / "a.png")
+    out = tmp_path / "version_3"
+    out.mkdir()
+    theirs = out / "events.out.tfevents.1700000000.trainer.1.0"
+    theirs.write_bytes(b"training scalars")
+    (out / "results.json").write_text('{"val_loss": 0.3}')  # not a harness run's
+    args = ["test", "--model", "squeezenet1_1", "--weights", "none", "--accelerator", "cpu",
+            "--num-workers", "0", "--data", str(tmp_path), "--output", str(out)]  # fmt: skip
+    assert main(args) == 0
+    assert theirs.read_bytes() == b"training scalars"
+    res = json.loads((out / "results.json").read_text())
+    assert res["n"] == 1 and not any("earlier run" in n for n in res["notes"])

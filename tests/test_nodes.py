@@ -272,11 +272,18 @@ def test_devices_option_refused(value: str, capsys: pytest.CaptureFixture[str]) 
     assert "--devices: expected a number of devices of at least 1" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("value", ["1", "4", "auto", "-1", "0,1", "1,"])
-def test_devices_option_accepted(value: str) -> None:
+@pytest.mark.parametrize(
+    ("value", "taken"), [("1", "1"), ("4", "4"), ("auto", "auto"), ("-1", "auto"), ("0,1", "0,1")]
+)
+def test_devices_option_accepted(value: str, taken: str) -> None:
     from harness.cli import build_parser
 
-    assert build_parser().parse_args(["test", "--model", "m", "--devices", value]).devices == value
+    assert build_parser().parse_args(["test", "--model", "m", "--devices", value]).devices == taken
+
+
+def test_devices_minus_one_on_the_cpu_runs(tiny_images: list[Path]) -> None:
+    """Lightning's -1 ("all") is for GPUs: on the CPU it means one process, as auto does."""
+    assert run(tiny_images, "--devices", "-1") == 0
 
 
 def test_gpu_ids_on_the_cpu_are_one_line(
