@@ -129,8 +129,15 @@ def accuracy(
         or f"micro average over the {len(labelled)} labelled images evaluated"
         + (f" ({len(skipped)} unusable files skipped, not counted)" if skipped else ""),
         "skipped": skipped,
-        "notes": samples.notes,
+        "notes": samples.notes + _trivial_top5(len(module.categories), bool(labelled) and not note),
     }
+
+
+def _trivial_top5(classes: int, measured: bool) -> list[str]:
+    """A note where top-5 holds every class, so that its 100% is not read as a result."""
+    if not measured or classes > 5:
+        return []
+    return [f"top-5 of a model with {classes} classes holds every class: 100% by definition"]
 
 
 def how_run(cfg: RunConfig, t: L.Trainer, loaded: Loaded, n: int, seconds: float) -> dict[str, Any]:

@@ -333,3 +333,22 @@ def test_output_into_another_tools_folder_keeps_its_events(tmp_path: Path) -> No
     assert theirs.read_bytes() == b"training scalars"
     res = json.loads((out / "results.json").read_text())
     assert res["n"] == 1 and not any("earlier run" in n for n in res["notes"])
+
+
+def test_top5_of_three_classes_is_flagged(tmp_path: Path) -> None:
+    """Top-5 of a 3-class model is 100% whatever it predicts: results.json says so."""
+    from torchvision.models import squeezenet1_1
+
+    torch.save(squeezenet1_1(num_classes=3).state_dict(), tmp_path / "three.pth")
+    (tmp_path / "classes.txt").write_text("cat\ndog\nfox\n")
+    for i, name in enumerate(("cat", "dog", "fox")):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        Image.new("RGB", (20, 20), (80 * i, 20, 40)).save(tmp_path / "data" / name / "a.png")
+    args = ["test", "--model", "squeezenet1_1", "--weights", str(tmp_path / "three.pth"),
+            "--classes", str(tmp_path / "classes.txt"), "--data", str(tmp_path / "data"),
+            "--accelerator", "cpu", "--num-workers", "0",
+            "--output", str(tmp_path / "out")]  # fmt: skip
+    assert main(args) == 0
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert (res["labelled"], res["correct5"], res["top5"]) == (3, 3, 1.0)
+    assert "top-5 of a model with 3 classes holds every class: 100% by definition" in res["notes"]
