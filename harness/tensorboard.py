@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
 from typing import Any
 
 import numpy as np
 import torch
+from lightning.pytorch.core.saving import save_hparams_to_yaml
 from lightning.pytorch.loggers import TensorBoardLogger
 from PIL import Image, ImageDraw, ImageFont
 
@@ -41,6 +43,8 @@ def log_hparams(
     """
     clean = {k: v if isinstance(v, int | float | str | bool) else str(v) for k, v in params.items()}
     logger.log_hyperparams(clean, {k: float(v) for k, v in metrics.items()}, step=0)
+    # hparams.yaml too: the Trainer wrote it, empty, when the run ended (save() keeps it)
+    save_hparams_to_yaml(os.path.join(logger.log_dir, logger.NAME_HPARAMS_FILE), logger.hparams)
 
 
 def captions(module: ClassifierModule) -> list[tuple[str, bool]]:

@@ -143,6 +143,13 @@ def test_tensorboard_holds_the_run(nips, squeezenet_weights, tmp_path, monkeypat
     assert hp["batch_size"].number_value == 32
     assert hp["limit"].number_value == 40  # runs with different --limit are told apart
     assert hp["labels"].string_value == str(nips / "labels.csv")
+    import yaml
+
+    saved = yaml.safe_load((run / "hparams.yaml").read_text())  # the same, for a script
+    assert {k: hp[k].string_value or hp[k].number_value for k in saved} == {
+        k: v if isinstance(v, int | float) else str(v) for k, v in saved.items()
+    }
+    assert saved["model"] == "squeezenet1_1" and saved["limit"] == 40
     experiment = HParamsPluginData.FromString(
         ea.PluginTagToContent("hparams")["_hparams_/experiment"]
     )
