@@ -219,6 +219,9 @@ def find_samples(
         passed = f" ({n} passed over: hidden or not regular files)" if n else ""
         raise HarnessError(f"no images found in {str(root)!r}{passed}")
     keep, samples.chosen = choose(len(samples.files), limit, sample, seed)
+    for asked, option in ((limit, "--limit"), (sample, "--sample")):
+        if asked is not None and asked > len(samples.files):
+            samples.notes.append(f"{option} {asked}: there are {len(samples.files)}, all taken")
     _keep(samples, keep)
     return samples
 

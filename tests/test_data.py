@@ -281,7 +281,10 @@ def test_limit(tmp_path: Path) -> None:
         image(tmp_path / "1" / f"{i}.png")
     s = find_samples(tmp_path, CATS, WNIDS, limit=2)
     assert s.files == [tmp_path / "1" / "0.png", tmp_path / "1" / "1.png"]
-    assert s.labels == [1, 1]
+    assert s.labels == [1, 1] and s.notes == []
+    for kw, option in (({"limit": 9}, "--limit"), ({"sample": 9}, "--sample")):
+        s = find_samples(tmp_path, CATS, WNIDS, **kw)
+        assert len(s.files) == 5 and s.notes == [f"{option} 9: there are 5, all taken"]
 
 
 def test_data_path_errors(tmp_path: Path) -> None:
