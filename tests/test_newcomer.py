@@ -92,12 +92,18 @@ def at_a_terminal(args: list[str], cwd: Path) -> tuple[bytes, bytes]:
 
 
 def test_progress_bar_goes_to_a_terminal_on_stderr(tiny_images: list[Path], tmp_path: Path) -> None:
-    """stdout piped into a file, stderr a terminal: the bar shows there, the JSON stays whole."""
-    args = ["predict", str(tiny_images[0]), *FAST[:4], "--num-workers", "0", "--format", "json"]
+    """stdout piped into a file, stderr a terminal: the bar, a skipped file's line and a note
+    show there, the JSON stays whole."""
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    args = ["predict", str(tiny_images[0]), str(empty), *FAST[:4], "--num-workers", "0",
+            "--topk", "2000", "--format", "json"]  # fmt: skip
     out, terminal = at_a_terminal(args, tmp_path)
     [result] = json.loads(out)  # nothing but the JSON
-    assert result["file"] == str(tiny_images[0])
+    assert result["file"] == str(tiny_images[0]) and len(result["topk"]) == 1000
     assert b"Predicting" in terminal  # Lightning's bar, on the terminal
+    assert f"harness: skipped {empty}: ".encode() in terminal
+    assert b"harness: note: --topk 2000: squeezenet1_1 has 1000 classes, all shown" in terminal
 
 
 def test_models_shows_progress_at_a_terminal(tmp_path: Path) -> None:
