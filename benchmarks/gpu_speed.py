@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from harness import measure, weights
-from harness.data import UNLABELLED, ImageFolderDataModule, Samples, collate
+from harness.data import ImageFolderDataModule, Samples, collate
 from harness.fast import cuda_settings, prepare
 from harness.images import walk
 
@@ -129,8 +129,7 @@ def cpu_workers(
     cropping in DataLoader workers, uint8 batches (pinned on a GPU machine) normalised
     after their transfer to ``device``; images/s, top-1.
     """
-    samples = Samples(Path(files[0]).parent, files, [UNLABELLED] * len(files), "unlabelled")
-    dm = ImageFolderDataModule(samples, tf, LOADER_BATCH, workers)
+    dm = ImageFolderDataModule(Samples.unlabelled(files), tf, LOADER_BATCH, workers)
 
     preds: list[torch.Tensor] = []
     with torch.inference_mode(), _amp(device):

@@ -128,11 +128,11 @@ def decoding_images_per_s(name: str, limit: int) -> float:
     """Images/s of one loader worker's own work (read, decode, resize, crop to uint8 pixels:
     the data module's dataset, item by item), on one thread as a worker has it.
     """
-    from harness.data import UNLABELLED, ImageFolderDataModule, Samples
+    from harness.data import ImageFolderDataModule, Samples
 
     files = sorted((NIPS / "images").glob("*.png"))[:limit]
-    samples = Samples(NIPS / "images", files, [UNLABELLED] * len(files), "unlabelled")
-    dataset = ImageFolderDataModule(samples, weights.load(name, "none").transforms()).dataset
+    tf = weights.load(name, "none").transforms()
+    dataset = ImageFolderDataModule(Samples.unlabelled(files), tf).dataset
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -113,7 +113,7 @@ def classes(args: argparse.Namespace) -> int:
 
 def predict(args: argparse.Namespace) -> int:
     from harness import evaluate
-    from harness.data import UNLABELLED, Samples
+    from harness.data import Samples
     from harness.images import find_images
     from harness.results import skipped_files
     from harness.show import print_predictions
@@ -121,7 +121,7 @@ def predict(args: argparse.Namespace) -> int:
     files, passed = find_images(args.images)
     cfg = _config(args)
     loaded = _load(args)
-    samples = Samples(Path("."), files, [UNLABELLED] * len(files), "files", skipped=passed)
+    samples = Samples.unlabelled(files, Path("."), "files", passed)
     if args.topk > len(loaded.categories):
         samples.notes.append(
             f"--topk {args.topk}: {loaded.name} has {len(loaded.categories)} classes, all shown"
@@ -152,7 +152,9 @@ def predict(args: argparse.Namespace) -> int:
     for note in samples.notes:
         print(f"harness: note: {note}", file=sys.stderr)
     if not module.rows:  # a failure, in one line (and as JSON's error document, if asked)
-        raise RunFailed(f"{_none_read(len(files))} (see above)")
+        n = len(files)
+        why = "the only image could not" if n == 1 else f"not one of the {n} images could"
+        raise RunFailed(f"{why} be read (see above)")
     print_predictions(args, results, loaded)
     return EXIT_OK
 
@@ -175,12 +177,6 @@ def _data(args: argparse.Namespace) -> tuple[str, str | None, list[str], tuple[s
         notes.append(f"labels from {found}, found in the default data folder")
     check_inputs(folder, labels)
     return str(folder), labels, notes, (str(folder / "README.md"),)
-
-
-def _none_read(n: int) -> str:
-    return (
-        "the only image could not be read" if n == 1 else f"not one of the {n} images could be read"
-    )
 
 
 def test(args: argparse.Namespace) -> int:

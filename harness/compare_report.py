@@ -175,8 +175,9 @@ def problems(rows: Sequence[dict[str, Any]], kind: str) -> list[tuple[str, str]]
 
 def _notes(rows: list[dict[str, Any]]) -> list[str]:
     """report.md's notes: errors, accuracy not measured, published figures, noisy timings."""
-    notes = [f"- {model}: {what}" for model, what in problems(rows, "error")]
-    notes += [f"- {model}: {what}" for model, what in problems(rows, "n/a")]
+    notes = [
+        f"- {model}: {what}" for kind in ("error", "n/a") for model, what in problems(rows, kind)
+    ]
     notes += [f"- {r['model']}: * {r['published_note']}" for r in rows if r.get("published_note")]
     notes += [f"- {model}: {what}" for model, what in problems(rows, "noisy")]
     repeat = max((r.get("repeat", 1) for r in rows), default=1)

@@ -26,7 +26,7 @@ from harness import HarnessError
 from harness.classlist import WNID
 from harness.fast import return_freed_memory
 from harness.images import load_rgb, scan
-from harness.inputs import check_inputs, choose
+from harness.inputs import check_inputs, choose, no_images
 from harness.preprocess import split
 
 UNLABELLED = -1
@@ -50,6 +50,18 @@ class Samples:
     @property
     def labelled(self) -> bool:
         return any(y != UNLABELLED for y in self.labels)
+
+    @classmethod
+    def unlabelled(
+        cls,
+        files: Sequence[Path],
+        root: Path | None = None,
+        layout: str = "unlabelled",
+        skipped: Sequence[tuple[Path, str]] = (),
+    ) -> Samples:
+        """``files`` without labels; ``root`` defaults to the first one's folder."""
+        root = root if root is not None else Path(files[0]).parent if files else Path()
+        return cls(root, list(files), [UNLABELLED] * len(files), layout, skipped=list(skipped))
 
 
 class UnusableImage(HarnessError):
@@ -202,7 +214,7 @@ def find_samples(
         found = from_folders(root, to_index)
         if found is None:
             files, skipped = scan(root)
-            found = Samples(root, files, [UNLABELLED] * len(files), "unlabelled", skipped=skipped)
+            found = Samples.unlabelled(files, root, skipped=skipped)
             folders = [d.name for d in sorted(root.iterdir()) if d.name[0] != "." and _is_dir(d)]
             if folders:  # perhaps meant as class folders: say why they were not taken as such
                 shown = ", ".join(map(repr, folders[:3])) + (", ..." if len(folders) > 3 else "")
@@ -215,9 +227,7 @@ def find_samples(
     samples.skipped = [s for s in samples.skipped if os.path.abspath(s[0]) not in skip]
     _keep(samples, [i for i, f in enumerate(samples.files) if os.path.abspath(f) not in skip])
     if not samples.files:
-        n = len(samples.skipped)
-        passed = f" ({n} passed over: hidden or not regular files)" if n else ""
-        raise HarnessError(f"no images found in {str(root)!r}{passed}")
+        raise no_images(root, len(samples.skipped))
     keep, samples.chosen = choose(len(samples.files), limit, sample, seed)
     for asked, option in ((limit, "--limit"), (sample, "--sample")):
         if asked is not None and asked > len(samples.files):

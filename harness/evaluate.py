@@ -21,7 +21,14 @@ from harness.module import ClassifierModule
 from harness.nodes import num_nodes, per_node, strategy
 from harness.progress import progress_bar
 from harness.report import environment
-from harness.results import discard_failed, earlier_run, replace_earlier, summarise, write
+from harness.results import (
+    discard_failed,
+    earlier_note,
+    earlier_run,
+    replace_earlier,
+    summarise,
+    write,
+)
 from harness.timing import set_threads
 from harness.weights import Loaded
 
@@ -157,16 +164,10 @@ def test(
         samples = find_samples(
             data, loaded.categories, loaded.card.wnids, labels, limit, sample, seed, ignore
         )
-    earlier = earlier_run(output) if logger is None else []  # --output given again
+    made = logger is None  # the run's own logger: its files are this run's to replace or remove
+    earlier = earlier_run(output) if made else []  # --output given again
     if earlier:
-        named = [p.name for p in earlier if not p.name.startswith("events.")]
-        if len(named) < len(earlier):
-            k = len(earlier) - len(named)
-            named.append(f"{k} TensorBoard event file{'s' * (k != 1)}")
-        samples.notes.append(
-            f"--output {output} held an earlier run: replaced ({', '.join(named)})"
-        )
-    made = logger is None
+        samples.notes.append(earlier_note(output, earlier))
     logger = logger or new_logger(loaded.name, output)
     run_dir = Path(output or logger.log_dir)
     try:

@@ -34,7 +34,13 @@ def check_not_empty(data: str | os.PathLike[str], labels: str | os.PathLike[str]
     file holds no files at all (compare's check, before any model process starts).
     """
     if labels is None and not scan(Path(data))[0]:
-        raise HarnessError(f"no images found in {str(data)!r}")
+        raise no_images(data)
+
+
+def no_images(root: str | os.PathLike[str], passed: int = 0) -> HarnessError:
+    """The error of a data folder with no image to try (``passed`` files passed over)."""
+    why = f" ({passed} passed over: hidden or not regular files)" if passed else ""
+    return HarnessError(f"no images found in {str(root)!r}{why}")
 
 
 def check_output(output: str | os.PathLike[str] | None) -> None:

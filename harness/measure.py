@@ -188,15 +188,13 @@ def throughput_end_to_end(
     ``images_per_s``, ``batch_size``, ``num_workers``.
     """
     # harness.data brings lightning (~300 MiB, seconds to import): only load it here
-    from harness.data import UNLABELLED, ImageFolderDataModule, Samples
+    from harness.data import ImageFolderDataModule, Samples
     from harness.images import load_rgb
 
     dev = model_device(model, device)
-    root = Path(files[0]).parent if files else Path()
-    samples = Samples(root, list(files), [UNLABELLED] * len(files), "unlabelled")
     dm = ImageFolderDataModule(  # the loading of ``harness test``, batches as it has them
-        samples, transform, batch_size, num_workers, decode or load_rgb, channels_last,
-        pin_memory=dev.type == "cuda",
+        Samples.unlabelled(files), transform, batch_size, num_workers, decode or load_rgb,
+        channels_last, pin_memory=dev.type == "cuda",
     )  # fmt: skip
     dataset = dm.dataset
     loader = dm.test_dataloader()

@@ -30,6 +30,14 @@ def earlier_run(output: str | None) -> list[Path]:
     return [p for p in mine if p.is_file()] + sorted(run_dir.glob(EVENTS))
 
 
+def earlier_note(output: str | None, earlier: list[Path]) -> str:
+    """What of the earlier run in ``output`` this one replaces, event files counted."""
+    named = [p.name for p in earlier if not p.match(EVENTS)]
+    if k := len(earlier) - len(named):
+        named.append(f"{k} TensorBoard event file{'s' * (k != 1)}")
+    return f"--output {output} held an earlier run: replaced ({', '.join(named)})"
+
+
 def _ours(results: Path) -> bool:
     """Whether ``results`` is a results.json of a harness ``test`` run."""
     try:
@@ -44,7 +52,7 @@ def replace_earlier(earlier: list[Path], results: dict[str, Any]) -> None:
     per_class.csv where this run has no labels. Called once this run's files are written.
     """
     for p in earlier:
-        if p.name.startswith("events.") or (p.name == "per_class.csv" and not results["labelled"]):
+        if p.match(EVENTS) or (p.name == "per_class.csv" and not results["labelled"]):
             p.unlink(missing_ok=True)
 
 

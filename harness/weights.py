@@ -97,10 +97,10 @@ def resolve(
     """
     registry.check(name)
     weights_dir = weights_dir or os.environ.get(WEIGHTS_DIR_ENV) or None
-    if timm_zoo.is_timm(name) and weights.lower() != "none" and not _names_file(weights):
+    rand = weights.lower() == "none"
+    if timm_zoo.is_timm(name) and not rand and not _names_file(weights):
         name, weights = registry.timm_tagged(name, weights), "DEFAULT"  # as named timm/ARCH.TAG
     file = _weights_file(arch_of(name), weights, weights_dir)
-    rand = weights.lower() == "none"
     card = registry.card(name, "DEFAULT" if file or rand else weights)
     if rand:
         return card, None, RANDOM_SOURCE
