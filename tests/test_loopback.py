@@ -1,4 +1,4 @@
-"""Two "nodes" of one process each on loopback (127.0.0.1 only), as docs/distributed.md's "Many machines".
+"""Two "nodes" of one process each on loopback (127.0.0.1 only), as in docs/distributed.md.
 
 Three runs of two processes, shared between the assertions: by Lightning's
 environment variables, by ``torchrun --nnodes 2``, and one whose node 1 is killed.
