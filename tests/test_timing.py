@@ -304,7 +304,8 @@ def test_freed_memory_is_reused_not_faulted_in_again() -> None:
     """
     probe = (
         "import resource, torch\n"
-        "from harness.engine.speedups import prepare, return_freed_memory, reuse_freed_memory\n"
+        "from harness.data.malloc import return_freed_memory, reuse_freed_memory\n"
+        "from harness.engine.speedups import prepare\n"
         "def faults():\n"
         "    start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
         "    for _ in range(4):\n"

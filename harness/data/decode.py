@@ -1,6 +1,6 @@
-"""How photos are decoded: the size limit, and the JPEG draft scale of ``--decode fast``.
+"""How photos are decoded: the JPEG draft scale of ``--decode fast``, and a run's Decoder.
 
-Light on purpose (no torch at import).
+The size limit (``MAX_PIXELS``) and the modes (``MODES``) are run defaults, in ``harness.config``.
 """
 
 from __future__ import annotations
