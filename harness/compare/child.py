@@ -73,10 +73,9 @@ def _import_libraries(model: str) -> None:
     """
     import lightning.pytorch  # noqa: F401
 
-    from harness.zoo import timm_models
+    from harness.zoo import registry
 
-    if timm_models.is_timm(model):
-        import timm  # noqa: F401
+    registry.library(model).import_library()
 
 
 def _speed(
