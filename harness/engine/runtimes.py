@@ -48,25 +48,22 @@ class Eager:
     precision: str
     channels_last: bool = True
     name: ClassVar[str] = "eager"
-
-    def prepare(self, model: nn.Module, example: torch.Tensor) -> Runner:
-        return prepare(model, self.channels_last)
-
-
-@dataclass(frozen=True)
-class Compiled:
-    """``torch.compile`` over the eager model: a slow first batch, faster ones after."""
-
-    precision: str
-    channels_last: bool = True
-    name: ClassVar[str] = "compiled"
+    compiled: ClassVar[bool] = False
 
     def prepare(self, model: nn.Module, example: torch.Tensor) -> Runner:
         # torch.compile traces lazily, at the first batch: the example is not needed yet
-        return prepare(model, self.channels_last, compile=True)
+        return prepare(model, self.channels_last, compile=self.compiled)
 
 
-RUNTIMES: dict[str, type[Eager] | type[Compiled]] = {r.name: r for r in (Eager, Compiled)}
+@dataclass(frozen=True)
+class Compiled(Eager):
+    """``torch.compile`` over the eager model: a slow first batch, faster ones after."""
+
+    name: ClassVar[str] = "compiled"
+    compiled: ClassVar[bool] = True
+
+
+RUNTIMES: dict[str, type[Eager]] = {r.name: r for r in (Eager, Compiled)}
 
 
 def runtime(cfg: RunConfig, precision: str | None = None) -> Runtime:
