@@ -252,16 +252,13 @@ def _accuracy(spec: Spec, loaded: Any, logger: Any, samples: Any) -> tuple[dict[
 
     res = runs.test(
         loaded,
-        str(spec.data),
+        samples,
         spec,
+        str(spec.data),
         spec.labels,
-        spec.limit,
         str(spec.test_dir()),
         logger=logger,
         log_extras=False,
-        sample=spec.sample,
-        seed=spec.seed,
-        samples=samples,
     )
     assert res is not None
     keys = ("top1", "top5", "n", "labelled", "correct1", "correct5", "accuracy_note", "skipped")
