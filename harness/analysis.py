@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import figures, stats
+from harness.published_report import published_section
 from harness.report import to_csv, write_atomic
 
 GRID = 16  # disagreements shown in the grid
@@ -66,6 +67,7 @@ def analyse(run: Path, rows: Sequence[dict[str, Any]], data: str | None) -> list
         *calibration_section(run, measured, preds),
         *disagreements_section(run, preds, Path(data or ".")),
         *worst_classes_section(run, measured),
+        *published_section(run, measured),
     ]
 
 

@@ -23,6 +23,7 @@ from harness.options import (
     seconds,
     seconds_at_least_0,
 )
+from harness.search import add_options as add_search_options
 from harness.usage import (  # no torch in these: --help stays instant
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -63,6 +64,7 @@ def _add_models(sub: Any) -> None:
     p = sub.add_parser("models", help="list classification models and their published metadata")
     p.add_argument("patterns", nargs="*", metavar="PATTERN", help="shell patterns, e.g. 'resnet*'")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    add_search_options(p)
     p.set_defaults(func=commands.models)
 
 

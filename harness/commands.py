@@ -60,22 +60,27 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def models(args: argparse.Namespace) -> int:
-    from harness import registry
+    from harness import registry, search
     from harness.report import to_csv, to_json
     from harness.show import models_table
 
     names = registry.match(args.patterns)
-    if sys.stderr.isatty() and len(names) > 20:  # timm's models take 0.1-0.2 s each to count
+    if sys.stderr.isatty() and len(names) > 20:  # 'timm/*' reads 1,300 configs: a second or two
         from tqdm import tqdm
 
         names = tqdm(names, desc="models", unit="model", leave=False, file=sys.stderr)
-    rows = [registry.info(name) for name in names]
-    if args.format == "json":
+    q = search.query(args)
+    rows, notes = search.search([registry.info(name) for name in names], q)
+    for note in notes:
+        print(f"harness: note: {note}", file=sys.stderr)
+    if args.names:
+        print("\n".join(r["model"] for r in rows))
+    elif args.format == "json":
         print(to_json(rows), end="")
     elif args.format == "csv":
         print(to_csv(rows), end="")
     else:
-        models_table(rows)
+        models_table(rows, q.speed_on)
     return EXIT_OK
 
 

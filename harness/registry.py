@@ -25,7 +25,7 @@ import torchvision
 from torch import nn
 from torchvision.models import WeightsEnum, get_model, get_model_weights, list_models
 
-from harness import HarnessError, timm_zoo
+from harness import HarnessError, published, timm_zoo
 
 
 def natural(name: str) -> list[Any]:
@@ -49,8 +49,6 @@ class Card:
     wnids: tuple[str, ...]  # "" where unknown
     preprocessing: dict[str, Any]
     transforms: Callable[[], Any] = field(repr=False, compare=False)
-    published_top1: float | None = None  # fractions, for these weights on ImageNet val
-    published_top5: float | None = None
     file_mb: float | None = None
 
     @property
@@ -164,7 +162,6 @@ def card(name: str, tag: str = "DEFAULT") -> Card:
         return _timm_card(timm_tagged(name, tag))
     w = weights_tag(name, tag)
     meta = w.meta
-    metrics: dict[str, float] = next(iter(meta.get("_metrics", {}).values()), {})
     tf = w.transforms()
     names = tuple(meta["categories"])
     return Card(
@@ -184,14 +181,20 @@ def card(name: str, tag: str = "DEFAULT") -> Card:
             "std": list(tf.std),
         },
         transforms=w.transforms,
-        published_top1=_fraction(metrics.get("acc@1")),
-        published_top5=_fraction(metrics.get("acc@5")),
         file_mb=meta.get("_file_size"),
     )
 
 
-def _fraction(percent: float | None) -> float | None:
-    return None if percent is None else round(percent / 100, 6)
+def figures(c: Card) -> dict[str, Any]:
+    """The published figures of a card's weights (:mod:`harness.published`'s keys).
+
+    torchvision's come from its weights enum, timm's from timm's results tables
+    (read at the first call: only the commands that show them pay for them).
+    """
+    if c.library == "timm":
+        weight = timm_zoo.hub_name(c.name)
+        return published.timm_figures(weight, c.input_size, c.dataset == "imagenet-1k")
+    return published.torchvision_figures(weights_tag(c.name, c.weights).meta)
 
 
 def _timm_card(name: str) -> Card:
@@ -216,7 +219,6 @@ def _timm_card(name: str) -> Card:
             "std": list(data["std"]),
         },
         transforms=lambda: timm_zoo.transforms(name),
-        published_top1=timm_zoo.PUBLISHED_TOP1.get(timm_zoo.hub_name(name)),
     )
 
 
@@ -229,21 +231,26 @@ def build(name: str, num_classes: int | None = None) -> nn.Module:
 
 
 def info(name: str) -> dict[str, Any]:
-    """One row of ``harness models``: the default weights' published metadata."""
+    """One row of ``harness models``: the default weights' metadata and published figures.
+
+    Nothing is built: parameters and FLOPs are the published ones (torchvision's
+    metadata, timm's tables), accuracies fractions as everywhere in the harness.
+    """
     if timm_zoo.is_timm(name):
-        return timm_zoo.info(name)
+        row = timm_zoo.info(name)
+        imagenet_1k = row["dataset"] == "imagenet-1k"
+        side = int(row["input_size"].split("x")[0])
+        return {**row, **published.timm_figures(timm_zoo.hub_name(name), side, imagenet_1k)}
     w = weights_tag(name, "DEFAULT")
     meta = w.meta
-    metrics: dict[str, float] = next(iter(meta.get("_metrics", {}).values()), {})
+    crop = w.transforms().crop_size
     return {
         "model": name,
         "weights": w.name,
         "dataset": dataset_of(w),
         "classes": len(meta["categories"]),
-        "acc1": metrics.get("acc@1"),
-        "acc5": metrics.get("acc@5"),
-        "params": meta.get("num_params"),
-        "gflops": meta.get("_ops"),
+        "input_size": f"{crop[0]}x{crop[-1]}",
+        **published.torchvision_figures(meta),
         "file_mb": meta.get("_file_size"),
     }
 

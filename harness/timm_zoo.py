@@ -13,7 +13,7 @@ import difflib
 import fnmatch
 import os
 import socket
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,15 +25,6 @@ if TYPE_CHECKING:
 # timm itself is imported where it is used: a run of a torchvision model never loads it
 
 PREFIX = "timm/"
-
-# timm's published ImageNet-1k validation accuracy for weights the harness has
-# offline (../shared/weights/README.md quotes them); timm ships no results table
-# in its package, so other timm weights show "n/a" beside the measured figure.
-PUBLISHED_TOP1 = {
-    "tf_efficientnet_lite0.in1k": 0.7485,
-    "tf_efficientnet_lite1.in1k": 0.7667,
-    "tf_efficientnet_lite2.in1k": 0.7747,
-}
 
 
 def is_timm(name: str) -> bool:
@@ -57,6 +48,12 @@ def pretrained() -> tuple[str, ...]:
     return tuple(timm.list_pretrained())
 
 
+@lru_cache(maxsize=1)
+def _known() -> tuple[frozenset[str], frozenset[str]]:
+    """Architectures and ``ARCH.TAG`` names as sets: a listing checks each of 1,300 names."""
+    return frozenset(architectures()), frozenset(pretrained())
+
+
 def match(pattern: str) -> list[str]:
     """``timm/`` names matching a shell pattern: architectures, or ``ARCH.TAG`` with a dot."""
     body = pattern[len(PREFIX) :]
@@ -71,7 +68,8 @@ def check(name: str) -> str:
     from timm.models import split_model_name_tag
 
     arch, tag = split_model_name_tag(name[len(PREFIX) :])
-    if arch in architectures() and (not tag or f"{arch}.{tag}" in pretrained()):
+    archs, tagged = _known()
+    if arch in archs and (not tag or f"{arch}.{tag}" in tagged):
         return name
     pool = pretrained() if tag else architectures()
     near = difflib.get_close_matches(name[len(PREFIX) :].lower(), pool, n=5, cutoff=0.6)
@@ -83,6 +81,7 @@ def check(name: str) -> str:
     raise HarnessError(f"unknown model {name!r}{hint}")
 
 
+@cache
 def config(name: str) -> Any:
     """timm's pretrained config of ``timm/ARCH[.TAG]`` (the default tag when none is given)."""
     from timm.models import get_pretrained_cfg
@@ -119,17 +118,25 @@ def classes(name: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     Outside an ImageNet subset timm knows, the names are "class 0", "class 1", ...
     and the WordNet ids empty.
     """
-    from timm.data import ImageNetInfo, infer_imagenet_subset
+    from timm.data import infer_imagenet_subset
 
     cfg = config(name)
     subset = infer_imagenet_subset(cfg)
     if subset:
-        info = ImageNetInfo(subset)
-        n = info.num_classes()
-        names = tuple(info.index_to_description(i).split(",")[0] for i in range(n))
-        return subset, names, tuple(info.index_to_label_name(i) for i in range(n))
+        return (subset, *_subset_classes(subset))
     n = int(cfg.num_classes or 0)
     return f"unknown ({cfg.tag or 'default'})", tuple(f"class {i}" for i in range(n)), ("",) * n
+
+
+@cache
+def _subset_classes(subset: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(names, WordNet ids) of an ImageNet subset, read once (``'timm/*'`` asks 1,300 times)."""
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo(subset)
+    n = info.num_classes()
+    names = tuple(info.index_to_description(i).split(",")[0] for i in range(n))
+    return names, tuple(info.index_to_label_name(i) for i in range(n))
 
 
 def build(name: str, pretrained_weights: bool = False, **kwargs: Any) -> nn.Module:
@@ -177,17 +184,12 @@ def hub_reachable() -> bool:
     return True
 
 
-def params(name: str) -> int:
-    """Parameters of ``name``, counted on the meta device (no memory, no download)."""
-    import torch
-
-    with torch.device("meta"):
-        model = build(name)
-    return sum(p.numel() for p in model.parameters())
-
-
 def info(name: str) -> dict[str, Any]:
-    """One row of ``harness models 'timm/...'``: the pretrained config of its default tag."""
+    """One row of ``harness models 'timm/...'``: the pretrained config of its default tag.
+
+    Parameters and FLOPs are not counted here (that means building the model):
+    they come with the published figures, from timm's tables.
+    """
     cfg = config(name)
     data = data_config(name)
     space, names, _ = classes(name)
@@ -201,5 +203,4 @@ def info(name: str) -> dict[str, Any]:
         "crop_pct": data["crop_pct"],
         "mean": list(data["mean"]),
         "std": list(data["std"]),
-        "params": params(name),
     }
