@@ -26,9 +26,10 @@ def row_figures(default: Any, card: Any, custom: bool) -> dict[str, Any]:
 
     ``default`` is the library's card of the architecture, ``card`` the one of
     the weights measured, ``custom`` whether they came from a file of one's
-    own. Other classes than the library's: no published figure applies. A file
-    with the library's classes keeps them, marked as being for the library's
-    weights (``published_note``).
+    own. Other classes than the library's: no published figure applies. A
+    torchvision file with its classes keeps them, marked as being for
+    torchvision's weights (``published_note``): torchvision's figures are for its
+    own training runs, timm's for the very checkpoints it ports (the official ones).
     """
     from harness import registry
 
@@ -37,10 +38,8 @@ def row_figures(default: Any, card: Any, custom: bool) -> dict[str, Any]:
         return dict.fromkeys([*every, "published_weights"])
     known = every.get("published_top1") is not None
     every["published_weights"] = f"{default.library} {default.weights}" if known else None
-    if custom and known:
-        every["published_note"] = (
-            f"published figures are for {default.library}'s {default.weights} weights"
-        )
+    if custom and known and default.library == "torchvision":  # a file: maybe other weights
+        every["published_note"] = f"published figures are for torchvision's {default.weights}"
     return every
 
 
@@ -89,6 +88,7 @@ def published_section(run: Path, measured: Sequence[dict[str, Any]]) -> list[str
             for r in rows
         ),
         "",
+        *_left_out(measured, rows),
         "Published figures are the library's, on ImageNet's validation set (50,000 photos) and "
         "ImageNet-V2 (10,000 newer ones): other photos, another selection, other labels "
         "than these; see docs/published.md.",
@@ -97,6 +97,17 @@ def published_section(run: Path, measured: Sequence[dict[str, Any]]) -> list[str
         "",
     ]
     return lines
+
+
+def _left_out(measured: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The measured models not ranked, and why, as a line of report.md."""
+    other, none = "its published figures are for other weights", "no published ImageNet top-1"
+    why = [
+        f"{r['model']} ({other if r.get('published_note') else none})"
+        for r in measured
+        if r not in rows
+    ]
+    return [f"Not ranked: {', '.join(why)}.", ""] if why else []
 
 
 def _pct(v: float | None) -> str:

@@ -18,7 +18,15 @@ Row = dict[str, Any]
 
 # --sort: the values sorted on, and whether larger is better (sorted first)
 SORTS = ("name", "top1", "top5", "params", "gflops", "input", "speed")
-COSTS = ("params", "gflops", "speed")  # --pareto's cost: fewer params/GFLOPs, more images/s
+COSTS = ("params", "gflops", "speed")
+WORDS = {
+    "top1": "a published top-1 on that set",
+    "top5": "a published top-5",
+    "params": "a published parameter count",
+    "gflops": "published FLOPs",
+    "input": "an input size",
+    "speed": "a published speed on that machine",
+}  # --pareto's cost: fewer params/GFLOPs, more images/s
 
 
 @dataclass(frozen=True)
@@ -71,9 +79,24 @@ def add_options(p: argparse.ArgumentParser) -> None:
         metavar="MACHINE",
         help=f"the machine speed means: {', '.join(MACHINES)} (default: rtx4090)",
     )
-    g.add_argument("--max-params", type=_bound("millions of parameters", 1e6), metavar="M")
-    g.add_argument("--max-gflops", type=_bound("GFLOPs per image", 1e6), metavar="G")
-    g.add_argument("--max-input", type=_bound("a side in pixels", 1e5), metavar="PX")
+    g.add_argument(
+        "--max-params",
+        type=_bound("millions of parameters", 1e6),
+        metavar="M",
+        help="at most M million parameters",
+    )
+    g.add_argument(
+        "--max-gflops",
+        type=_bound("GFLOPs per image", 1e6),
+        metavar="G",
+        help="at most G GFLOPs per image (2 per multiply-accumulate)",
+    )
+    g.add_argument(
+        "--max-input",
+        type=_bound("a side in pixels", 1e5),
+        metavar="PX",
+        help="an input of at most PX x PX pixels",
+    )
     g.add_argument(
         "--min-top1",
         type=_bound("a published top-1", 1),
@@ -139,7 +162,7 @@ def search(rows: Sequence[Row], q: Query) -> tuple[list[Row], list[str]]:
             continue
         unknown = [r for r in kept if value(r, what, q) is None]
         if unknown:
-            notes.append(f"{flag}: {len(unknown)} models without a published {what} left out")
+            notes.append(f"{flag}: {len(unknown)} models without {WORDS[what]} left out")
         kept = [r for r in kept if (v := value(r, what, q)) is not None and ok(v, bound)]
     if q.pareto:
         kept, dropped = pareto(kept, q)

@@ -25,7 +25,7 @@ MODEL_COLUMNS = (
     ("A", "published_a_top1", "pct"),
     ("params M", "params_m", ".2f"),
     ("GFLOPs", "gflops", ".2f"),
-    ("img/s {machine}", "published_ips_{machine}", ".0f"),
+    ("img/s {machine}", "published_ips_{machine}", "rate"),
     ("batch", "published_batch_{machine}", None),
     ("file MB", "file_mb", ".1f"),
 )
@@ -91,6 +91,8 @@ def _cell(v: Any, fmt: str | None) -> Any:
         return "n/a"
     if fmt == "pct":
         return f"{100 * v:.1f}%"
+    if fmt == "rate":  # 3 significant digits at least: CPUs run large models at 0.5 images/s
+        return f"{v:.0f}" if v >= 100 else f"{v:.3g}"
     return format(v, fmt) if fmt else v
 
 

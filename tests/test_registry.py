@@ -298,7 +298,7 @@ def test_cli_models_table(capsys: pytest.CaptureFixture[str]) -> None:
     alexnet = next(line.split() for line in body if line.startswith("alexnet"))
     meta = get_model_weights("alexnet").DEFAULT.meta
     assert alexnet[1] == "IMAGENET1K_V1"
-    assert f"{meta['num_params'] / 1e6:.1f}" in alexnet
+    assert f"{meta['num_params'] / 1e6:.2f}" in alexnet
 
 
 def test_cli_models_unknown_pattern(capsys: pytest.CaptureFixture[str]) -> None:
