@@ -73,8 +73,10 @@ def models(args: argparse.Namespace) -> int:
     rows, notes = search.search([registry.info(name) for name in names], q)
     for note in notes:
         print(f"harness: note: {note}", file=sys.stderr)
+    if not rows:
+        print("harness: note: no model passes the search", file=sys.stderr)
     if args.names:
-        print("\n".join(r["model"] for r in rows))
+        print("".join(r["model"] + "\n" for r in rows), end="")
     elif args.format == "json":
         print(to_json(rows), end="")
     elif args.format == "csv":

@@ -45,6 +45,15 @@ class Query:
     limit: int | None = None
 
 
+# the filters: flag, what its value is, its largest value, metavar, help
+BOUNDS = (
+    ("--max-params", "millions of parameters", 1e6, "M", "at most M million parameters"),
+    ("--max-gflops", "GFLOPs per image", 1e6, "G", "at most G GFLOPs per image (2 per MAC)"),
+    ("--max-input", "a side in pixels", 1e5, "PX", "an input of at most PX x PX pixels"),
+    ("--min-top1", "a published top-1", 1, "F", "a fraction, on the --published-on set"),
+)
+
+
 def _bound(what: str, high: float) -> Callable[[str], float]:
     def parse(s: str) -> float:
         try:
@@ -79,30 +88,8 @@ def add_options(p: argparse.ArgumentParser) -> None:
         metavar="MACHINE",
         help=f"the machine speed means: {', '.join(MACHINES)} (default: rtx4090)",
     )
-    g.add_argument(
-        "--max-params",
-        type=_bound("millions of parameters", 1e6),
-        metavar="M",
-        help="at most M million parameters",
-    )
-    g.add_argument(
-        "--max-gflops",
-        type=_bound("GFLOPs per image", 1e6),
-        metavar="G",
-        help="at most G GFLOPs per image (2 per multiply-accumulate)",
-    )
-    g.add_argument(
-        "--max-input",
-        type=_bound("a side in pixels", 1e5),
-        metavar="PX",
-        help="an input of at most PX x PX pixels",
-    )
-    g.add_argument(
-        "--min-top1",
-        type=_bound("a published top-1", 1),
-        metavar="F",
-        help="a fraction, on the --published-on set",
-    )
+    for flag, what, high, metavar, words in BOUNDS:
+        g.add_argument(flag, type=_bound(what, high), metavar=metavar, help=words)
     g.add_argument(
         "--pareto",
         action="store_true",
