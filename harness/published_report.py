@@ -121,16 +121,17 @@ def published_figure(rows: Sequence[dict[str, Any]], heading: str) -> Any:
     xs = [100 * r["published_top1"] for r in rows]
     ys = [100 * r["top1"] for r in rows]
     ax.scatter(xs, ys, s=60, color="C0")
-    for r, x, y in zip(rows, xs, ys, strict=True):
-        ax.annotate(r["model"], (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
-    low, high = min(xs + ys) - 2, max(xs + ys) + 2
-    ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1, label="equal")
-    ax.set(
-        xlabel="published top-1 on ImageNet validation (%)",
-        ylabel="top-1 measured here (%)",
-        xlim=(low, high),
-        ylim=(low, high),
-    )
+    for i, (r, x, y) in enumerate(zip(rows, xs, ys, strict=True)):  # labels above, below in turn
+        below = i % 2
+        ax.annotate(r["model"], (x, y), textcoords="offset points", xytext=(6, -12 if below else 6),
+                    fontsize=8)  # fmt: skip
+    pad_x, pad_y = max(1.0, (max(xs) - min(xs)) / 3), max(1.0, (max(ys) - min(ys)) / 3)
+    (x0, x1), (y0, y1) = (min(xs) - pad_x, max(xs) + 2 * pad_x), (min(ys) - pad_y, max(ys) + pad_y)
+    seen = "" if max(x0, y0) <= min(x1, y1) else " (out of view)"
+    ax.axline((50, 50), slope=1, color="grey", linestyle="--", linewidth=1,
+              label=f"measured = published{seen}")  # fmt: skip
+    ax.set(xlim=(x0, x1), ylim=(y0, y1))  # room for the labels on the right
+    ax.set(xlabel="published top-1 on ImageNet validation (%)", ylabel="top-1 measured here (%)")
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(heading, fontsize=9)
     ax.grid(True, alpha=0.3)

@@ -325,3 +325,15 @@ def test_compare_shows_published_imagenet_and_v2_and_the_kendall_line(four: Path
     assert line in report
     assert "Not ranked: squeezenet1_1 (its published figures are for other weights)." in report
     assert (four / "published_vs_measured.png").stat().st_size > 0
+
+
+def test_the_figure_plots_published_against_measured() -> None:
+    from harness.published_report import published_figure
+
+    pairs = [(0.7485, 0.92), (0.7667, 0.92), (0.7747, 0.94)]
+    rows = [{"model": f"m{i}", "published_top1": p, "top1": t} for i, (p, t) in enumerate(pairs)]
+    ax = published_figure(rows, "heading").axes[0]
+    points = [c for xy in ax.collections[0].get_offsets().tolist() for c in xy]
+    assert points == pytest.approx([74.85, 92.0, 76.67, 92.0, 77.47, 94.0])
+    assert [t.get_text() for t in ax.texts] == ["m0", "m1", "m2"]
+    assert ax.get_legend().get_texts()[0].get_text() == "measured = published (out of view)"
