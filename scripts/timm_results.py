@@ -2,7 +2,7 @@
 
 timm's pip package holds no results table; its repository's ``results/`` folder
 does. This script reads a copy of that folder (default ``../shared/data/timm-results``)
-and writes ``harness/timm_results.json.gz``: the accuracy tables joined into one
+and writes ``harness/zoo/timm_results.json.gz``: the accuracy tables joined into one
 row per weight and evaluation size, the five speed tables as they are, and
 where they came from (repository, commit, date, licence, each file's SHA-256).
 Figures are kept as timm prints them (percent, millions, GMACs); the harness
@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGET = ROOT / "harness" / "timm_results.json.gz"
+TARGET = ROOT / "harness" / "zoo" / "timm_results.json.gz"
 
 # results-*.csv: the set's key in the harness, its file
 ACCURACY = {

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import kendall, published
-from harness.cli import main
-from harness.search import Query, search
+from harness.cli.main import main
+from harness.measure import kendall
+from harness.zoo import published
+from harness.zoo.search import Query, search
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT.parent / "shared" / "data" / "timm-results"
@@ -71,8 +72,8 @@ def test_every_accuracy_row_equals_the_csv_files() -> None:
 def test_tables_are_read_only_by_what_needs_them() -> None:
     """Listing torchvision's models, a timm card (as predict and test use): no tables read."""
     code = (
-        "from harness import published, registry\n"
-        "from harness.cli import main\n"
+        "from harness.zoo import published, registry\n"
+        "from harness.cli.main import main\n"
         "import contextlib, io\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    main(['models', 'resnet*'])\n"
@@ -253,7 +254,8 @@ def test_kendall_exact_p_equals_plain_enumeration() -> None:
 
 
 def test_kendall_without_scipy() -> None:
-    code = "import sys, harness.kendall, harness.published_report; print('scipy' in sys.modules)"
+    modules = "harness.measure.kendall, harness.compare.published"
+    code = f"import sys, {modules}; print('scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -328,7 +330,7 @@ def test_compare_shows_published_imagenet_and_v2_and_the_kendall_line(four: Path
 
 
 def test_the_figure_plots_published_against_measured() -> None:
-    from harness.published_report import published_figure
+    from harness.compare.published import published_figure
 
     pairs = [(0.7485, 0.92), (0.7667, 0.92), (0.7747, 0.94)]
     rows = [{"model": f"m{i}", "published_top1": p, "top1": t} for i, (p, t) in enumerate(pairs)]

@@ -1,0 +1,165 @@
+"""What the commands print on stdout: the models table, predictions, a test run's summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from harness.engine.files import table, to_csv
+
+# `harness models` table: (header, key, format); {machine}: the --speed-on machine
+MODEL_COLUMNS = (
+    ("model", "model", None),
+    ("weights", "weights", None),
+    ("classes", "classes", None),
+    ("input", "input_size", None),
+    ("top-1", "published_top1", "pct"),
+    ("top-5", "published_top5", "pct"),
+    ("ReaL", "published_real_top1", "pct"),
+    ("V2", "published_v2_top1", "pct"),
+    ("Sketch", "published_sketch_top1", "pct"),
+    ("R", "published_r_top1", "pct"),
+    ("A", "published_a_top1", "pct"),
+    ("params M", "params_m", ".2f"),
+    ("GFLOPs", "gflops", ".2f"),
+    ("img/s {machine}", "published_ips_{machine}", "rate"),
+    ("batch", "published_batch_{machine}", None),
+    ("file MB", "file_mb", ".1f"),
+)
+
+
+def models_table(rows: list[dict[str, Any]], machine: str) -> None:
+    """``harness models`` as one table of published figures; sources and n/a reasons on stderr.
+
+    A column no row has a figure for is left out (torchvision publishes no
+    speeds, timm no file sizes).
+    """
+    columns = [
+        (h.format(machine=machine), k.format(machine=machine), f) for h, k, f in MODEL_COLUMNS
+    ]
+    shown = [
+        c for c in columns if c[1] == "published_top1" or any(r.get(c[1]) is not None for r in rows)
+    ]
+    if rows:
+        print(
+            table(
+                [[_cell(r.get(k), f) for _, k, f in shown] for r in rows], [h for h, _, _ in shown]
+            )
+        )
+    _sources(rows, machine)
+
+
+def _sources(rows: list[dict[str, Any]], machine: str) -> None:
+    """Where the figures come from, and why some are n/a, on stderr."""
+    timm = [r for r in rows if r["model"].startswith("timm/")]
+    tv = len(rows) - len(timm)
+    if tv:
+        print(
+            f"{tv} torchvision models: published figures from torchvision's weights metadata "
+            "(ImageNet-1k validation only)",
+            file=sys.stderr,
+        )
+    if not timm:
+        print(
+            "timm's models: harness models 'timm/PATTERN', e.g. 'timm/efficientnet*'",
+            file=sys.stderr,
+        )
+        return
+    from harness.zoo import published
+
+    print(
+        f"{len(timm)} timm models: configs from timm, published figures from "
+        f"{published.source()}; img/s on {published.tables().machine(machine)}",
+        file=sys.stderr,
+    )
+    missing = [r for r in timm if r.get("published_missing")]
+    for r in missing[:3]:
+        print(f"n/a       {r['model']}: {r['published_missing']}", file=sys.stderr)
+    if len(missing) > 3:
+        print(
+            f"n/a       and {len(missing) - 3} more (published_missing in --format csv or json)",
+            file=sys.stderr,
+        )
+
+
+def _cell(v: Any, fmt: str | None) -> Any:
+    """A value for the `models` table: a fraction as a percentage, n/a where missing."""
+    if v is None:
+        return "n/a"
+    if fmt == "pct":
+        return f"{100 * v:.1f}%"
+    if fmt == "rate":  # 3 significant digits at least: CPUs run large models at 0.5 images/s
+        return f"{v:.0f}" if v >= 100 else f"{v:.3g}"
+    return format(v, fmt) if fmt else v
+
+
+def print_predictions(args: argparse.Namespace, results: list[dict[str, Any]], loaded: Any) -> None:
+    """``predict``'s output on stdout: JSON, CSV (a row per file and rank) or tables."""
+    if args.format == "json":
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+    elif args.format == "csv":
+        flat = [
+            {"file": r["file"], "rank": n, **t, "model": r["model"], "weights": r["weights"]}
+            for r in results
+            for n, t in enumerate(r["topk"], start=1)
+        ]
+        print(to_csv(flat), end="")
+    else:
+        tag = " [RANDOM WEIGHTS: meaningless]" if loaded.random else ""
+        for r in results:
+            print(f"{r['file']}  ({args.model}, weights: {loaded.source}){tag}")
+            print(
+                table(
+                    [
+                        (n, t["index"], t["name"], f"{t['probability']:.4f}")
+                        for n, t in enumerate(r["topk"], start=1)
+                    ],
+                    ("rank", "index", "class", "probability"),
+                )
+            )
+            print()
+
+
+def pct(v: float | None) -> str:
+    """A fraction as a percentage, or n/a."""
+    return "n/a" if v is None else f"{100 * v:.2f}%"
+
+
+def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
+    """The summary of a ``test`` run on stdout, ending with the run directory."""
+    chosen = "" if res["selection"].startswith("all") else f" ({res['selection']})"
+    print(f"model     {res['model']}  (weights: {res['weights']})")
+    print(f"data      {res['data']}  ({res['layout']})")
+    print(
+        f"images    {res['n']} evaluated{chosen}, {res['labelled']} labelled, "
+        f"{len(res['skipped'])} skipped"
+    )
+    for k in ("1", "5"):
+        ci = res[f"top{k}_ci95"]
+        interval = f"  95% CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f}%" if ci else ""
+        print(
+            f"top-{k}     {pct(res[f'top{k}'])}  ({res[f'correct{k}']}/{res['labelled']}){interval}"
+        )
+    if res["top1"] is None:
+        print(f"accuracy  n/a: {res['accuracy_note']}")
+    else:
+        print(f"ECE       {res['ece']:.4f}  (top-1 confidence vs accuracy, 15 bins)")
+    print(
+        f"time      {res['seconds']:.2f} s, {res['images_per_second']:.1f} images/s "
+        f"({res['precision']}, {res['accelerator']} x{res['devices']}{_nodes(res)}, "
+        f"{res['threads']} threads)"
+    )
+    for s in res["skipped"]:
+        print(f"skipped   {s['file']}: {s['reason']}")
+    for note in [*notes, *res["notes"]]:
+        print(f"note      {note}")
+    run = res["run_dir"]
+    print(f"run       {run}  (results.json, predictions.csv, TensorBoard events)")
+
+
+def _nodes(res: dict[str, Any]) -> str:
+    n = res["num_nodes"]
+    return f" = {n} nodes x {res['devices_per_node']}" if n > 1 else ""
