@@ -102,7 +102,9 @@ def data_config(name: str) -> dict[str, Any]:
     """timm's eval preprocessing settings for ``name``, from its config alone."""
     from timm.data import resolve_data_config
 
-    return dict(resolve_data_config(pretrained_cfg=config(name).to_dict()))
+    # vars(), not to_dict(): resolve_data_config only reads the fields, and to_dict's deep
+    # copy is a quarter of what `models 'timm/*'` spends on 1,300 configs
+    return dict(resolve_data_config(pretrained_cfg=dict(vars(config(name)))))
 
 
 def transforms(name: str) -> Any:
@@ -190,14 +192,16 @@ def info(name: str) -> dict[str, Any]:
     Parameters and FLOPs are not counted here (that means building the model):
     they come with the published figures, from timm's tables.
     """
+    from timm.data import infer_imagenet_subset
+
     cfg = config(name)
     data = data_config(name)
-    space, names, _ = classes(name)
+    subset = infer_imagenet_subset(cfg)  # what classes() names, without reading class lists
     return {
         "model": name,
         "weights": cfg.tag,
-        "dataset": space,
-        "classes": len(names),
+        "dataset": subset or f"unknown ({cfg.tag or 'default'})",
+        "classes": int(cfg.num_classes or 0),
         "input_size": "x".join(map(str, data["input_size"][1:])),
         "interpolation": data["interpolation"],
         "crop_pct": data["crop_pct"],
