@@ -217,7 +217,11 @@ def test_same_classes_compares_class_lists(tmp_path: Path) -> None:
     base = card(NAME)
     own = read(tmp_path / "classes.txt").card(base)
     assert own.categories == ("goldfish", "tench") and own.wnids == ("", "")
-    assert own.preprocessing == base.preprocessing and own.published_top1 is None
+    assert own.preprocessing == base.preprocessing
+    from harness.compare.published import row_figures  # other classes: no published figure
+
+    assert row_figures(base, own, True)["published_top1"] is None
+    assert row_figures(base, base, False)["published_top1"] is not None
     rows = [
         {
             "model": m,

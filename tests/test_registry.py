@@ -194,29 +194,35 @@ PUBLISHED = {
 
 @pytest.mark.parametrize("name", list(PUBLISHED))
 def test_info_rows_are_the_published_figures(name: str) -> None:
-    weights, acc1, acc5, params, gflops, file_mb = PUBLISHED[name]
-    assert registry.info(name) == {
+    """Fractions for accuracies, millions of parameters, 2 FLOPs per multiply-accumulate."""
+    weights, acc1, acc5, params, macs, file_mb = PUBLISHED[name]
+    row = registry.info(name)
+    assert {k: row[k] for k in ("model", "weights", "dataset", "classes", "file_mb")} == {
         "model": name,
         "weights": weights,
         "dataset": "ImageNet-1K",
         "classes": 1000,
-        "acc1": acc1,
-        "acc5": acc5,
-        "params": params,
-        "gflops": gflops,
         "file_mb": file_mb,
     }
+    assert row["published_top1"] == pytest.approx(acc1 / 100)
+    assert row["published_top5"] == pytest.approx(acc5 / 100)
+    assert row["params_m"] == pytest.approx(params / 1e6)
+    assert row["gflops"] == pytest.approx(2 * macs)
+    # torchvision publishes ImageNet only: the harder sets and speeds are n/a
+    assert row["published_v2_top1"] is None and row["published_ips_rtx4090"] is None
 
 
 def test_info_resnet50_published_figures() -> None:
     row = registry.info("resnet50")
     # torchvision's documented figures for ResNet50_Weights.IMAGENET1K_V2
-    assert (row["weights"], row["dataset"], row["classes"]) == (
+    assert (row["weights"], row["dataset"], row["classes"], row["input_size"]) == (
         "IMAGENET1K_V2",
         "ImageNet-1K",
         1000,
+        "224x224",
     )
-    assert (row["acc1"], row["acc5"], row["params"]) == (80.858, 95.434, 25557032)
+    assert (row["published_top1"], row["published_top5"]) == (0.80858, 0.95434)
+    assert row["params_m"] == 25.557032
 
 
 def check_against_csv(table: list[tuple[int, str, str]], rows: list[dict[str, str]]) -> None:
@@ -246,11 +252,15 @@ def test_cli_models_json_all(capsys: pytest.CaptureFixture[str], imagenet_classi
     assert sorted(r["model"] for r in rows) == sorted(imagenet_classifiers)
     for r in rows:
         assert (r["dataset"], r["classes"]) == ("ImageNet-1K", 1000), r
-        assert 0 < r["acc1"] < r["acc5"] < 100 and r["params"] > 0, r
+        assert 0 < r["published_top1"] < r["published_top5"] < 1 and r["params_m"] > 0, r
     by_name = {r["model"]: r for r in rows}
     for name, (weights, acc1, acc5, params, *_) in PUBLISHED.items():
         r = by_name[name]
-        assert (r["weights"], r["acc1"], r["acc5"], r["params"]) == (weights, acc1, acc5, params)
+        assert r["weights"] == weights and r["params_m"] == pytest.approx(params / 1e6)
+        assert (r["published_top1"], r["published_top5"]) == (
+            pytest.approx(acc1 / 100),
+            pytest.approx(acc5 / 100),
+        )
 
 
 def test_cli_models_csv_pattern(capsys: pytest.CaptureFixture[str]) -> None:
@@ -265,12 +275,10 @@ def test_cli_models_csv_pattern(capsys: pytest.CaptureFixture[str]) -> None:
     ]
     resnet50 = rows[2]  # the CSV's text holds the published figures exactly
     _, acc1, acc5, params, *_ = PUBLISHED["resnet50"]
-    assert (float(resnet50["acc1"]), float(resnet50["acc5"]), int(resnet50["params"])) == (
-        acc1,
-        acc5,
-        params,
-    )
-    assert int(rows[0]["params"]) == 11689512  # resnet18's, as torchvision documents it
+    assert float(resnet50["published_top1"]) == pytest.approx(acc1 / 100)
+    assert float(resnet50["published_top5"]) == pytest.approx(acc5 / 100)
+    assert float(resnet50["params_m"]) == params / 1e6
+    assert float(rows[0]["params_m"]) == 11.689512  # resnet18's, as torchvision documents it
 
 
 def test_cli_models_table(capsys: pytest.CaptureFixture[str]) -> None:
@@ -291,7 +299,7 @@ def test_cli_models_table(capsys: pytest.CaptureFixture[str]) -> None:
     alexnet = next(line.split() for line in body if line.startswith("alexnet"))
     meta = get_model_weights("alexnet").DEFAULT.meta
     assert alexnet[1] == "IMAGENET1K_V1"
-    assert f"{meta['num_params'] / 1e6:.1f}" in alexnet
+    assert f"{meta['num_params'] / 1e6:.2f}" in alexnet
 
 
 def test_cli_models_unknown_pattern(capsys: pytest.CaptureFixture[str]) -> None:

@@ -49,21 +49,29 @@ def _load(args: argparse.Namespace) -> Any:
 
 def models(args: argparse.Namespace) -> int:
     from harness.cli.console import models_table
+    from harness.cli.option_groups import search_query
     from harness.engine.files import to_csv, to_json
-    from harness.zoo import registry
+    from harness.zoo import registry, search
 
     names = registry.match(args.patterns)
-    if sys.stderr.isatty() and len(names) > 20:  # counting builds each timm model: slow
+    if sys.stderr.isatty() and len(names) > 20:  # 'timm/*' reads 1,300 configs: a second or two
         from tqdm import tqdm
 
         names = tqdm(names, desc="models", unit="model", leave=False, file=sys.stderr)
-    rows = [registry.info(name) for name in names]
-    if args.format == "json":
+    q = search_query(args)
+    rows, notes = search.search([registry.info(name) for name in names], q)
+    for note in notes:
+        print(f"harness: note: {note}", file=sys.stderr)
+    if not rows:
+        print("harness: note: no model passes the search", file=sys.stderr)
+    if args.names:
+        print("".join(r["model"] + "\n" for r in rows), end="")
+    elif args.format == "json":
         print(to_json(rows), end="")
     elif args.format == "csv":
         print(to_csv(rows), end="")
     else:
-        models_table(rows)
+        models_table(rows, q.speed_on)
     return EXIT_OK
 
 

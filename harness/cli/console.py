@@ -11,66 +11,90 @@ from typing import Any
 from harness.engine.files import table, to_csv
 from harness.zoo.library import library_name
 
-# `harness models` table columns: (header, key) per library
-TV_COLUMNS = (
-    ("model", "model"),
-    ("default weights", "weights"),
-    ("dataset", "dataset"),
-    ("classes", "classes"),
-    ("acc@1", "acc1"),
-    ("acc@5", "acc5"),
-    ("params (M)", "params"),
-    ("GFLOPS", "gflops"),
-    ("file (MB)", "file_mb"),
-)
-TIMM_COLUMNS = (
-    ("model", "model"),
-    ("default tag", "weights"),
-    ("classes of", "dataset"),
-    ("classes", "classes"),
-    ("input", "input_size"),
-    ("interpolation", "interpolation"),
-    ("crop", "crop_pct"),
-    ("mean", "mean"),
-    ("std", "std"),
-    ("params (M)", "params"),
+# `harness models` table: (header, key, format); {machine}: the --speed-on machine
+MODEL_COLUMNS = (
+    ("model", "model", None),
+    ("weights", "weights", None),
+    ("classes", "classes", None),
+    ("input", "input_size", None),
+    ("top-1", "published_top1", "pct"),
+    ("top-5", "published_top5", "pct"),
+    ("ReaL", "published_real_top1", "pct"),
+    ("V2", "published_v2_top1", "pct"),
+    ("Sketch", "published_sketch_top1", "pct"),
+    ("R", "published_r_top1", "pct"),
+    ("A", "published_a_top1", "pct"),
+    ("params M", "params_m", ".2f"),
+    ("GFLOPs", "gflops", ".2f"),
+    ("img/s {machine}", "published_ips_{machine}", "rate"),
+    ("batch", "published_batch_{machine}", None),
+    ("file MB", "file_mb", ".1f"),
 )
 
 
-def models_table(rows: list[dict[str, Any]]) -> None:
-    """``harness models`` as tables: torchvision's and timm's apart, their sources on stderr."""
-    timm = [r for r in rows if library_name(r["model"]) == "timm"]
-    tv = [r for r in rows if library_name(r["model"]) == "torchvision"]
-    for part, columns in ((tv, TV_COLUMNS), (timm, TIMM_COLUMNS)):
-        if part:
-            print(
-                table(
-                    [[_cell(r[k], k) for _, k in columns] for r in part],
-                    [h for h, _ in columns],
-                )
+def models_table(rows: list[dict[str, Any]], machine: str) -> None:
+    """``harness models`` as one table of published figures; sources and n/a reasons on stderr.
+
+    A column no row has a figure for is left out (torchvision publishes no
+    speeds, timm no file sizes).
+    """
+    columns = [
+        (h.format(machine=machine), k.format(machine=machine), f) for h, k, f in MODEL_COLUMNS
+    ]
+    shown = [
+        c for c in columns if c[1] == "published_top1" or any(r.get(c[1]) is not None for r in rows)
+    ]
+    if rows:
+        print(
+            table(
+                [[_cell(r.get(k), f) for _, k, f in shown] for r in rows], [h for h, _, _ in shown]
             )
+        )
+    _sources(rows, machine)
+
+
+def _sources(rows: list[dict[str, Any]], machine: str) -> None:
+    """Where the figures come from, and why some are n/a, on stderr."""
+    timm = [r for r in rows if library_name(r["model"]) == "timm"]
+    tv = len(rows) - len(timm)
     if tv:
         print(
-            f"{len(tv)} torchvision models; published figures are "
-            "torchvision's, for its default weights",
+            f"{tv} torchvision models: published figures from torchvision's weights metadata "
+            "(ImageNet-1k validation only)",
             file=sys.stderr,
         )
-    if timm:
-        print(f"{len(timm)} timm models, from timm's pretrained configs", file=sys.stderr)
-    else:
+    if not timm:
         print(
             "timm's models: harness models 'timm/PATTERN', e.g. 'timm/efficientnet*'",
             file=sys.stderr,
         )
+        return
+    from harness.zoo import published
+
+    print(
+        f"{len(timm)} timm models: configs from timm, published figures from "
+        f"{published.source()}; img/s on {published.tables().machine(machine)}",
+        file=sys.stderr,
+    )
+    missing = [r for r in timm if r.get("published_missing")]
+    for r in missing[:3]:
+        print(f"n/a       {r['model']}: {r['published_missing']}", file=sys.stderr)
+    if len(missing) > 3:
+        print(
+            f"n/a       and {len(missing) - 3} more (published_missing in --format csv or json)",
+            file=sys.stderr,
+        )
 
 
-def _cell(v: Any, key: str) -> Any:
-    """A value for the `models` table: millions of parameters, rounded mean/std."""
-    if key == "params":
-        return f"{v / 1e6:.1f}"
-    if key in ("mean", "std"):
-        return ",".join(f"{x:.3f}" for x in v)
-    return v
+def _cell(v: Any, fmt: str | None) -> Any:
+    """A value for the `models` table: a fraction as a percentage, n/a where missing."""
+    if v is None:
+        return "n/a"
+    if fmt == "pct":
+        return f"{100 * v:.1f}%"
+    if fmt == "rate":  # 3 significant digits at least: CPUs run large models at 0.5 images/s
+        return f"{v:.0f}" if v >= 100 else f"{v:.3g}"
+    return format(v, fmt) if fmt else v
 
 
 def print_predictions(args: argparse.Namespace, results: list[dict[str, Any]], loaded: Any) -> None:

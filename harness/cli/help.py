@@ -12,7 +12,7 @@ harness: how accurate, fast and memory-hungry are pretrained image classifiers
 (torchvision's and timm's) on your images?
 
 commands, each with an example:
-  models    the classifiers with published accuracy, size and FLOPs
+  models    the classifiers with published accuracy, size, FLOPs, speed; a search
               python -m harness models 'resnet*' 'timm/tf_efficientnet_lite*'
   classes   the classes a model predicts
               python -m harness classes --model resnet101

@@ -21,6 +21,7 @@ from harness.cli.option_groups import (
     model_options,
     positive,
     run_options,
+    search_options,
     seconds,
     seconds_at_least_0,
 )
@@ -65,6 +66,7 @@ def _add_models(sub: Any) -> None:
     p = sub.add_parser("models", help="list classification models and their published metadata")
     p.add_argument("patterns", nargs="*", metavar="PATTERN", help="shell patterns, e.g. 'resnet*'")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    search_options(p)
     p.set_defaults(func=commands.models)
 
 

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 from harness.cli.help import Parser
 from harness.config import MODES, PRECISIONS, default, default_workers
+from harness.zoo.published import MACHINES, SETS
+from harness.zoo.search import COSTS, SORTS, Query
 
 
 def model_options(with_weights: bool = True) -> Parser:
@@ -250,3 +254,67 @@ def choice_options() -> Parser:
         help=f"seed of --sample (default: {default('seed')})",
     )
     return p
+
+
+# models' search filters: flag, what its value is, its largest value, metavar, help
+BOUNDS = (
+    ("--max-params", "millions of parameters", 1e6, "M", "at most M million parameters"),
+    ("--max-gflops", "GFLOPs per image", 1e6, "G", "at most G GFLOPs per image (2 per MAC)"),
+    ("--max-input", "a side in pixels", 1e5, "PX", "an input of at most PX x PX pixels"),
+    ("--min-top1", "a published top-1", 1, "F", "a fraction, on the --published-on set"),
+)
+
+
+def _bound(what: str, high: float) -> Callable[[str], float]:
+    def parse(s: str) -> float:
+        try:
+            v = float(s)
+        except ValueError:
+            v = float("nan")
+        if not 0 <= v <= high:  # NaN too
+            hint = " (a fraction: 0.75 for 75%)" if high == 1 else ""
+            raise argparse.ArgumentTypeError(f"expected {what}{hint}, got {s!r}")
+        return v
+
+    return parse
+
+
+def search_options(p: argparse.ArgumentParser) -> None:
+    """``harness models``'s search options: filters, sort, --pareto, --limit, --names."""
+    g = p.add_argument_group("search (published figures: see docs/published.md)")
+    g.add_argument("--sort", choices=SORTS, help="accuracy and speed best first, costs least first")
+    on = ", ".join(SETS)
+    g.add_argument(
+        "--published-on",
+        dest="on",
+        choices=tuple(SETS),
+        default="imagenet",
+        metavar="SET",
+        help=f"the test set top1 means: {on} (default: imagenet)",
+    )
+    g.add_argument(
+        "--speed-on",
+        choices=MACHINES,
+        default="rtx4090",
+        metavar="MACHINE",
+        help=f"the machine speed means: {', '.join(MACHINES)} (default: rtx4090)",
+    )
+    for flag, what, high, metavar, words in BOUNDS:
+        g.add_argument(flag, type=_bound(what, high), metavar=metavar, help=words)
+    g.add_argument(
+        "--pareto",
+        action="store_true",
+        help="only models that no other beats on both top1 and --cost",
+    )
+    g.add_argument("--cost", choices=COSTS, default="params", help="--pareto's cost")
+    g.add_argument("--limit", type=positive, metavar="N", help="the first N rows")
+    g.add_argument(
+        "--names",
+        action="store_true",
+        help="the names only, one a line: compare --models $(harness models ... --names)",
+    )
+
+
+def search_query(args: argparse.Namespace) -> Query:
+    """The :class:`Query` of parsed ``models`` options."""
+    return Query(**{f.name: getattr(args, f.name) for f in fields(Query)})

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.compare import figures
+from harness.compare.published import published_section
 from harness.engine.files import to_csv, write_atomic
 from harness.measure import stats
 
@@ -67,6 +68,7 @@ def analyse(run: Path, rows: Sequence[dict[str, Any]], data: str | None) -> list
         *calibration_section(run, measured, preds),
         *disagreements_section(run, preds, Path(data or ".")),
         *worst_classes_section(run, measured),
+        *published_section(run, measured),
     ]
 
 

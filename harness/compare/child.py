@@ -188,6 +188,7 @@ def _load(spec: Spec) -> tuple[dict[str, Any], Any]:
 
     ``NAME=FILE`` models load FILE, with ``spec.classes`` when given.
     """
+    from harness.compare.published import row_figures
     from harness.zoo import classlist, registry, weights
 
     name, own, file = spec.model.partition("=")
@@ -201,7 +202,6 @@ def _load(spec: Spec) -> tuple[dict[str, Any], Any]:
             loaded = weights.load(name, "DEFAULT", spec.weights_dir)
         except WeightsUnavailable:
             loaded, note = weights.load(name, "none"), "n/a (weights unavailable offline)"
-    published = loaded.card.published_top1 is not None  # None for classes of one's own
     source = Path(loaded.source)
     custom = source.is_file()
     row: dict[str, Any] = {
@@ -209,16 +209,12 @@ def _load(spec: Spec) -> tuple[dict[str, Any], Any]:
         "architecture": name,
         "top1": None,
         "top5": None,
-        "published_top1": loaded.card.published_top1,
-        "published_top5": loaded.card.published_top5,
-        "published_weights": f"{default.library} {default.weights}" if published else None,
+        **row_figures(default, loaded.card, custom),
         "weights": loaded.source,
         "random_weights": loaded.random,
         "accuracy_note": note,
         "size_mib": round(m.weight_file_mib(source), 3) if custom else default.file_mb,
     }
-    if custom and published and default.library == "torchvision":  # for its own weights
-        row["published_note"] = f"published figures are for torchvision's {default.weights}"
     return row, loaded
 
 

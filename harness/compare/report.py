@@ -19,6 +19,7 @@ COMPARE_COLUMNS = (
     ("top-5 95% CI", "top5_ci95", "ci"),
     ("ECE", "ece", ".3f"),
     ("published top-1", "published_top1", "published"),
+    ("published V2 top-1", "published_v2_top1", "published"),
     ("ms/image p50", "latency_ms_p50", ".2f"),
     ("p90", "latency_ms_p90", ".2f"),
     ("images/s model", "throughput_ips", ".1f"),
@@ -127,7 +128,9 @@ def report_md(
         f"{spec.batch_size}: model alone, and end to end (read, decode, preprocess, model). "
         "Peak MiB: the model's process's peak resident memory; rise: over the process "
         "after imports. GFLOPs count 2 per multiply-accumulate (torchvision's GFLOPS are "
-        "multiply-accumulates, half these).",
+        "multiply-accumulates, half these). Published top-1: the library's own figures for "
+        "its weights on ImageNet's validation set and on ImageNet-V2, not measured here "
+        "(docs/published.md).",
         "",
         same_classes(rows),
         "",
@@ -179,6 +182,11 @@ def _notes(rows: list[dict[str, Any]]) -> list[str]:
         f"- {model}: {what}" for kind in ("error", "n/a") for model, what in problems(rows, kind)
     ]
     notes += [f"- {r['model']}: * {r['published_note']}" for r in rows if r.get("published_note")]
+    notes += [
+        f"- {r['model']}: published figures n/a: {r['published_missing']}"
+        for r in rows
+        if r.get("published_missing") and not r.get("error")
+    ]
     notes += [f"- {model}: {what}" for model, what in problems(rows, "noisy")]
     repeat = max((r.get("repeat", 1) for r in rows), default=1)
     if repeat > 1:

@@ -40,15 +40,13 @@ class ClassList:
     def card(self, base: Card) -> Card:
         """The architecture's registry card with these classes instead of its own.
 
-        Its preprocessing stays; the published accuracy, for other classes, goes.
+        Its preprocessing stays (published figures, for other classes, do not apply).
         """
         return replace(
             base,
             dataset=f"own classes ({Path(self.source).name})",
             categories=tuple(self.names),
             wnids=self.wnids,
-            published_top1=None,
-            published_top5=None,
         )
 
 

@@ -48,8 +48,6 @@ class Card:
     wnids: tuple[str, ...]  # "" where unknown
     preprocessing: dict[str, Any]
     transforms: Callable[[], Any] = field(repr=False, compare=False)
-    published_top1: float | None = None  # fractions, for these weights on ImageNet val
-    published_top5: float | None = None
     file_mb: float | None = None
 
     @property
@@ -107,6 +105,10 @@ class Library(Protocol):
 
     def info(self, name: str) -> dict[str, Any]:
         """One row of ``harness models``: the default weights' published metadata."""
+        ...
+
+    def figures(self, card: Card) -> dict[str, Any]:
+        """The published figures of a card's weights (:mod:`harness.zoo.published`'s keys)."""
         ...
 
     def import_library(self) -> None:

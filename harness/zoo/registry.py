@@ -62,8 +62,21 @@ def build(name: str, num_classes: int | None = None) -> nn.Module:
 
 
 def info(name: str) -> dict[str, Any]:
-    """One row of ``harness models``: the default weights' published metadata."""
+    """One row of ``harness models``: the default weights' metadata and published figures.
+
+    Nothing is built: parameters and FLOPs are the published ones (torchvision's
+    metadata, timm's tables), accuracies fractions as everywhere in the harness.
+    """
     return library(name).info(name)
+
+
+def figures(c: Card) -> dict[str, Any]:
+    """The published figures of a card's weights (:mod:`harness.zoo.published`'s keys).
+
+    torchvision's come from its weights enum, timm's from timm's results tables
+    (read at the first call: only the commands that show them pay for them).
+    """
+    return library(c.name).figures(c)
 
 
 def class_table(c: Card) -> list[tuple[int, str, str]]:

@@ -17,11 +17,12 @@ import math
 import os
 import socket
 import sys
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, WeightsUnavailable
+from harness.zoo import published
 from harness.zoo.library import TIMM_PREFIX as PREFIX
 from harness.zoo.library import Card
 
@@ -29,15 +30,6 @@ if TYPE_CHECKING:
     from torch import nn
 
 # timm itself is imported where it is used: a run of a torchvision model never loads it
-
-# timm's published ImageNet-1k validation accuracy for weights the harness has
-# offline (../shared/weights/README.md quotes them); timm ships no results table
-# in its package, so other timm weights show "n/a" beside the measured figure.
-PUBLISHED_TOP1 = {
-    "tf_efficientnet_lite0.in1k": 0.7485,
-    "tf_efficientnet_lite1.in1k": 0.7667,
-    "tf_efficientnet_lite2.in1k": 0.7747,
-}
 
 
 @lru_cache(maxsize=1)
@@ -54,6 +46,12 @@ def pretrained() -> tuple[str, ...]:
     import timm
 
     return tuple(timm.list_pretrained())
+
+
+@lru_cache(maxsize=1)
+def _known() -> tuple[frozenset[str], frozenset[str]]:
+    """Architectures and ``ARCH.TAG`` names as sets: a listing checks each of 1,300 names."""
+    return frozenset(architectures()), frozenset(pretrained())
 
 
 def match(pattern: str) -> list[str]:
@@ -82,6 +80,7 @@ def check(name: str) -> str:
     raise HarnessError(f"unknown model {name!r}{hint}")
 
 
+@cache
 def config(name: str) -> Any:
     """timm's pretrained config of ``timm/ARCH[.TAG]`` (the default tag when none is given)."""
     from timm.models import get_pretrained_cfg
@@ -102,7 +101,9 @@ def data_config(name: str) -> dict[str, Any]:
     """timm's eval preprocessing settings for ``name``, from its config alone."""
     from timm.data import resolve_data_config
 
-    return dict(resolve_data_config(pretrained_cfg=config(name).to_dict()))
+    # vars(), not to_dict(): resolve_data_config only reads the fields, and to_dict's deep
+    # copy is a quarter of what `models 'timm/*'` spends on 1,300 configs
+    return dict(resolve_data_config(pretrained_cfg=dict(vars(config(name)))))
 
 
 def transforms(name: str) -> Any:
@@ -118,17 +119,25 @@ def classes(name: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     Outside an ImageNet subset timm knows, the names are "class 0", "class 1", ...
     and the WordNet ids empty.
     """
-    from timm.data import ImageNetInfo, infer_imagenet_subset
+    from timm.data import infer_imagenet_subset
 
     cfg = config(name)
     subset = infer_imagenet_subset(cfg)
     if subset:
-        info = ImageNetInfo(subset)
-        n = info.num_classes()
-        names = tuple(info.index_to_description(i).split(",")[0] for i in range(n))
-        return subset, names, tuple(info.index_to_label_name(i) for i in range(n))
+        return (subset, *_subset_classes(subset))
     n = int(cfg.num_classes or 0)
     return f"unknown ({cfg.tag or 'default'})", tuple(f"class {i}" for i in range(n)), ("",) * n
+
+
+@cache
+def _subset_classes(subset: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(names, WordNet ids) of an ImageNet subset, read once (``'timm/*'`` asks 1,300 times)."""
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo(subset)
+    n = info.num_classes()
+    names = tuple(info.index_to_description(i).split(",")[0] for i in range(n))
+    return names, tuple(info.index_to_label_name(i) for i in range(n))
 
 
 def build(name: str, pretrained_weights: bool = False, **kwargs: Any) -> nn.Module:
@@ -176,32 +185,37 @@ def hub_reachable() -> bool:
     return True
 
 
-def params(name: str) -> int:
-    """Parameters of ``name``, counted on the meta device (no memory, no download)."""
-    import torch
-
-    with torch.device("meta"):
-        model = build(name)
-    return sum(p.numel() for p in model.parameters())
-
-
 def info(name: str) -> dict[str, Any]:
-    """One row of ``harness models 'timm/...'``: the pretrained config of its default tag."""
+    """One row of ``harness models 'timm/...'``: its default tag's config and published figures.
+
+    Parameters and FLOPs are not counted here (that means building the model):
+    they come with the published figures, from timm's tables.
+    """
+    from timm.data import infer_imagenet_subset
+
     cfg = config(name)
     data = data_config(name)
-    space, names, _ = classes(name)
-    return {
+    subset = infer_imagenet_subset(cfg)  # what classes() names, without reading class lists
+    side = int(data["input_size"][1])
+    row = {
         "model": name,
         "weights": cfg.tag,
-        "dataset": space,
-        "classes": len(names),
+        "dataset": subset or f"unknown ({cfg.tag or 'default'})",
+        "classes": int(cfg.num_classes or 0),
         "input_size": "x".join(map(str, data["input_size"][1:])),
         "interpolation": data["interpolation"],
         "crop_pct": data["crop_pct"],
         "mean": list(data["mean"]),
         "std": list(data["std"]),
-        "params": params(name),
     }
+    return {**row, **published.timm_figures(hub_name(name), side, row["dataset"] == "imagenet-1k")}
+
+
+def figures(card: Card) -> dict[str, Any]:
+    """The published figures of a card's weights, from timm's results tables."""
+    return published.timm_figures(
+        hub_name(card.name), card.input_size, card.dataset == "imagenet-1k"
+    )
 
 
 def tagged(name: str, tag: str) -> str:
@@ -244,7 +258,6 @@ def card(name: str) -> Card:
             "std": list(data["std"]),
         },
         transforms=lambda: transforms(name),
-        published_top1=PUBLISHED_TOP1.get(hub_name(name)),
     )
 
 
@@ -311,6 +324,9 @@ class Timm:
 
     def info(self, name: str) -> dict[str, Any]:
         return info(name)
+
+    def figures(self, card: Card) -> dict[str, Any]:
+        return figures(card)
 
     def import_library(self) -> None:
         import timm  # noqa: F401

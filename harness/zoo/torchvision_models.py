@@ -24,7 +24,7 @@ from torch import nn
 from torchvision.models import WeightsEnum, get_model, get_model_weights, list_models
 
 from harness.errors import HarnessError, WeightsUnavailable
-from harness.zoo import timm_models
+from harness.zoo import published, timm_models
 from harness.zoo.library import TIMM_PREFIX, Card, imagenet_wnids, natural
 
 
@@ -71,19 +71,9 @@ def cache_path(weights: WeightsEnum) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
 
 
-def _metrics(weights: WeightsEnum) -> dict[str, float]:
-    """The published figures of ``weights`` on their dataset (acc@1, acc@5, in percent)."""
-    return next(iter(weights.meta.get("_metrics", {}).values()), {})
-
-
-def _fraction(percent: float | None) -> float | None:
-    return None if percent is None else round(percent / 100, 6)
-
-
 def card(name: str, tag: str = "DEFAULT") -> Card:
     """The :class:`Card` of torchvision's ``name`` with the weights ``tag``."""
     w = weights_tag(name, tag)
-    metrics = _metrics(w)
     tf = w.transforms()
     names = tuple(w.meta["categories"])
     return Card(
@@ -103,8 +93,6 @@ def card(name: str, tag: str = "DEFAULT") -> Card:
             "std": list(tf.std),
         },
         transforms=w.transforms,
-        published_top1=_fraction(metrics.get("acc@1")),
-        published_top5=_fraction(metrics.get("acc@5")),
         file_mb=w.meta.get("_file_size"),
     )
 
@@ -133,20 +121,27 @@ def from_torchvision(name: str, weights: WeightsEnum) -> nn.Module:
 
 
 def info(name: str) -> dict[str, Any]:
-    """One row of ``harness models``: the default weights' published metadata."""
+    """One row of ``harness models``: the default weights' metadata and published figures.
+
+    Nothing is built: parameters and FLOPs are torchvision's metadata, accuracies
+    fractions as everywhere in the harness.
+    """
     w = weights_tag(name, "DEFAULT")
-    metrics = _metrics(w)
+    crop = w.transforms().crop_size
     return {
         "model": name,
         "weights": w.name,
         "dataset": dataset_of(w),
         "classes": len(w.meta["categories"]),
-        "acc1": metrics.get("acc@1"),
-        "acc5": metrics.get("acc@5"),
-        "params": w.meta.get("num_params"),
-        "gflops": w.meta.get("_ops"),
+        "input_size": f"{crop[0]}x{crop[-1]}",
+        **published.torchvision_figures(w.meta),
         "file_mb": w.meta.get("_file_size"),
     }
+
+
+def figures(card: Card) -> dict[str, Any]:
+    """The published figures of a card's weights, from torchvision's weights enum."""
+    return published.torchvision_figures(weights_tag(card.name, card.weights).meta)
 
 
 class Torchvision:
@@ -192,6 +187,9 @@ class Torchvision:
 
     def info(self, name: str) -> dict[str, Any]:
         return info(name)
+
+    def figures(self, card: Card) -> dict[str, Any]:
+        return figures(card)
 
     def import_library(self) -> None:
         import torchvision  # noqa: F401
