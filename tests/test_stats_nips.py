@@ -194,10 +194,10 @@ def test_test_lists_likely_label_errors_and_top1_without_them(runs):
     run = runs["squeezenet1_1"]
     issues = read_csv(run.out / "label_issues.csv")
     assert run.results["label_issues"] == len(issues) > 0
-    for r in issues:  # one model: its own top-1, against the label
+    for r in issues:  # one model: a class of its top-5 other than the label
         p = next(q for q in run.predictions if q["file"] == r["file"])
-        assert (r["suggested"], r["label_quality"]) == (p["pred1_index"], p["label_prob"])
-        assert p["correct1"] == "0"
+        assert r["suggested"] in {p[f"pred{k}_index"] for k in range(1, 6)} - {p["label"]}
+        assert r["label_quality"] == p["label_prob"]
     kept = [p for p in run.predictions if p["file"] not in {r["file"] for r in issues}]
     right = sum(p["pred1_index"] == p["label"] for p in kept)
     res = run.results
