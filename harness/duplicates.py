@@ -69,10 +69,11 @@ def near_pairs(
             hashes.append((f, phash(root / f)))
         except (OSError, ValueError) as e:
             unread.append((f, str(e)))
-    pairs = [
-        (a, b, d)
-        for i, (a, ha) in enumerate(hashes)
-        for b, hb in hashes[i + 1 :]
-        if (d := distance(ha, hb)) <= near
-    ]
+    names = [f for f, _ in hashes]
+    codes = np.array([h for _, h in hashes], dtype=np.uint64)
+    bits = np.array([bin(k).count("1") for k in range(256)], dtype=np.uint8)  # per byte value
+    pairs = []
+    for i in range(len(codes) - 1):  # each photo against the later ones, 8 bytes a hash
+        d = bits[(codes[i + 1 :] ^ codes[i]).view(np.uint8).reshape(-1, 8)].sum(axis=1)
+        pairs += [(names[i], names[i + 1 + j], int(d[j])) for j in np.flatnonzero(d <= near)]
     return sorted(pairs, key=lambda p: (p[2], p[0], p[1])), unread
