@@ -10,9 +10,10 @@ than through cleanlab, which would pull scipy and scikit-learn into every run:
    the photos labelled ``j`` (how sure the models are of that class when the label
    is right, on the whole). A class that no photo is labelled with takes the mean
    of the photos' probabilities of their own labels.
-3. A photo's confident class is the most probable of the classes whose probability
-   reaches their threshold; a photo whose confident class is not its label is a
-   likely label error (an off-diagonal entry of the confident joint).
+3. A photo's confident class is the one class whose probability reaches its
+   threshold or, where several do, the most probable class; a photo whose confident
+   class is not its label is a likely label error (an off-diagonal entry of the
+   confident joint: cleanlab's ``find_label_issues(filter_by="confident_learning")``).
 4. The errors are ranked by label quality, the mean probability the models give
    the label (cleanlab's "self-confidence"): lowest first.
 
@@ -95,9 +96,15 @@ def thresholds(found: Sequence[Photo]) -> tuple[dict[int, float], float]:
 
 
 def confident_class(photo: Photo, t: Mapping[int, float], default: float) -> int | None:
-    """The most probable class whose probability reaches its threshold; None if none does."""
-    above = [(p, c) for c, p in photo.probs.items() if p >= t.get(c, default)]
-    return max(above, key=lambda pc: (pc[0], -pc[1]))[1] if above else None
+    """The class the photo confidently belongs to; None where no class reaches its threshold.
+
+    As cleanlab's ``compute_confident_joint``: the one class that reaches its threshold
+    (within 1e-6), or, where several do, the most probable class of all.
+    """
+    above = [c for c, p in photo.probs.items() if p >= t.get(c, default) - 1e-6]
+    if len(above) > 1:
+        above = list(photo.probs)
+    return max(above, key=lambda c: (photo.probs[c], -c)) if above else None
 
 
 def find(found: Sequence[Photo]) -> list[tuple[Photo, int]]:

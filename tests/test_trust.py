@@ -22,7 +22,7 @@ def photo(name: str, label: int, probs: list[float]) -> Photo:
 # Seven photos of three classes. By hand: the thresholds are the mean probability of a
 # class over the photos labelled with it, t0 = (0.9 + 0.7) / 2 = 0.8,
 # t1 = (0.8 + 0.1) / 2 = 0.45, t2 = (0.8 + 0.7 + 0.18) / 3 = 0.56. A photo's confident
-# class is the most probable one reaching its threshold:
+# class is the one class reaching its threshold (the most probable class where several do):
 #   a 0.9 >= t0: 0 = label      b none reaches (0.7 < 0.8, 0.2 < 0.45, 0.1 < 0.56)
 #   c 0.8 >= t1: 1 = label      d 0.85 >= t0: 0, label 1: an error
 #   e 0.8 >= t2: 2 = label      f 0.7 >= t2: 2 = label
@@ -50,6 +50,15 @@ def test_confident_learning_finds_the_hand_worked_errors_in_order() -> None:
     assert [(p.file, c) for p, c in found] == [("d", 0), ("g", 0)]
     t, overall = label_issues.thresholds(HAND)
     assert label_issues.confident_class(HAND[1], t, overall) is None  # b: none reaches
+
+
+def test_where_several_classes_reach_their_threshold_the_most_probable_wins() -> None:
+    # as cleanlab: 1 and 2 reach theirs, and then the most probable of all is taken
+    p = photo("h", 1, [0.4, 0.35, 0.25])
+    assert label_issues.confident_class(p, {0: 0.8, 1: 0.3, 2: 0.2}, 0.5) == 0
+    assert label_issues.confident_class(p, {0: 0.8, 1: 0.3, 2: 0.3}, 0.5) == 1
+    assert label_issues.confident_class(p, {0: 0.8, 1: 0.36, 2: 0.3}, 0.5) is None
+    assert label_issues.confident_class(p, {0: 0.8, 1: 0.3500005, 2: 0.3}, 0.5) == 1  # 1e-6
 
 
 def test_a_class_no_photo_is_labelled_with_takes_the_overall_threshold() -> None:
