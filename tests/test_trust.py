@@ -212,3 +212,22 @@ def test_about_rounds_to_two_significant_digits() -> None:
         "about 2,700",
         "about 17,000",
     ]
+
+
+@pytest.mark.parametrize(
+    ("found", "left"),
+    [
+        (3, {"label_issues.csv", "label_issues.png"}),  # both rewritten by this run
+        (0, {"label_issues.csv"}),  # a header only: no grid this time
+        (None, set()),  # not looked for (random weights, no labels)
+    ],
+)
+def test_an_earlier_runs_label_issue_files_go_where_this_run_wrote_none(tmp_path, found, left):
+    from harness.results import LABEL_ISSUES, replace_earlier
+
+    earlier = [tmp_path / n for n in LABEL_ISSUES]
+    for p in earlier:
+        p.write_text("earlier")
+    results = {"labelled": 5} | ({} if found is None else {"label_issues": found})
+    replace_earlier(earlier, results)
+    assert {p.name for p in tmp_path.iterdir()} == left
