@@ -15,6 +15,7 @@ from harness.report import to_csv, write_atomic
 
 GRID = 16  # likely label errors shown
 CERTAIN = 3  # named in words
+WORDS = {2: "two", 3: "three"}
 ISSUE_COLUMNS = label_issues.COLUMNS
 Views = Mapping[str, Mapping[str, Row]]  # model -> file -> predictions.csv row
 
@@ -74,20 +75,23 @@ def labels_section(run: Path, views: Views, root: Path) -> list[str]:
         "## Can I trust the labels?",
         "",
         f"Confident learning over the probabilities of {len(views)} model"
-        f"{'s' * (len(views) != 1)} (averaged; see docs/trust.md) finds "
-        + (
-            f"{len(rows)} of the {n} labelled photos probably mislabelled (label_issues.csv, "
-            f"label_issues.png). The {min(CERTAIN, len(rows))} most certain: "
-            + "; ".join(issue_words(r) for r in rows[:CERTAIN])
-            + "."
-            if rows
-            else f"no photo of the {n} labelled ones probably mislabelled."
-        ),
+        f"{'s' * (len(views) != 1)} (averaged; see docs/trust.md) finds {found_words(rows, n)}",
         "",
     ]
     if rows:
         lines += ["![likely label errors](label_issues.png)", "", *aside_lines(views, rows)]
     return lines
+
+
+def found_words(rows: Sequence[Mapping[str, Any]], n: int) -> str:
+    """How many photos are probably mislabelled, and the most certain of them, in words."""
+    if not rows:
+        return f"no photo of the {n} labelled ones probably mislabelled."
+    first = "" if len(rows) == 1 else f" The {WORDS[min(CERTAIN, len(rows))]} most certain:"
+    return (
+        f"{len(rows)} of the {n} labelled photos probably mislabelled (label_issues.csv, "
+        f"label_issues.png).{first} " + "; ".join(issue_words(r) for r in rows[:CERTAIN]) + "."
+    )
 
 
 def issue_words(r: Mapping[str, Any]) -> str:
