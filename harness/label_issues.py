@@ -72,14 +72,14 @@ def photos(views: Sequence[Mapping[str, Row]]) -> list[Photo]:
     """
     first, out = views[0], []
     for f, row in first.items():
-        rows = [v.get(f) for v in views]
-        if row["label"] == "" or any(r is None or r.get("label_prob", "") == "" for r in rows):
+        rows = [v[f] for v in views if f in v and v[f].get("label_prob", "") != ""]
+        if row["label"] == "" or len(rows) < len(views):
             continue
         probs: dict[int, float] = {}
         for r in rows:
-            for c, p in known_probs(r).items():  # type: ignore[arg-type]
+            for c, p in known_probs(r).items():
                 probs[c] = probs.get(c, 0.0) + p / len(rows)
-        top1 = [int(r["pred1_index"]) for r in rows]  # type: ignore[index]
+        top1 = [int(r["pred1_index"]) for r in rows]
         out.append(Photo(f, int(row["label"]), probs, top1))
     return out
 
