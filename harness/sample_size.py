@@ -94,7 +94,8 @@ def smallest(ok: Callable[[int], bool], most: int = MOST) -> int | None:
 def photos_to_tell_apart(a_only: int, b_only: int, n: int) -> int | None:
     """Photos for 80% power at the observed rates ``a_only / n``, ``b_only / n``.
 
-    None when no number would do: the models never disagree, or disagree evenly.
+    None when no number would do: the models never disagree, or disagree evenly; or
+    when it would take more than ``MOST``.
 
     >>> photos_to_tell_apart(17, 25, 500)
     2680

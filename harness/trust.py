@@ -193,10 +193,10 @@ def sample_size_section(
 
 def tell_apart_words(p: Mapping[str, Any], need: int | None) -> str:
     a, b, x, y, n = (p[k] for k in ("model_a", "model_b", "a_only", "b_only", "n"))
-    if need is None:
+    if x == y:
         even = "never disagree" if x == 0 else f"disagree evenly ({x} vs {y} discordant)"
         return f"{a} and {b} {even}: no number of photos would tell them apart at this rate."
-    most = "more than a million" if need >= sample_size.MOST else about(need)
+    most = f"more than {sample_size.MOST:,}" if need is None else about(need)
     return (
         f"to tell {a} from {b} at this rate of disagreement ({x} vs {y} discordant of {n}) "
         f"you would need {most} photos (you have {n})."
