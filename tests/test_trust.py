@@ -1,5 +1,5 @@
 """Confident learning, sample sizes and perceptual hashes against hand-worked examples,
-plain loops and simulation (the figures of harness.trust's report sections).
+plain loops and simulation (the figures of harness.engine.trust's report sections).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness import duplicates, label_issues, sample_size, stats
-from harness.label_issues import Photo
+from harness.measure import duplicates, label_issues, sample_size, stats
+from harness.measure.label_issues import Photo
 
 
 def photo(name: str, label: int, probs: list[float]) -> Photo:
@@ -204,7 +204,7 @@ def test_a_photo_saved_twice_is_a_near_duplicate_and_another_is_not(tmp_path: Pa
 
 
 def test_about_rounds_to_two_significant_digits() -> None:
-    from harness.trust import about
+    from harness.engine.trust import about
 
     assert [about(n) for n in (34, 821, 2680, 17313)] == [
         "about 34",
@@ -223,7 +223,7 @@ def test_about_rounds_to_two_significant_digits() -> None:
     ],
 )
 def test_an_earlier_runs_label_issue_files_go_where_this_run_wrote_none(tmp_path, found, left):
-    from harness.results import LABEL_ISSUES, replace_earlier
+    from harness.engine.results import LABEL_ISSUES, replace_earlier
 
     earlier = [tmp_path / n for n in LABEL_ISSUES]
     for p in earlier:
@@ -234,7 +234,7 @@ def test_an_earlier_runs_label_issue_files_go_where_this_run_wrote_none(tmp_path
 
 
 def test_pairs_in_words_even_many_and_beyond_a_million() -> None:
-    from harness.trust import tell_apart_words
+    from harness.engine.trust import tell_apart_words
 
     pair = {"model_a": "a", "model_b": "b", "n": 500}
     even = tell_apart_words(pair | {"a_only": 3, "b_only": 3}, None)

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from harness import sample_size
 from harness.cli import main
+from harness.measure import sample_size
 
 MODELS = ["squeezenet1_1", *(f"timm/tf_efficientnet_lite{i}" for i in range(3))]
 # Photos all four models get right at top-1 (from an earlier run; the test checks it still
