@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from harness.cli import main
+from harness.cli.main import main
 from harness.measure import sample_size
 
 MODELS = ["squeezenet1_1", *(f"timm/tf_efficientnet_lite{i}" for i in range(3))]
