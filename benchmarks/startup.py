@@ -42,8 +42,9 @@ def timed(spent: dict[str, float], key: str, fn: Any) -> Any:
 def phases(model: str, wts: str, data: str, labels: str, limit: int, threads: int | None) -> dict:
     spent: dict[str, float] = {}
     t = time.perf_counter()
-    from harness import weights  # noqa: F401 - as `harness test`
+    from harness.data.datamodule import find_samples
     from harness.engine import runs, tensorboard
+    from harness.zoo import weights  # noqa: F401 - as `harness test`
 
     spent["imports"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -55,7 +56,8 @@ def phases(model: str, wts: str, data: str, labels: str, limit: int, threads: in
     cfg = runs.RunConfig(accelerator="cpu", progress=False, threads=threads)
     with tempfile.TemporaryDirectory() as tmp:
         logger = runs.TensorBoardLogger(tmp, name="startup", default_hp_metric=False)
-        res = runs.test(loaded, data, cfg, labels, limit, output=tmp, logger=logger)
+        samples = find_samples(data, loaded.categories, loaded.card.wnids, labels, limit)
+        res = runs.test(loaded, samples, cfg, data, labels, output=tmp, logger=logger)
     assert res is not None
     spent["evaluation"] = res["seconds"]
     spent["sample_figure"] = spent.pop("log_run") - spent.get("tensorboard", 0.0)

@@ -35,6 +35,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from harness.config import RunConfig
+from harness.data.datamodule import find_samples
 from harness.data.images import load_rgb
 from harness.engine.runs import test
 from harness.engine.speedups import amp_dtype, bf16_native, prepare, resolve_precision
@@ -80,12 +81,14 @@ def harness_test(name: str, wts: str, limit: int, cfg: RunConfig) -> float:
     loaded = weights.load(name, wts, str(SHARED / "weights"))
     with tempfile.TemporaryDirectory() as tmp:
         logger = TensorBoardLogger(tmp, name="targets")
+        data, labels = str(NIPS / "images"), str(NIPS / "labels.csv")
+        samples = find_samples(data, loaded.categories, loaded.card.wnids, labels, limit)
         res = test(
             loaded,
-            str(NIPS / "images"),
+            samples,
             cfg,
-            str(NIPS / "labels.csv"),
-            limit,
+            data,
+            labels,
             output=tmp,
             logger=logger,
             log_extras=False,

@@ -11,8 +11,9 @@ import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")  # resolved by speedups.resolve_precision
 AMP = {"bf16-mixed": "bfloat16", "16-mixed": "float16"}  # autocast dtype (torch.<name>)
@@ -112,3 +113,17 @@ class Spec(RunConfig):
     def stem(self) -> str:
         """``models/<stem>.json``, ``.log``, ``.spec.json``: the slug, ``.run<N>`` after run 1."""
         return self.slug() if self.run == 1 else f"{self.slug()}.run{self.run}"
+
+
+def default(name: str) -> Any:
+    """The default of the config field ``name`` (a ``Spec``'s or its ``RunConfig``'s).
+
+    What the command line's options show and take, so that no default is written twice.
+
+    >>> default("batch_size"), default("latency_seconds")
+    (32, 2.0)
+    """
+    found = {f.name: f.default for f in fields(Spec)}
+    if found.get(name, MISSING) is MISSING:
+        raise KeyError(f"config field {name!r} has no default")
+    return found[name]

@@ -14,7 +14,7 @@ from torchvision.models import ResNet50_Weights, get_model_weights
 
 from harness.cli.main import main
 from harness.errors import HarnessError
-from harness.zoo import registry
+from harness.zoo import registry, torchvision_models
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def imagenet_classifiers() -> set[str]:
 
 
 def test_classifiers_are_torchvisions_classification_models(imagenet_classifiers) -> None:
-    found = registry.classifiers()
+    found = torchvision_models.classifiers()
     assert len(found) == len(set(found)) and set(found) == imagenet_classifiers
     for name in ("fasterrcnn_resnet50_fpn", "fcn_resnet50", "r3d_18", "raft_large",
                  "quantized_resnet18"):  # fmt: skip
@@ -143,22 +143,22 @@ def test_check_accepts_every_classifier_and_no_other_model(imagenet_classifiers)
 @pytest.mark.parametrize("tag", ["DEFAULT", "default", "ResNet50_Weights.DEFAULT"])
 def test_weights_tag_default_is_resnet50_v2(tag: str) -> None:
     # torchvision made V2 (80.858% top-1) the default for resnet50
-    assert registry.weights_tag("resnet50", tag) is ResNet50_Weights.IMAGENET1K_V2
+    assert torchvision_models.weights_tag("resnet50", tag) is ResNet50_Weights.IMAGENET1K_V2
 
 
 @pytest.mark.parametrize("tag", ["IMAGENET1K_V1", "ResNet50_Weights.IMAGENET1K_V1"])
 def test_weights_tag_v1(tag: str) -> None:
-    assert registry.weights_tag("resnet50", tag) is ResNet50_Weights.IMAGENET1K_V1
+    assert torchvision_models.weights_tag("resnet50", tag) is ResNet50_Weights.IMAGENET1K_V1
 
 
 @pytest.mark.parametrize("tag", ["IMAGENET1K_V2", "ResNet50_Weights.IMAGENET1K_V2"])
 def test_weights_tag_v2(tag: str) -> None:
-    assert registry.weights_tag("resnet50", tag) is ResNet50_Weights.IMAGENET1K_V2
+    assert torchvision_models.weights_tag("resnet50", tag) is ResNet50_Weights.IMAGENET1K_V2
 
 
 def test_weights_tag_unknown_lists_valid_tags() -> None:
     with pytest.raises(HarnessError) as e:
-        registry.weights_tag("resnet50", "IMAGENET1K_V9")
+        torchvision_models.weights_tag("resnet50", "IMAGENET1K_V9")
     msg = str(e.value)
     assert "'IMAGENET1K_V9'" in msg and "resnet50" in msg
     for valid in ("DEFAULT", "IMAGENET1K_V1", "IMAGENET1K_V2", ".pth", "none"):
@@ -167,18 +167,18 @@ def test_weights_tag_unknown_lists_valid_tags() -> None:
 
 def test_weights_tag_unknown_lists_default_once() -> None:
     with pytest.raises(HarnessError) as e:
-        registry.weights_tag("resnet50", "IMAGENET1K_V9")
+        torchvision_models.weights_tag("resnet50", "IMAGENET1K_V9")
     assert str(e.value).count("DEFAULT") == 1
 
 
 def test_weights_tag_of_another_model_is_refused() -> None:
     with pytest.raises(HarnessError):
-        registry.weights_tag("resnet50", "ResNet18_Weights.IMAGENET1K_V1")
+        torchvision_models.weights_tag("resnet50", "ResNet18_Weights.IMAGENET1K_V1")
 
 
 def test_weights_tag_unknown_model() -> None:
     with pytest.raises(HarnessError, match="did you mean"):
-        registry.weights_tag("resnet5", "DEFAULT")
+        torchvision_models.weights_tag("resnet5", "DEFAULT")
 
 
 # torchvision's documented figures for each DEFAULT weight (its model pages), written out:

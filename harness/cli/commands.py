@@ -14,23 +14,19 @@ from typing import Any
 
 from harness.errors import EXIT_FAILED, EXIT_OK, HarnessError, RunFailed
 
-# RunConfig fields every running command takes from the options of the same name
-RUN_FIELDS = (
-    "accelerator",
-    "precision",
-    "batch_size",
-    "num_workers",
-    "channels_last",
-    "compile",
-    "max_pixels",
-    "decode",
-    "threads",
-)
 
+def _run_fields(args: argparse.Namespace, config: type | None = None) -> dict[str, Any]:
+    """The fields of ``config`` (default: RunConfig) that have an option of the same name.
 
-def _run_fields(args: argparse.Namespace) -> dict[str, Any]:
-    """The RunConfig fields that ``predict``, ``test`` and ``compare`` all take from options."""
-    return {name: getattr(args, name) for name in RUN_FIELDS}
+    What a command takes otherwise (``--devices`` as a number, ``--strategy``
+    checked, ``--no-progress``) its caller sets over these.
+    """
+    from dataclasses import fields
+
+    from harness.config import RunConfig
+
+    given = vars(args)
+    return {f.name: given[f.name] for f in fields(config or RunConfig) if f.name in given}
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -39,15 +35,8 @@ def _config(args: argparse.Namespace) -> Any:
     from harness.engine.speedups import check_strategy
 
     devices: int | str = int(args.devices) if args.devices.isdigit() else args.devices
-    return RunConfig(
-        **_run_fields(args),
-        devices=devices,
-        strategy=check_strategy(args.strategy),
-        num_nodes=args.num_nodes,
-        dist_timeout=args.dist_timeout,
-        progress=not args.no_progress,
-        strict=getattr(args, "strict", False),
-    )
+    own = {"devices": devices, "strategy": check_strategy(args.strategy)}
+    return RunConfig(**(_run_fields(args) | own), progress=not args.no_progress)
 
 
 def _load(args: argparse.Namespace) -> Any:
@@ -186,13 +175,15 @@ def test(args: argparse.Namespace) -> int:
     cfg = _config(args)
 
     from harness.cli.console import summary
+    from harness.data.datamodule import find_samples
     from harness.engine import runs
 
     loaded = _load(args)
-    res = runs.test(
-        loaded, data, cfg, labels, args.limit, args.output,
-        sample=args.sample, seed=args.seed, ignore=ignore,
+    samples = find_samples(
+        data, loaded.categories, loaded.card.wnids, labels,
+        args.limit, args.sample, args.seed, ignore,
     )  # fmt: skip
+    res = runs.test(loaded, samples, cfg, data, labels, args.output)
     if res is not None:  # None: a non-zero rank of a multi-process run
         summary(res, notes)
         if not res["n"]:  # as predict: a run that read nothing failed, though it says why
@@ -211,16 +202,8 @@ def compare(args: argparse.Namespace) -> int:
     spec = Spec(
         model="",
         run_dir=os.path.abspath(run),
-        **_run_fields(args),
-        data=args.data,
-        labels=args.labels,
-        limit=args.limit,
-        sample=args.sample,
-        seed=args.seed,
-        weights_dir=args.weights_dir,
-        latency_seconds=args.latency_seconds,
-        classes=args.classes,
-        weights_key=args.weights_key,
+        # --strict is parsed but each model's run skips and lists unusable files, as before
+        **(_run_fields(args, Spec) | {"strict": False}),
     )
     try:
         rows = compare(models, spec, args.timeout, args.repeat)

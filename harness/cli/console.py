@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.engine.files import table, to_csv
+from harness.zoo.library import library_name
 
 # `harness models` table columns: (header, key) per library
 TV_COLUMNS = (
@@ -38,8 +39,8 @@ TIMM_COLUMNS = (
 
 def models_table(rows: list[dict[str, Any]]) -> None:
     """``harness models`` as tables: torchvision's and timm's apart, their sources on stderr."""
-    timm = [r for r in rows if r["model"].startswith("timm/")]
-    tv = [r for r in rows if not r["model"].startswith("timm/")]
+    timm = [r for r in rows if library_name(r["model"]) == "timm"]
+    tv = [r for r in rows if library_name(r["model"]) == "torchvision"]
     for part, columns in ((tv, TV_COLUMNS), (timm, TIMM_COLUMNS)):
         if part:
             print(

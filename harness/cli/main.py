@@ -24,6 +24,7 @@ from harness.cli.option_groups import (
     seconds,
     seconds_at_least_0,
 )
+from harness.config import default
 from harness.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -153,9 +154,10 @@ def _compare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--latency-seconds",
         type=seconds_at_least_0,
-        default=2.0,
+        default=default("latency_seconds"),
         metavar="S",
-        help="time spent timing batch-1 latency per model, at least 10 runs (default: 2)",
+        help="time spent timing batch-1 latency per model, at least 10 runs "
+        f"(default: {default('latency_seconds'):g})",
     )
     p.add_argument(
         "--repeat",

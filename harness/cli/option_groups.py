@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from harness.cli.help import Parser
-from harness.config import DEFAULT_TIMEOUT, MAX_PIXELS, MODES, PRECISIONS, default_workers
+from harness.config import MODES, PRECISIONS, default, default_workers
 
 
 def model_options(with_weights: bool = True) -> Parser:
@@ -56,18 +56,24 @@ def run_options(parallel: bool = True) -> Parser:
     g = p.add_argument_group("device and batching")
     g.add_argument(
         "--accelerator",
-        default="auto",
+        default=default("accelerator"),
         choices=("auto", "cpu", "gpu", "cuda"),
-        help="where to run; auto takes a GPU when there is one (default: auto)",
+        help="where to run; auto takes a GPU when there is one "
+        f"(default: {default('accelerator')})",
     )
     if parallel:
         _parallel_options(g)
     _fast_options(g)
-    g.add_argument("--batch-size", type=positive, default=32, help="images per batch (default: 32)")
+    g.add_argument(
+        "--batch-size",
+        type=positive,
+        default=default("batch_size"),
+        help=f"images per batch (default: {default('batch_size')})",
+    )
     g.add_argument(
         "--num-workers",
         type=_natural,
-        default=None,
+        default=default("num_workers"),
         help="data-loading worker processes (default: one per CPU core, at most 8: "
         f"{default_workers()} here)",
     )
@@ -95,16 +101,16 @@ def _parallel_options(g: argparse._ArgumentGroup) -> None:
     """--devices, --strategy, --num-nodes, --dist-timeout: for predict and test."""
     g.add_argument(
         "--devices",
-        default="1",
+        default=str(default("devices")),
         type=_devices,
         metavar="N",
         help="devices (processes) to use: a number, auto (every GPU, or 1 CPU process), "
-        "or GPU ids such as 0,1 (default: 1)",
+        f"or GPU ids such as 0,1 (default: {default('devices')})",
     )
     g.add_argument(
         "--strategy",
-        default="auto",
-        help="Lightning strategy for several devices, e.g. ddp (default: auto)",
+        default=default("strategy"),
+        help=f"Lightning strategy for several devices, e.g. ddp (default: {default('strategy')})",
     )
     g.add_argument(
         "--num-nodes",
@@ -116,10 +122,10 @@ def _parallel_options(g: argparse._ArgumentGroup) -> None:
     g.add_argument(
         "--dist-timeout",
         type=seconds,
-        default=DEFAULT_TIMEOUT,
+        default=default("dist_timeout"),
         metavar="S",
         help="seconds a process waits for the others (to join, to finish, to answer) "
-        f"before the run stops with an error (default: {DEFAULT_TIMEOUT:g})",
+        f"before the run stops with an error (default: {default('dist_timeout'):g})",
     )
 
 
@@ -127,11 +133,11 @@ def _fast_options(g: argparse._ArgumentGroup) -> None:
     """--precision, --no-channels-last, --compile: the fast path (``harness.engine.speedups``)."""
     g.add_argument(
         "--precision",
-        default="32-true",
+        default=default("precision"),
         choices=PRECISIONS,
         help="numeric precision; auto takes bf16-mixed where the hardware has native bf16 "
-        "(AMX/AVX512-BF16 CPUs, recent GPUs) and 32-true elsewhere (default: 32-true, "
-        "exact accuracy figures)",
+        f"(AMX/AVX512-BF16 CPUs, recent GPUs) and 32-true elsewhere (default: "
+        f"{default('precision')}, exact accuracy figures)",
     )
     g.add_argument(
         "--no-channels-last",
@@ -149,18 +155,18 @@ def _image_options(g: argparse._ArgumentGroup) -> None:
     g.add_argument(
         "--max-pixels",
         type=_pixels,
-        default=MAX_PIXELS,
+        default=default("max_pixels"),
         metavar="N",
         help="skip images larger than N pixels (by their header, before decoding), "
-        f"e.g. 300e6 (default: {MAX_PIXELS:,}: a 200-megapixel photo fits)",
+        f"e.g. 300e6 (default: {default('max_pixels'):,}: a 200-megapixel photo fits)",
     )
     g.add_argument(
         "--decode",
         choices=MODES,
-        default="exact",
+        default=default("decode"),
         help="fast: decode JPEGs at 1/2, 1/4 or 1/8 scale (never below what the model's "
         "transforms need; much faster on large photos, inputs differ slightly); "
-        "exact: full size (default: exact)",
+        f"exact: full size (default: {default('decode')})",
     )
 
 
@@ -237,5 +243,10 @@ def choice_options() -> Parser:
         metavar="N",
         help="a random sample of N images, the same for the same --seed",
     )
-    p.add_argument("--seed", type=_natural, default=0, help="seed of --sample (default: 0)")
+    p.add_argument(
+        "--seed",
+        type=_natural,
+        default=default("seed"),
+        help=f"seed of --sample (default: {default('seed')})",
+    )
     return p

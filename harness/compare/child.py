@@ -18,7 +18,8 @@ import torch
 from harness.config import Spec
 from harness.data.decode import decoder
 from harness.engine.files import write_atomic
-from harness.engine.speedups import amp_dtype, cuda_settings, prepare, resolve_precision
+from harness.engine.runtimes import example_batch, runtime
+from harness.engine.speedups import amp_dtype, cuda_settings, resolve_precision
 from harness.errors import EXIT_USAGE, HarnessError, WeightsUnavailable
 from harness.measure import conditions
 from harness.measure import speed as m
@@ -44,7 +45,8 @@ def measure(spec: Spec) -> dict[str, Any]:
         precision = resolve_precision(spec.precision, spec.accelerator)
         cuda_settings(precision)
     spec = replace(spec, precision=precision)  # from here on, as the accuracy run had it
-    model = prepare(loaded.model.to(device), spec.channels_last, spec.compile)
+    example = example_batch(loaded.card.input_size).to(device)
+    model = runtime(spec).prepare(loaded.model.to(device), example)
     row.update(_speed(spec, model, loaded, samples, device, threads))
     row.update(_memory(baseline, device))
     row.update(_setup(spec, model, loaded, device))
@@ -73,10 +75,9 @@ def _import_libraries(model: str) -> None:
     """
     import lightning.pytorch  # noqa: F401
 
-    from harness.zoo import timm_models
+    from harness.zoo import registry
 
-    if timm_models.is_timm(model):
-        import timm  # noqa: F401
+    registry.library(model).import_library()
 
 
 def _speed(
@@ -162,7 +163,7 @@ def _setup(spec: Spec, model: Any, loaded: Any, device: torch.device) -> dict[st
     """Size (parameters, FLOPs) and how the model was run: device, precision, classes."""
     size = loaded.card.input_size
     return {
-        "params": m.count_params(model),
+        "params": m.count_params(loaded.model),
         "flops": m.flops_per_image(loaded.model.cpu(), size),
         "image_size": size,
         "device": str(device),
@@ -251,16 +252,13 @@ def _accuracy(spec: Spec, loaded: Any, logger: Any, samples: Any) -> tuple[dict[
 
     res = runs.test(
         loaded,
-        str(spec.data),
+        samples,
         spec,
+        str(spec.data),
         spec.labels,
-        spec.limit,
         str(spec.test_dir()),
         logger=logger,
         log_extras=False,
-        sample=spec.sample,
-        seed=spec.seed,
-        samples=samples,
     )
     assert res is not None
     keys = ("top1", "top5", "n", "labelled", "correct1", "correct5", "accuracy_note", "skipped")

@@ -12,7 +12,7 @@ from torchmetrics import SumMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from harness.config import RunConfig
-from harness.engine.speedups import prepare
+from harness.engine.runtimes import Runner, example_batch, runtime
 from harness.errors import UnusableImage
 
 if TYPE_CHECKING:
@@ -23,6 +23,9 @@ GRID = 16  # sample images shown in TensorBoard
 
 class ClassifierModule(L.LightningModule):
     """Evaluate ``net`` (logits over ``categories``) with micro-averaged accuracy.
+
+    ``net`` is what a runtime prepared (``harness.engine.runtimes``): the model
+    itself, or what runs it; an ``nn.Module`` moves with the LightningModule.
 
     Published ImageNet accuracy is micro: correct images / images. torchmetrics'
     ``MulticlassAccuracy`` defaults to macro (a mean over classes), so micro is
@@ -37,7 +40,7 @@ class ClassifierModule(L.LightningModule):
 
     def __init__(
         self,
-        net: nn.Module,
+        net: Runner | nn.Module,
         categories: Sequence[str],
         topk: int = 5,
         channels_last: bool = False,
@@ -140,8 +143,8 @@ class ClassifierModule(L.LightningModule):
 
 
 def build_module(cfg: RunConfig, loaded: Loaded, topk: int = 5) -> ClassifierModule:
-    """The LightningModule for ``loaded``, on the fast path ``cfg`` asks for."""
-    net = prepare(loaded.model, cfg.channels_last, cfg.compile)
+    """The LightningModule for ``loaded``, run by the runtime ``cfg`` asks for."""
+    net = runtime(cfg).prepare(loaded.model, example_batch(loaded.card.input_size))
     return ClassifierModule(
         net, loaded.categories, topk, channels_last=cfg.channels_last, strict=cfg.strict
     )

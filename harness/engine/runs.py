@@ -15,7 +15,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from harness.config import LOGS, RunConfig, run_name
 from harness.data import decode
-from harness.data.datamodule import ImageFolderDataModule, Samples, find_samples
+from harness.data.datamodule import ImageFolderDataModule, Samples
 from harness.engine import recovery
 from harness.engine.classifier import ClassifierModule, build_module
 from harness.engine.distributed import num_nodes, per_node, strategy
@@ -139,33 +139,24 @@ def new_logger(name: str, output: str | None = None) -> TensorBoardLogger:
 
 def test(
     loaded: Loaded,
-    data: str,
+    samples: Samples,
     cfg: RunConfig,
+    data: str,
     labels: str | None = None,
-    limit: int | None = None,
     output: str | None = None,
     logger: TensorBoardLogger | None = None,
     log_extras: bool = True,
-    *,
-    sample: int | None = None,
-    seed: int = 0,
-    ignore: tuple[str, ...] = (),
-    samples: Samples | None = None,
 ) -> dict[str, Any] | None:
-    """Evaluate on a folder; write results.json and predictions.csv; return the results.
+    """Evaluate on ``samples``; write results.json and predictions.csv; return the results.
 
-    The run is logged to ``logger`` (default: a new run in ``output``, else under
-    lightning_logs/); ``log_extras`` adds its hyperparameters and a grid of
-    labelled samples. ``limit``, ``sample``, ``seed`` and ``ignore`` choose the
-    images (``datamodule.find_samples``), unless the caller found them already
-    (``samples``). Returns None on the non-zero ranks of a multi-process run
-    (rank 0 reports).
+    ``samples`` are the images chosen from ``data`` (and its ``labels`` file)
+    by ``datamodule.find_samples``: the one place that lists, labels and
+    chooses them. The run is logged to ``logger`` (default: a new run in
+    ``output``, else under lightning_logs/); ``log_extras`` adds its
+    hyperparameters and a grid of labelled samples. Returns None on the
+    non-zero ranks of a multi-process run (rank 0 reports).
     """
     env = environment(cfg.precision)  # the machine, and when the run started
-    if samples is None:
-        samples = find_samples(
-            data, loaded.categories, loaded.card.wnids, labels, limit, sample, seed, ignore
-        )
     made = logger is None  # the run's own logger: its files are this run's to replace or remove
     earlier = earlier_run(output) if made else []  # --output given again
     if earlier:

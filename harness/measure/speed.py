@@ -27,12 +27,19 @@ from torch.utils.flop_counter import FlopCounterMode
 MIB = 2**20
 MAX_RUNS = 200  # cap on runs added to reach min_seconds (requested runs always happen)
 Device = torch.device | str | None
+Model = Callable[[torch.Tensor], Any]  # an nn.Module, or what a runtime prepared of one
 
 
-def model_device(model: nn.Module, device: Device = None) -> torch.device:
-    """``device`` if given, else where the model's first parameter (or buffer) lives."""
+def model_device(model: Model, device: Device = None) -> torch.device:
+    """``device`` if given, else where the model's first parameter (or buffer) lives.
+
+    A runner that is no ``nn.Module`` (an exported model, say) runs on the CPU
+    unless ``device`` says otherwise.
+    """
     if device is not None:
         return torch.device(device)
+    if not isinstance(model, nn.Module):
+        return torch.device("cpu")
     first = next(chain(model.parameters(), model.buffers()), None)
     return first.device if first is not None else torch.device("cpu")
 
@@ -84,7 +91,7 @@ def timed_runs(
 
 
 def latency(
-    model: nn.Module,
+    model: Model,
     example: torch.Tensor,
     warmup: int = 5,
     runs: int | None = None,
@@ -131,7 +138,7 @@ def latency(
 
 
 def throughput_model(
-    model: nn.Module,
+    model: Model,
     batch_size: int,
     image_size: int | Sequence[int],
     warmup: int = 3,
@@ -163,7 +170,7 @@ def throughput_model(
 
 
 def throughput_end_to_end(
-    model: nn.Module,
+    model: Model,
     files: Sequence[Path],
     transform: Callable,
     batch_size: int = 32,

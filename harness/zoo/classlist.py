@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
-    from harness.zoo.registry import Card
+    from harness.zoo.library import Card
 
 # here, not in harness.data.datamodule (it imports Lightning): `harness classes` reads class lists
 WNID = re.compile(r"^n\d{8}$")

@@ -1,4 +1,4 @@
-"""timm's model zoo, seen the way the harness sees torchvision's: names, configs, classes.
+"""timm's model zoo behind the :class:`~harness.zoo.library.Library` interface.
 
 A timm model is named ``timm/ARCH`` or ``timm/ARCH.TAG``, as on the Hugging Face
 hub. Everything here comes from timm itself: its registry (names, natural
@@ -9,22 +9,26 @@ classes: no download), its preprocessing (``resolve_data_config`` then
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
+import io
+import math
 import os
 import socket
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, WeightsUnavailable
+from harness.zoo.library import TIMM_PREFIX as PREFIX
+from harness.zoo.library import Card
 
 if TYPE_CHECKING:
     from torch import nn
 
 # timm itself is imported where it is used: a run of a torchvision model never loads it
-
-PREFIX = "timm/"
 
 # timm's published ImageNet-1k validation accuracy for weights the harness has
 # offline (../shared/weights/README.md quotes them); timm ships no results table
@@ -34,11 +38,6 @@ PUBLISHED_TOP1 = {
     "tf_efficientnet_lite1.in1k": 0.7667,
     "tf_efficientnet_lite2.in1k": 0.7747,
 }
-
-
-def is_timm(name: str) -> bool:
-    """Whether ``name`` names a timm model (``timm/...``)."""
-    return name.startswith(PREFIX)
 
 
 @lru_cache(maxsize=1)
@@ -203,3 +202,118 @@ def info(name: str) -> dict[str, Any]:
         "std": list(data["std"]),
         "params": params(name),
     }
+
+
+def tagged(name: str, tag: str) -> str:
+    """``timm/ARCH.TAG`` for a timm name and a ``--weights`` tag (DEFAULT keeps the name's)."""
+    if tag.upper() == "DEFAULT":
+        return check(name)
+    arch = name[len(PREFIX) :].split(".")[0]
+    full = f"{PREFIX}{arch}.{tag}"
+    if "." in name[len(PREFIX) :] and full != name:
+        raise HarnessError(f"{name} already names its weights; --weights {tag} contradicts it")
+    if f"{arch}.{tag}" not in pretrained():
+        tags = [t.split(".", 1)[1] for t in pretrained() if t.split(".")[0] == arch]
+        raise HarnessError(
+            f"unknown weights {tag!r} for {name}; valid: DEFAULT, {', '.join(tags)}, "
+            "a .pth file, or none"
+        )
+    return full
+
+
+def card(name: str) -> Card:
+    """The :class:`Card` of ``timm/ARCH[.TAG]`` (the default tag when none is given)."""
+    cfg = config(name)
+    data = data_config(name)
+    space, names, wnids = classes(name)
+    side = data["input_size"][1]
+    return Card(
+        name=name,
+        library="timm",
+        weights=str(cfg.tag or "default"),
+        dataset=space,
+        categories=names,
+        wnids=wnids,
+        preprocessing={
+            "library": "timm",
+            "input_size": list(data["input_size"][1:]),
+            "resize": math.floor(side / data["crop_pct"]) if data["crop_pct"] else side,
+            "crop_pct": data["crop_pct"],
+            "interpolation": data["interpolation"],
+            "mean": list(data["mean"]),
+            "std": list(data["std"]),
+        },
+        transforms=lambda: transforms(name),
+        published_top1=PUBLISHED_TOP1.get(hub_name(name)),
+    )
+
+
+def from_timm(card: Card) -> nn.Module:
+    """timm's own pretrained loader and cache; offline without a cached file: one clear error."""
+    from huggingface_hub import constants
+
+    hub = hub_name(card.name)
+    cached = cached_file(card.name)
+    if cached is None and not hub_reachable():
+        raise WeightsUnavailable(
+            f"cannot get {card.name} weights: timm/{hub} is not in the Hugging Face cache "
+            f"({constants.HF_HUB_CACHE}) and the hub cannot be reached (offline); pass "
+            f"--weights FILE.pth, --weights-dir DIR (holding {hub.split('.')[0]}.pth), "
+            "or --weights none for random weights"
+        )
+    overlay = {"file": str(cached)} if cached else None
+    log = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(log):  # stdout is for data
+            model = build(card.name, True, pretrained_cfg_overlay=overlay)
+    except (OSError, ValueError, RuntimeError) as e:  # hub and HTTP errors are OSErrors
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise WeightsUnavailable(
+            f"cannot get {card.name} weights from timm/{hub}: {first[:200]}"
+        ) from e
+    finally:
+        sys.stderr.write(log.getvalue())
+    return model
+
+
+class Timm:
+    """timm's zoo as a :class:`~harness.zoo.library.Library`."""
+
+    name = "timm"
+
+    def match(self, pattern: str) -> list[str]:
+        return match(pattern)
+
+    def check(self, name: str) -> str:
+        return check(name)
+
+    def tagged(self, name: str, tag: str) -> tuple[str, str]:
+        return tagged(name, tag), "DEFAULT"  # as if named timm/ARCH.TAG
+
+    def arch(self, name: str) -> str:
+        return name.removeprefix(PREFIX).split(".")[0]
+
+    def card(self, name: str, tag: str = "DEFAULT") -> Card:
+        return card(tagged(name, tag))
+
+    def shown(self, card: Card) -> str:
+        return f"{card.name} (timm)"
+
+    def build(self, name: str, num_classes: int | None = None) -> nn.Module:
+        extra = {} if num_classes is None else {"num_classes": num_classes}
+        return build(name, False, **extra)
+
+    def pretrained(self, card: Card) -> nn.Module:
+        return from_timm(card)
+
+    def cached(self, name: str) -> bool:
+        return cached_file(name) is not None
+
+    def info(self, name: str) -> dict[str, Any]:
+        return info(name)
+
+    def import_library(self) -> None:
+        import timm  # noqa: F401
+
+
+TIMM = Timm()

@@ -1,29 +1,24 @@
 """Build a classifier with its weights: a library tag, a local file, or none.
 
-torchvision tags go through torchvision's own loader and cache
-(``$TORCH_HOME/hub/checkpoints``), timm's through timm's (the Hugging Face hub
-cache); local files are loaded with ``weights_only=True`` so that no pickled
-code runs.
+A library's tags go through its own loader and cache (``Library.pretrained``:
+torchvision's ``$TORCH_HOME/hub/checkpoints``, timm's Hugging Face hub cache);
+local files are loaded with ``weights_only=True`` so that no pickled code runs.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torchvision.models import WeightsEnum, get_model
 
-from harness.errors import HarnessError, WeightsUnavailable
-from harness.zoo import checkpoints, registry, timm_models
+from harness.errors import HarnessError
+from harness.zoo import checkpoints, registry
 from harness.zoo.classlist import ClassList
-from harness.zoo.registry import Card
+from harness.zoo.library import Card
 
 WEIGHTS_DIR_ENV = "HARNESS_WEIGHTS_DIR"
 RANDOM_NOTE = "random weights, meaningless for accuracy"
@@ -55,19 +50,12 @@ class Loaded:
 
 def arch_of(name: str) -> str:
     """The architecture part of a model name: what ``--weights-dir`` files are named after."""
-    return name.removeprefix(timm_models.PREFIX).split(".")[0]
+    return registry.library(name).arch(name)
 
 
 def is_cached(name: str) -> bool:
     """Whether the library's default weights of ``name`` are in its cache (no download)."""
-    if timm_models.is_timm(name):
-        return timm_models.cached_file(name) is not None
-    return cache_path(registry.weights_tag(name, "DEFAULT")).is_file()
-
-
-def cache_path(weights: WeightsEnum) -> Path:
-    """Where torchvision's loader keeps (and looks for) the file of ``weights``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+    return registry.library(name).cached(name)
 
 
 def find_in_dir(name: str, directory: str | os.PathLike[str]) -> Path | None:
@@ -92,20 +80,19 @@ def resolve(
     local file to load (None for a tag or random weights), and how the weights
     are shown (``none (random)``, the file, ``TAG (torchvision)``, ``NAME (timm)``).
     """
-    registry.check(name)
+    lib = registry.library(name)
+    lib.check(name)
     weights_dir = weights_dir or os.environ.get(WEIGHTS_DIR_ENV) or None
     rand = weights.lower() == "none"
-    if timm_models.is_timm(name) and not rand and not _names_file(weights):
-        name, weights = registry.timm_tagged(name, weights), "DEFAULT"  # as named timm/ARCH.TAG
-    file = _weights_file(arch_of(name), weights, weights_dir)
-    card = registry.card(name, "DEFAULT" if file or rand else weights)
+    if not rand and not _names_file(weights):
+        name, weights = lib.tagged(name, weights)
+    file = _weights_file(lib.arch(name), weights, weights_dir)
+    card = lib.card(name, "DEFAULT" if file or rand else weights)
     if rand:
         return card, None, RANDOM_SOURCE
     if file:
         return card, file, str(file)
-    if card.library == "timm":
-        return card, None, f"{card.name} (timm)"
-    return card, None, f"{card.weights} (torchvision)"
+    return card, None, lib.shown(card)
 
 
 def load(
@@ -141,10 +128,8 @@ def load(
         model = registry.build(name, len(classes) if classes else None)
     elif file:
         model = from_file(name, file, classes, weights_key)
-    elif card.library == "timm":
-        model = from_timm(card)
     else:
-        model = from_torchvision(name, registry.weights_tag(name, weights))
+        model = registry.library(name).pretrained(card)
     model.eval()
     if classes is not None:
         card = classes.card(card)
@@ -165,57 +150,6 @@ def _names_file(weights: str) -> bool:
     return (
         Path(weights).suffix in CHECKPOINT_SUFFIXES or os.sep in weights or Path(weights).is_file()
     )
-
-
-def from_torchvision(name: str, weights: WeightsEnum) -> nn.Module:
-    """torchvision's builder and loader; offline without a cached file: one clear error."""
-    cached = cache_path(weights)
-    log = io.StringIO()
-    try:
-        # torch.hub prints "Downloading: ..." to stdout, which would corrupt JSON
-        # or CSV output there: hold it, and pass it on to stderr once it worked
-        with contextlib.redirect_stdout(log):
-            model = get_model(name, weights=weights, progress=False)
-        sys.stderr.write(log.getvalue())
-        return model
-    except (OSError, ValueError) as e:  # URLError is an OSError
-        reason = getattr(e, "reason", None) or e
-        raise WeightsUnavailable(
-            f"cannot get {name} weights {weights.name}: not in torchvision's cache ({cached}) "
-            f"and the download failed ({reason}); put the file there, pass --weights FILE.pth, "
-            f"--weights-dir DIR holding {name}.pth (used for --weights DEFAULT), or --weights "
-            "none for random weights"
-        ) from e
-    except RuntimeError as e:  # a corrupt or partial cached file
-        raise HarnessError(f"cannot load {name} weights from {cached}: {e}") from e
-
-
-def from_timm(card: Card) -> nn.Module:
-    """timm's own pretrained loader and cache; offline without a cached file: one clear error."""
-    from huggingface_hub import constants
-
-    hub = timm_models.hub_name(card.name)
-    cached = timm_models.cached_file(card.name)
-    if cached is None and not timm_models.hub_reachable():
-        raise WeightsUnavailable(
-            f"cannot get {card.name} weights: timm/{hub} is not in the Hugging Face cache "
-            f"({constants.HF_HUB_CACHE}) and the hub cannot be reached (offline); pass "
-            f"--weights FILE.pth, --weights-dir DIR (holding {hub.split('.')[0]}.pth), "
-            "or --weights none for random weights"
-        )
-    overlay = {"file": str(cached)} if cached else None
-    log = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(log):  # stdout is for data
-            model = timm_models.build(card.name, True, pretrained_cfg_overlay=overlay)
-    except (OSError, ValueError, RuntimeError) as e:  # hub and HTTP errors are OSErrors
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise WeightsUnavailable(
-            f"cannot get {card.name} weights from timm/{hub}: {first[:200]}"
-        ) from e
-    finally:
-        sys.stderr.write(log.getvalue())
-    return model
 
 
 def from_file(
