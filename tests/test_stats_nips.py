@@ -185,3 +185,28 @@ def test_two_weightings_of_one_architecture(runs, tmp_path):
     assert (int(pair["a_only"]), int(pair["b_only"])) == (a_only, b_only)
     p = exact_two_sided(a_only, b_only)
     assert f"{a_only} vs {b_only} discordant, p = {p:.2g}" in md
+
+
+def test_test_lists_likely_label_errors_and_top1_without_them(runs):
+    """test's label_issues.csv (one model's confident learning) and its hand-counted top-1."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = runs["squeezenet1_1"]
+    issues = read_csv(run.out / "label_issues.csv")
+    assert run.results["label_issues"] == len(issues) > 0
+    for r in issues:  # one model: a class of its top-5 other than the label
+        p = next(q for q in run.predictions if q["file"] == r["file"])
+        assert r["suggested"] in {p[f"pred{k}_index"] for k in range(1, 6)} - {p["label"]}
+        assert r["label_quality"] == p["label_prob"]
+    kept = [p for p in run.predictions if p["file"] not in {r["file"] for r in issues}]
+    right = sum(p["pred1_index"] == p["label"] for p in kept)
+    res = run.results
+    assert (res["correct1_label_issues_aside"], res["labelled_label_issues_aside"]) == (
+        right,
+        len(kept),
+    )
+    assert res["top1_label_issues_aside"] == right / len(kept)
+    assert f"top-1 without them {100 * right / len(kept):.2f}% ({right}/{len(kept)})" in run.stdout
+    ea = EventAccumulator(str(run.out), size_guidance={"images": 0})
+    ea.Reload()
+    assert len(ea.Images("test/label_issues")) == 1

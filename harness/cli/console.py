@@ -148,6 +148,8 @@ def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
         print(f"accuracy  n/a: {res['accuracy_note']}")
     else:
         print(f"ECE       {res['ece']:.4f}  (top-1 confidence vs accuracy, 15 bins)")
+    if res.get("label_issues") is not None:
+        print(f"labels    {_label_issues(res)}")
     print(
         f"time      {res['seconds']:.2f} s, {res['images_per_second']:.1f} images/s "
         f"({res['precision']}, {res['accelerator']} x{res['devices']}{_nodes(res)}, "
@@ -159,6 +161,19 @@ def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
         print(f"note      {note}")
     run = res["run_dir"]
     print(f"run       {run}  (results.json, predictions.csv, TensorBoard events)")
+
+
+def _label_issues(res: dict[str, Any]) -> str:
+    """Likely label errors, and top-1 beside the plain figure with them set aside."""
+    k = res["label_issues"]
+    if not k:
+        return "no photo probably mislabelled (confident learning; label_issues.csv)"
+    right, n = res["correct1_label_issues_aside"], res["labelled_label_issues_aside"]
+    return (
+        f"{k} photo{'s' * (k != 1)} probably mislabelled (label_issues.csv, .png); "
+        f"top-1 without {'them' if k != 1 else 'it'} {pct(res['top1_label_issues_aside'])} "
+        f"({right}/{n})"
+    )
 
 
 def _nodes(res: dict[str, Any]) -> str:

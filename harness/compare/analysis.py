@@ -62,13 +62,50 @@ def analyse(run: Path, rows: Sequence[dict[str, Any]], data: str | None) -> list
     if not measured:
         return []
     preds = {r["model"]: predictions(run, r["model"]) for r in measured}
+    spaces = {r["model"]: r.get("label_space") for r in measured}
+    every = stats.pairwise(top1_correct(preds))
+    pairs = [p for p in every if spaces[p["model_a"]] == spaces[p["model_b"]]]
+    root = Path(data or ".")
     return [
         *intervals_section(measured),
-        *pairwise_section(run, preds, {r["model"]: r.get("label_space") for r in measured}),
+        *pairwise_section(run, pairs, [p for p in every if p not in pairs]),
         *calibration_section(run, measured, preds),
-        *disagreements_section(run, preds, Path(data or ".")),
+        *disagreements_section(run, preds, root),
         *worst_classes_section(run, measured),
         *published_section(run, measured),
+        *trust_sections(run, measured, preds, pairs, root),
+    ]
+
+
+def top1_correct(preds: Mapping[str, Predictions]) -> dict[str, dict[str, bool]]:
+    """model -> (file -> whether its top-1 is right), over its labelled images."""
+    return {
+        m: {f: p["correct1"] == "1" for f, p in rows.items() if p["correct1"] != ""}
+        for m, rows in preds.items()
+    }
+
+
+def trust_sections(
+    run: Path,
+    measured: Sequence[dict[str, Any]],
+    preds: Mapping[str, Predictions],
+    pairs: Sequence[dict[str, Any]],
+    root: Path,
+) -> list[str]:
+    """Likely label errors (from the models of the largest label space), near-duplicates,
+    and the photos a firmer answer would need (``harness.engine.trust``).
+    """
+    from harness.engine import trust
+
+    spaces: dict[Any, list[str]] = {}
+    for r in measured:
+        spaces.setdefault(r.get("label_space"), []).append(r["model"])
+    models = max(spaces.values(), key=len)
+    files = sorted(set().union(*(set(p) for p in preds.values())))
+    return [
+        *trust.labels_section(run, {m: preds[m] for m in models}, root),
+        *trust.duplicates_section(run, files, root),
+        *trust.sample_size_section(run, measured, pairs),
     ]
 
 
@@ -93,19 +130,14 @@ def intervals_section(measured: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def pairwise_section(
-    run: Path, preds: Mapping[str, Predictions], spaces: Mapping[str, Any]
+    run: Path, pairs: Sequence[dict[str, Any]], other: Sequence[dict[str, Any]]
 ) -> list[str]:
-    """pairwise.csv and its sentences; models of different label spaces are not ranked."""
-    correct = {
-        m: {f: p["correct1"] == "1" for f, p in rows.items() if p["correct1"] != ""}
-        for m, rows in preds.items()
-    }
-    every = stats.pairwise(correct)
-    pairs = [p for p in every if spaces[p["model_a"]] == spaces[p["model_b"]]]
+    """pairwise.csv and its sentences; pairs of different label spaces (``other``) are not
+    ranked.
+    """
     apart = [
         f"- {p['model_a']} and {p['model_b']} predict different classes: not compared."
-        for p in every
-        if p not in pairs
+        for p in other
     ]
     if not pairs:
         return ["## Which differences are real?", "", *apart, ""] if apart else []

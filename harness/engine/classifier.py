@@ -33,7 +33,9 @@ class ClassifierModule(L.LightningModule):
 
     After ``Trainer.test`` or ``Trainer.predict``, ``rows`` holds one entry per
     image of *all* processes: ``(sample index, label, top-k indices, top-k probs)``,
-    and ``skipped`` the ``(sample index, reason)`` of unreadable files.
+    ``label_probs`` the probability given to the label of each labelled image (by
+    sample index: what finding likely label errors needs beyond the top-k), and
+    ``skipped`` the ``(sample index, reason)`` of unreadable files.
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class ClassifierModule(L.LightningModule):
         self.test_top5 = MulticlassAccuracy(num_classes=n, top_k=min(5, n), average="micro")
         self.test_labelled = SumMetric()
         self.rows: list[tuple[int, int, list[int], list[float]]] = []
+        self.label_probs: dict[int, float] = {}
         self.skipped: list[tuple[int, str]] = []
         self.samples: list[tuple[torch.Tensor, int, int]] = []  # for the TensorBoard grid
 
@@ -77,10 +80,15 @@ class ClassifierModule(L.LightningModule):
         prob, order = probs.sort(dim=-1, descending=True, stable=True)  # (B, classes)
         for i, y, k, p in zip(batch["index"], batch["label"], order, prob, strict=True):
             self.rows.append((int(i), int(y), k[: self.topk].tolist(), p[: self.topk].tolist()))
+        y = batch["label"]  # (B,), -1 where unlabelled
+        given = probs.gather(1, y.clamp(min=0)[:, None])[:, 0].tolist()  # (B, 1) -> (B,)
+        for i, label, q in zip(batch["index"].tolist(), y.tolist(), given, strict=True):
+            if label >= 0:
+                self.label_probs[i] = q
         return order
 
     def on_test_epoch_start(self) -> None:
-        self.rows, self.skipped, self.samples = [], [], []
+        self.rows, self.skipped, self.samples, self.label_probs = [], [], [], {}
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         order = self._predict(batch)
@@ -114,7 +122,7 @@ class ClassifierModule(L.LightningModule):
         self._gather()
 
     def on_predict_epoch_start(self) -> None:
-        self.rows, self.skipped = [], []
+        self.rows, self.skipped, self.label_probs = [], [], {}
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._predict(batch)
@@ -126,9 +134,10 @@ class ClassifierModule(L.LightningModule):
         """Collect every process's rows and skips, sorted by sample index."""
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             parts: list[Any] = [None] * torch.distributed.get_world_size()
-            torch.distributed.all_gather_object(parts, (self.rows, self.skipped))
-            self.rows = [r for rows, _ in parts for r in rows]
-            self.skipped = [s for _, skipped in parts for s in skipped]
+            torch.distributed.all_gather_object(parts, (self.rows, self.skipped, self.label_probs))
+            self.rows = [r for rows, _, _ in parts for r in rows]
+            self.skipped = [s for _, skipped, _ in parts for s in skipped]
+            self.label_probs = {i: q for _, _, probs in parts for i, q in probs.items()}
         self.rows.sort()
         self.skipped.sort()
 

@@ -20,6 +20,7 @@ from harness.measure import stats
 from harness.zoo.weights import RANDOM_NOTE, Loaded
 
 EVENTS = "events.out.tfevents.*"  # TensorBoard's event files
+LABEL_ISSUES = ("label_issues.csv", "label_issues.png")
 
 
 def earlier_run(output: str | None) -> list[Path]:
@@ -27,7 +28,8 @@ def earlier_run(output: str | None) -> list[Path]:
     run_dir = Path(output) if output else None
     if run_dir is None or not _ours(run_dir / "results.json"):
         return []  # another tool's folder (a training run's, say): nothing of it is touched
-    mine = [run_dir / n for n in ("results.json", "predictions.csv", "per_class.csv")]
+    names = ("results.json", "predictions.csv", "per_class.csv", *LABEL_ISSUES)
+    mine = [run_dir / n for n in names]
     return [p for p in mine if p.is_file()] + sorted(run_dir.glob(EVENTS))
 
 
@@ -50,10 +52,14 @@ def _ours(results: Path) -> bool:
 
 def replace_earlier(earlier: list[Path], results: dict[str, Any]) -> None:
     """Remove what ``write`` did not overwrite of the earlier run: its event files, and its
-    per_class.csv where this run has no labels. Called once this run's files are written.
+    per_class.csv where this run has no labels, its label_issues files where this one has
+    none. Called once this run's files are written.
     """
+    found = results.get("label_issues")  # None: not looked for; 0: the csv alone
+    written = LABEL_ISSUES if found else LABEL_ISSUES[:1] if found == 0 else ()
+    stale = {*LABEL_ISSUES} - {*written} | (set() if results["labelled"] else {"per_class.csv"})
     for p in earlier:
-        if p.match(EVENTS) or (p.name == "per_class.csv" and not results["labelled"]):
+        if p.match(EVENTS) or p.name in stale:
             p.unlink(missing_ok=True)
 
 
@@ -81,12 +87,19 @@ def write(
     samples: Samples,
     loaded: Loaded,
 ) -> None:
-    """predictions.csv, per_class.csv (when any image is labelled) and results.json."""
-    write_atomic(run_dir / "predictions.csv", to_csv(prediction_rows(module, samples)))
+    """predictions.csv, per_class.csv (when any image is labelled) and results.json; where
+    accuracy is measured, likely label errors too (``trust.test_fields``, into ``results``).
+    """
+    preds = prediction_rows(module, samples)
+    write_atomic(run_dir / "predictions.csv", to_csv(preds))
     if results["labelled"]:
         labelled = [r for r in module.rows if r[1] >= 0]
         per_class = stats.per_class(labelled, module.categories, loaded.card.wnids)
         write_atomic(run_dir / "per_class.csv", to_csv(per_class))
+    if results["top1"] is not None:
+        from harness.engine.trust import test_fields
+
+        results |= test_fields(run_dir, [r for r in preds if r["label"] != ""], samples.root)
     write_atomic(run_dir / "results.json", to_json(results))
 
 
@@ -206,5 +219,6 @@ def prediction_rows(module: ClassifierModule, samples: Samples) -> list[dict[str
             row |= {f"pred{k}_index": c, f"pred{k}_name": cats[c], f"pred{k}_prob": f"{p:.6f}"}
         row["correct1"] = int(y in idx[:1]) if y >= 0 else ""
         row["correct5"] = int(y in idx[:5]) if y >= 0 else ""
+        row["label_prob"] = f"{module.label_probs[i]:.6f}" if y >= 0 else ""
         rows.append(row)
     return rows

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from typing import Any
 
@@ -13,6 +12,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from PIL import Image, ImageDraw, ImageFont
 
 from harness.data.transforms import split
+from harness.engine import photo_grid
 from harness.engine.classifier import ClassifierModule
 from harness.zoo.weights import Loaded
 
@@ -60,13 +60,6 @@ def captions(module: ClassifierModule) -> list[tuple[str, bool]]:
     return out
 
 
-def _fit(draw: ImageDraw.ImageDraw, text: str, font: Any, width: int) -> str:
-    """``text`` cut to ``width`` pixels, with an ellipsis where it was cut."""
-    while text and draw.textlength(text, font=font) > width:
-        text = text[:-2] + "…"
-    return text
-
-
 def sample_grid(module: ClassifierModule, loaded: Loaded) -> np.ndarray:
     """The first images, un-normalised, each under its caption (red when wrong): HWC uint8.
 
@@ -85,7 +78,7 @@ def sample_grid(module: ClassifierModule, loaded: Loaded) -> np.ndarray:
     font = ImageFont.load_default(size=12)
     for k, (img, (text, ok)) in enumerate(zip(imgs, captions(module), strict=True)):
         x, y = (k % COLS) * (w + PAD), (k // COLS) * (h + CAPTION + PAD)
-        lines = [_fit(draw, line, font, w) for line in text.split("\n")]
+        lines = [photo_grid.fit(draw, line, font, w) for line in text.split("\n")]
         draw.multiline_text((x, y), "\n".join(lines), fill="black" if ok else "red", font=font)
         grid.paste(Image.fromarray(img.permute(1, 2, 0).numpy()), (x, y + CAPTION))
     return np.asarray(grid)
@@ -104,24 +97,12 @@ def log_run(
     log_hparams(logger, {k: results[k] for k in HPARAMS}, metrics)
     if module.samples:
         add_jpeg(logger, "test/samples", sample_grid(module, loaded))
+    if results.get("label_issues"):  # the grid that results.write drew
+        with Image.open(os.path.join(results["run_dir"], "label_issues.png")) as grid:
+            add_jpeg(logger, "test/label_issues", np.asarray(grid.convert("RGB")))
     logger.experiment.flush()
 
 
 def add_jpeg(logger: TensorBoardLogger, tag: str, image: np.ndarray, step: int = 0) -> None:
-    """``image`` (HWC uint8) as a JPEG image summary (quality 90, no chroma subsampling).
-
-    torch's ``add_image`` writes PNG only: for the sample grid of photos that is
-    slow to encode, and TensorBoard then checksums the large record in pure
-    Python; as JPEG both take a small fraction of that time.
-    TensorBoard shows JPEG image summaries as it shows PNG ones. The summary goes
-    through the writer's own file writer, as ``add_image``'s does (there is no
-    public call for an encoded image).
-    """
-    from tensorboard.compat.proto.summary_pb2 import Summary
-
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="JPEG", quality=90, subsampling=0)
-    h, w = image.shape[:2]
-    img = Summary.Image(height=h, width=w, colorspace=3, encoded_image_string=buf.getvalue())
-    summary = Summary(value=[Summary.Value(tag=tag, image=img)])
-    logger.experiment._get_file_writer().add_summary(summary, step)
+    """``image`` (HWC uint8) as a JPEG image summary in the run (``photo_grid.add_jpeg``)."""
+    photo_grid.add_jpeg(logger.experiment, tag, image, step)
