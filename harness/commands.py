@@ -48,6 +48,7 @@ def _config(args: argparse.Namespace) -> Any:
         dist_timeout=args.dist_timeout,
         progress=not args.no_progress,
         strict=getattr(args, "strict", False),
+        lenient=getattr(args, "lenient", False),
     )
 
 
@@ -85,6 +86,7 @@ def classes(args: argparse.Namespace) -> int:
 
     # the class list is the architecture's, whatever weights fill it: nothing is loaded
     c, path, source = weights.resolve(args.model, args.weights, args.weights_dir)
+    weights.check_head(args.model, c)
     if path is not None:
         checkpoint.check_file(path)
     elif source != weights.RANDOM_SOURCE:
@@ -134,7 +136,7 @@ def predict(args: argparse.Namespace) -> int:
             f"harness: warning: {args.model} has random weights: its predictions are meaningless",
             file=sys.stderr,
         )
-    cats = loaded.categories
+    cats, wnids = loaded.categories, loaded.card.wnids  # wnid "" where none is known
     results = [
         {
             "file": str(files[i]),
@@ -142,7 +144,8 @@ def predict(args: argparse.Namespace) -> int:
             "weights": loaded.source,
             "random_weights": loaded.random,
             "topk": [
-                {"index": c, "name": cats[c], "probability": p} for c, p in zip(k, ps, strict=True)
+                {"index": c, "wnid": wnids[c], "name": cats[c], "probability": p}
+                for c, p in zip(k, ps, strict=True)
             ],
         }
         for i, _, k, ps in module.rows
@@ -159,18 +162,27 @@ def predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _data(args: argparse.Namespace) -> tuple[str, str | None, list[str], tuple[str, ...]]:
+Data = tuple[str | None, str | None, list[str], tuple[str, ...]]
+
+
+def _data(args: argparse.Namespace, required: bool = True) -> Data:
     """--data and --labels, or the default data folder and its labels file.
 
     Returns the data folder, the labels file, notes on the defaults taken, and
-    the files of the folder that are not to be taken for images.
+    the files of the folder that are not to be taken for images. Unless
+    ``required``, a default folder without images is no data (None) and a note.
     """
     from harness.inputs import check_inputs, default_data
 
     if args.data is not None:
         check_inputs(args.data, args.labels)
         return args.data, args.labels, [], ()
-    folder, found = default_data()
+    try:
+        folder, found = default_data()
+    except HarnessError as e:
+        if required or args.labels is not None:
+            raise
+        return None, None, [f"{e}; measuring speed, memory and size only"], ()
     labels, notes = args.labels, [f"no --data given: {folder.absolute()}, the default data folder"]
     if labels is None and found is not None:
         labels = str(found)
@@ -183,6 +195,7 @@ def test(args: argparse.Namespace) -> int:
     from harness.inputs import check_output
 
     data, labels, notes, ignore = _data(args)  # before any model loads, or lightning is imported
+    assert data is not None  # required
     check_output(args.output)
     cfg = _config(args)
 
@@ -207,14 +220,19 @@ def compare(args: argparse.Namespace) -> int:
     from harness.config import LOGS, Spec, run_name
 
     models = entries(args.models)
-    _check_compare(args, models)
+    data, labels, notes, ignore = _data(args, required=False)
+    _check_compare(args, models, data, labels)
+    for note in notes:
+        print(f"harness: note: {note}", file=sys.stderr)
     run = args.output or os.path.join(LOGS, "compare", run_name())
     spec = Spec(
         model="",
         run_dir=os.path.abspath(run),
         **_run_fields(args),
-        data=args.data,
-        labels=args.labels,
+        data=data and os.path.abspath(data),
+        labels=labels and os.path.abspath(labels),
+        ignore=list(ignore),
+        lenient=args.lenient,
         limit=args.limit,
         sample=args.sample,
         seed=args.seed,
@@ -239,21 +257,20 @@ def compare(args: argparse.Namespace) -> int:
     return EXIT_FAILED if problems(rows, "error") else EXIT_OK
 
 
-def _check_compare(args: argparse.Namespace, models: list[str]) -> None:
+def _check_compare(
+    args: argparse.Namespace, models: list[str], data: str | None, labels: str | None
+) -> None:
     """Option errors of ``compare`` as one line each, before any model process starts."""
     from harness.classlist import read
     from harness.fast import check_accelerator
-    from harness.inputs import check_inputs, check_not_empty, check_output
+    from harness.inputs import check_not_empty, check_output
 
     if args.classes or args.weights_key:
         if not any("=" in m for m in models):
             raise HarnessError("--classes and --weights-key are for models given as NAME=FILE")
         if args.classes:
             read(args.classes)  # a malformed list: one error now, not one per model
-    if args.data:
-        check_inputs(args.data, args.labels)
-        check_not_empty(args.data, args.labels)
-    elif args.labels:
-        raise HarnessError("--labels needs --data: the folder the labelled files are in")
+    if data:
+        check_not_empty(data, labels)
     check_accelerator(args.accelerator)
     check_output(args.output)

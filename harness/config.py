@@ -10,7 +10,7 @@ import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,7 @@ class RunConfig:
     channels_last: bool = True
     compile: bool = False
     strict: bool = False
+    lenient: bool = False  # skip labels-file rows naming no file or no class
     max_pixels: int = MAX_PIXELS
     decode: str = "exact"
     threads: int | None = None  # torch intra-op threads; None: torch's default
@@ -92,6 +93,7 @@ class Spec(RunConfig):
     run_dir: str
     data: str | None = None
     labels: str | None = None
+    ignore: list[str] = field(default_factory=list)  # files of ``data`` never taken for images
     limit: int | None = None
     sample: int | None = None
     seed: int = 0

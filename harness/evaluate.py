@@ -162,8 +162,9 @@ def test(
     env = environment(cfg.precision)  # the machine, and when the run started
     if samples is None:
         samples = find_samples(
-            data, loaded.categories, loaded.card.wnids, labels, limit, sample, seed, ignore
-        )
+            data, loaded.categories, loaded.card.wnids, labels, limit, sample, seed, ignore,
+            cfg.lenient,
+        )  # fmt: skip
     made = logger is None  # the run's own logger: its files are this run's to replace or remove
     earlier = earlier_run(output) if made else []  # --output given again
     if earlier:

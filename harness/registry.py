@@ -10,7 +10,6 @@ of a model and its weights before (or without) loading them.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import hashlib
 import math
@@ -25,7 +24,7 @@ import torchvision
 from torch import nn
 from torchvision.models import WeightsEnum, get_model, get_model_weights, list_models
 
-from harness import HarnessError, timm_zoo
+from harness import HarnessError, suggest, timm_zoo
 
 
 def natural(name: str) -> list[Any]:
@@ -90,10 +89,10 @@ def match(patterns: list[str] | None) -> list[str]:
     for pattern in patterns:
         if timm_zoo.is_timm(pattern):
             hits = timm_zoo.match(pattern)
-        elif pattern in classifiers():
-            hits = [pattern]
+        elif pattern.lower() in classifiers():  # torchvision's names are lowercase
+            hits = [pattern.lower()]
         else:
-            hits = sorted(fnmatch.filter(classifiers(), pattern), key=natural)
+            hits = sorted(fnmatch.filter(classifiers(), pattern.lower()), key=natural)
         if not hits:
             check(pattern)  # raises with suggestions
         found += [h for h in hits if h not in found]
@@ -106,10 +105,11 @@ def check(name: str) -> str:
         return timm_zoo.check(name)
     if name in classifiers():
         return name
-    near = difflib.get_close_matches(name.lower(), classifiers(), n=5, cutoff=0.5)
+    near = suggest.near(name, classifiers(), cutoff=0.5)
     if name.lower() in timm_zoo.architectures():  # a timm architecture typed bare
-        near = [timm_zoo.PREFIX + name.lower(), *near[:4]]
-    hint = f"; did you mean {', '.join(near)}?" if near else "; see `python -m harness models`"
+        own = near[:1] if near[:1] == [name.lower()] else []  # torchvision's, only miscased
+        near = [*own, timm_zoo.PREFIX + name.lower(), *near[len(own) : 4]]
+    hint = f"; {suggest.did_you_mean(near)}" if near else "; see `python -m harness models`"
     raise HarnessError(f"unknown model {name!r}{hint}")
 
 

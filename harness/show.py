@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from harness.report import table, to_csv
+from harness.report import counted, table, to_csv
 
 # `harness models` table columns: (header, key) per library
 TV_COLUMNS = (
@@ -50,12 +50,13 @@ def models_table(rows: list[dict[str, Any]]) -> None:
             )
     if tv:
         print(
-            f"{len(tv)} torchvision models; published figures are "
+            f"{counted(len(tv), 'torchvision model')}; published figures are "
             "torchvision's, for its default weights",
             file=sys.stderr,
         )
     if timm:
-        print(f"{len(timm)} timm models, from timm's pretrained configs", file=sys.stderr)
+        timm_models = counted(len(timm), "timm model")
+        print(f"{timm_models}, from timm's pretrained configs", file=sys.stderr)
     else:
         print(
             "timm's models: harness models 'timm/PATTERN', e.g. 'timm/efficientnet*'",
@@ -126,7 +127,7 @@ def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
     print(
         f"time      {res['seconds']:.2f} s, {res['images_per_second']:.1f} images/s "
         f"({res['precision']}, {res['accelerator']} x{res['devices']}{_nodes(res)}, "
-        f"{res['threads']} threads)"
+        f"{counted(res['threads'], 'thread')})"
     )
     for s in res["skipped"]:
         print(f"skipped   {s['file']}: {s['reason']}")

@@ -9,7 +9,6 @@ classes: no download), its preprocessing (``resolve_data_config`` then
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import os
 import socket
@@ -17,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness import HarnessError
+from harness import HarnessError, suggest
 
 if TYPE_CHECKING:
     from torch import nn
@@ -74,9 +73,9 @@ def check(name: str) -> str:
     if arch in architectures() and (not tag or f"{arch}.{tag}" in pretrained()):
         return name
     pool = pretrained() if tag else architectures()
-    near = difflib.get_close_matches(name[len(PREFIX) :].lower(), pool, n=5, cutoff=0.6)
+    near = suggest.near(name[len(PREFIX) :], pool)
     hint = (
-        f"; did you mean {', '.join(PREFIX + n for n in near)}?"
+        f"; {suggest.did_you_mean(PREFIX + n for n in near)}"
         if near
         else "; see `python -m harness models 'timm/PATTERN'`"
     )
