@@ -151,7 +151,7 @@ def from_csv(
         raise _fail(f"files named twice in {labels_csv}", twice)
     samples = Samples(root, files, labels, f"labels file {labels_csv}")
     _bad_rows(samples, labels_csv, missing, unknown, lenient)
-    listed = set(files)
+    listed = set(files) | {path for path, _, _ in unknown}  # named, though not by a class
     unlisted = [p for p in scan(root)[0] if p not in listed and os.path.abspath(p) not in ignore]
     shown = ", ".join(str(p.relative_to(root)) for p in unlisted[:3])
     more = f" and {len(unlisted) - 3} more" if len(unlisted) > 3 else ""

@@ -178,6 +178,9 @@ def test_lenient_skips_and_lists_bad_rows(photos: Path) -> None:
     assert why["gone.jpg"] == "line 3 of labels.csv: no such file"
     assert why["p1.jpg"].startswith("line 4 of labels.csv: unknown label 'canon'")
     assert any("2 rows of labels.csv skipped" in n for n in s.notes)
+    # p1.jpg is listed, under a label that is no class: only p3.jpg is not listed
+    [unlisted] = [n for n in s.notes if "not listed" in n]
+    assert unlisted.endswith("not evaluated: p3.jpg")
 
 
 def test_test_lenient_reports_the_skipped_rows(photos: Path, tmp_path: Path, capsys) -> None:
