@@ -18,10 +18,11 @@ from conftest import CLASSES_CSV, ROOT, SHARED, need
 from PIL import Image
 from torchvision.models import SqueezeNet1_1_Weights
 
-from harness import HarnessError, registry
 from harness.cli import main
-from harness.data import LabelMap, find_samples
-from harness.report import to_csv
+from harness.data.datamodule import LabelMap, find_samples
+from harness.engine.files import to_csv
+from harness.errors import HarnessError
+from harness.zoo import registry
 
 FAST = ["--model", "squeezenet1_1", "--weights", "none", "--no-progress", "--num-workers", "0"]
 CATS = SqueezeNet1_1_Weights.DEFAULT.meta["categories"]

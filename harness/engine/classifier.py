@@ -1,0 +1,138 @@
+"""A generic LightningModule around any classifier: exact top-1/top-5, top-k predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import SumMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from harness.config import RunConfig
+from harness.engine.speedups import prepare
+from harness.errors import UnusableImage
+
+if TYPE_CHECKING:
+    from harness.zoo.weights import Loaded
+
+GRID = 16  # sample images shown in TensorBoard
+
+
+class ClassifierModule(L.LightningModule):
+    """Evaluate ``net`` (logits over ``categories``) with micro-averaged accuracy.
+
+    Published ImageNet accuracy is micro: correct images / images. torchmetrics'
+    ``MulticlassAccuracy`` defaults to macro (a mean over classes), so micro is
+    asked for explicitly. Unlabelled images (label -1) get predictions only.
+
+    After ``Trainer.test`` or ``Trainer.predict``, ``rows`` holds one entry per
+    image of *all* processes: ``(sample index, label, top-k indices, top-k probs)``,
+    and ``skipped`` the ``(sample index, reason)`` of unreadable files.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        categories: Sequence[str],
+        topk: int = 5,
+        channels_last: bool = False,
+        strict: bool = False,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.channels_last, self.strict = channels_last, strict
+        self.categories = list(categories)
+        n = len(self.categories)
+        self.topk = min(topk, n)
+        self.test_top1 = MulticlassAccuracy(num_classes=n, top_k=1, average="micro")
+        self.test_top5 = MulticlassAccuracy(num_classes=n, top_k=min(5, n), average="micro")
+        self.test_labelled = SumMetric()
+        self.rows: list[tuple[int, int, list[int], list[float]]] = []
+        self.skipped: list[tuple[int, str]] = []
+        self.samples: list[tuple[torch.Tensor, int, int]] = []  # for the TensorBoard grid
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.dim() == 4:  # (B, C, H, W) stored as NHWC
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net(x)
+
+    def _predict(self, batch: dict[str, Any]) -> torch.Tensor | None:
+        """Record top-k rows for the batch; return its class ranking (None if nothing readable).
+
+        Ties (common in bf16 and fp16 logits) are broken towards the lower class
+        index by a stable sort, so that the rows and the metrics rank alike.
+        """
+        if self.strict and batch["skipped"]:
+            raise UnusableImage(*batch["skipped"][0])
+        self.skipped += batch["skipped"]
+        if batch["image"].numel() == 0:
+            return None
+        probs = self(batch["image"]).float().softmax(dim=-1)
+        prob, order = probs.sort(dim=-1, descending=True, stable=True)  # (B, classes)
+        for i, y, k, p in zip(batch["index"], batch["label"], order, prob, strict=True):
+            self.rows.append((int(i), int(y), k[: self.topk].tolist(), p[: self.topk].tolist()))
+        return order
+
+    def on_test_epoch_start(self) -> None:
+        self.rows, self.skipped, self.samples = [], [], []
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        order = self._predict(batch)
+        if order is None:
+            return
+        # scores without ties, from the ranking: classes, best first, get n, n-1, ..., 1
+        n = order.shape[1]
+        ranks = torch.arange(n, 0, -1, dtype=torch.float32, device=order.device)
+        scores = torch.empty_like(order, dtype=torch.float32).scatter_(
+            1, order, ranks.expand_as(order)
+        )
+        y = batch["label"]
+        known = y >= 0
+        if known.any():
+            self.test_top1.update(scores[known], y[known])
+            self.test_top5.update(scores[known], y[known])
+            self.test_labelled.update(known.sum())
+        for img, label, pred in zip(batch["image"], y, order[:, 0], strict=True):
+            if len(self.samples) < GRID:
+                self.samples.append((img.float().cpu(), int(label), int(pred)))
+
+    def on_test_epoch_end(self) -> None:
+        # compute() syncs the metric states of all processes: every rank calls it
+        labelled = int(self.test_labelled.compute())
+        if labelled:  # the same on every rank, so all of them compute (and sync) or none
+            self.log("test/top1", self.test_top1.compute())
+            self.log("test/top5", self.test_top5.compute())
+        self.log("test/labelled", float(labelled))
+        for m in (self.test_top1, self.test_top5, self.test_labelled):
+            m.reset()
+        self._gather()
+
+    def on_predict_epoch_start(self) -> None:
+        self.rows, self.skipped = [], []
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._predict(batch)
+
+    def on_predict_epoch_end(self) -> None:
+        self._gather()
+
+    def _gather(self) -> None:
+        """Collect every process's rows and skips, sorted by sample index."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            parts: list[Any] = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(parts, (self.rows, self.skipped))
+            self.rows = [r for rows, _ in parts for r in rows]
+            self.skipped = [s for _, skipped in parts for s in skipped]
+        self.rows.sort()
+        self.skipped.sort()
+
+
+def build_module(cfg: RunConfig, loaded: Loaded, topk: int = 5) -> ClassifierModule:
+    """The LightningModule for ``loaded``, on the fast path ``cfg`` asks for."""
+    net = prepare(loaded.model, cfg.channels_last, cfg.compile)
+    return ClassifierModule(
+        net, loaded.categories, topk, channels_last=cfg.channels_last, strict=cfg.strict
+    )
