@@ -251,7 +251,8 @@ def test_readme_first_predict_example_works_as_printed() -> None:
     """Offline, from the checkout, with nothing set beforehand (no HARNESS_WEIGHTS_DIR)."""
     need(SHARED / "weights")
     text = (ROOT / "README.md").read_text()
-    line = next(ln for ln in text.splitlines() if ln.startswith("python -m harness predict"))
+    joined = text.replace("\\\n", " ")  # continuation lines as the shell joins them
+    line = next(ln for ln in joined.splitlines() if ln.startswith("python -m harness predict"))
     words = shlex.split(line.split("#")[0])
     assert words[:3] == ["python", "-m", "harness"]
     done = python(*words[1:], cwd=ROOT)
