@@ -14,10 +14,14 @@ QUIET  := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
 setup: $(VENV)/.installed
 
-# Re-install when the project's dependencies change.
-$(VENV)/.installed: pyproject.toml
+# Re-install when the project's dependencies, or how it is installed, change.
+# editable_mode=compat: the checkout goes on sys.path (a .pth file), so that the package
+# beats the checkout's own folder, a namespace package to Python when the clone is named
+# harness and Python runs from the folder above it (setuptools' default editable finder
+# comes after that folder: `python -m harness` there failed to import harness).
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[dev]' $(QUIET)
+	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat $(QUIET)
 	$(PY) -c "import harness, torch, torchvision, lightning" && touch $@
 
 # A first look (top-5 of three photos), then the lab study in a few minutes:

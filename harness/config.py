@@ -11,7 +11,7 @@ import json
 import os
 import re
 import time
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ class RunConfig:
     channels_last: bool = True
     compile: bool = False
     strict: bool = False
+    lenient: bool = False  # skip labels-file rows naming no file or no class
     max_pixels: int = MAX_PIXELS
     decode: str = "exact"
     threads: int | None = None  # torch intra-op threads; None: torch's default
@@ -75,6 +76,7 @@ class Spec(RunConfig):
     run_dir: str
     data: str | None = None
     labels: str | None = None
+    ignore: list[str] = field(default_factory=list)  # files of ``data`` never taken for images
     limit: int | None = None
     sample: int | None = None
     seed: int = 0

@@ -315,12 +315,11 @@ def test_data_path_errors(
 @pytest.mark.parametrize(
     "text",
     [
-        b"img0.png,1\nimg1.png,2\n",  # no header
-        b"name,class\nimg0.png,1\n",  # wrong columns
+        b"name,class\nimg0.png,1\n",  # wrong columns (a headerless file is fine: test_new_user)
         b"\x89PNG\r\n\x1a\n\x00\xff\xfe\x00junk",  # binary, not UTF-8
         b"file,label\nimg0.png,\x001\n",  # a NUL byte
     ],
-    ids=["no header", "wrong columns", "binary", "nul"],
+    ids=["wrong columns", "binary", "nul"],
 )
 def test_malformed_labels_csv(
     text: bytes,

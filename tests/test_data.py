@@ -205,8 +205,8 @@ def test_labels_csv_with_bom_and_extra_columns(tmp_path: Path) -> None:
 
 def test_labels_csv_missing_columns(tmp_path: Path) -> None:
     image(tmp_path / "a.png")
-    labels = write_csv(tmp_path / "labels.csv", [("a.png", "1")], header="path,class")
-    with pytest.raises(HarnessError, match="needs the columns file,label"):
+    labels = write_csv(tmp_path / "labels.csv", [("a.png", "1")], header="picture,species")
+    with pytest.raises(HarnessError, match="neither a header naming a file column"):
         find_samples(tmp_path, CATS, WNIDS, labels=labels)
 
 

@@ -81,6 +81,7 @@ def classes(args: argparse.Namespace) -> int:
 
     # the class list is the architecture's, whatever weights fill it: nothing is loaded
     c, path, source = weights.resolve(args.model, args.weights, args.weights_dir)
+    weights.check_head(args.model, c)
     if path is not None:
         checkpoints.check_file(path)
     elif source != weights.RANDOM_SOURCE:
@@ -130,7 +131,7 @@ def predict(args: argparse.Namespace) -> int:
             f"harness: warning: {args.model} has random weights: its predictions are meaningless",
             file=sys.stderr,
         )
-    cats = loaded.categories
+    cats, wnids = loaded.categories, loaded.card.wnids  # wnid "" where none is known
     results = [
         {
             "file": str(files[i]),
@@ -138,7 +139,8 @@ def predict(args: argparse.Namespace) -> int:
             "weights": loaded.source,
             "random_weights": loaded.random,
             "topk": [
-                {"index": c, "name": cats[c], "probability": p} for c, p in zip(k, ps, strict=True)
+                {"index": c, "wnid": wnids[c], "name": cats[c], "probability": p}
+                for c, p in zip(k, ps, strict=True)
             ],
         }
         for i, _, k, ps in module.rows
@@ -155,18 +157,27 @@ def predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _data(args: argparse.Namespace) -> tuple[str, str | None, list[str], tuple[str, ...]]:
+Data = tuple[str | None, str | None, list[str], tuple[str, ...]]
+
+
+def _data(args: argparse.Namespace, required: bool = True) -> Data:
     """--data and --labels, or the default data folder and its labels file.
 
     Returns the data folder, the labels file, notes on the defaults taken, and
-    the files of the folder that are not to be taken for images.
+    the files of the folder that are not to be taken for images. Unless
+    ``required``, a default folder without images is no data (None) and a note.
     """
     from harness.data.selection import check_inputs, default_data
 
     if args.data is not None:
         check_inputs(args.data, args.labels)
         return args.data, args.labels, [], ()
-    folder, found = default_data()
+    try:
+        folder, found = default_data()
+    except HarnessError as e:
+        if required or args.labels is not None:
+            raise
+        return None, None, [f"{e}; measuring speed, memory and size only"], ()
     labels, notes = args.labels, [f"no --data given: {folder.absolute()}, the default data folder"]
     if labels is None and found is not None:
         labels = str(found)
@@ -179,6 +190,7 @@ def test(args: argparse.Namespace) -> int:
     from harness.data.selection import check_output
 
     data, labels, notes, ignore = _data(args)  # before any model loads, or lightning is imported
+    assert data is not None  # required
     check_output(args.output)
     cfg = _config(args)
 
@@ -189,7 +201,7 @@ def test(args: argparse.Namespace) -> int:
     loaded = _load(args)
     samples = find_samples(
         data, loaded.categories, loaded.card.wnids, labels,
-        args.limit, args.sample, args.seed, ignore,
+        args.limit, args.sample, args.seed, ignore, cfg.lenient,
     )  # fmt: skip
     res = runs.test(loaded, samples, cfg, data, labels, args.output)
     if res is not None:  # None: a non-zero rank of a multi-process run
@@ -205,13 +217,20 @@ def compare(args: argparse.Namespace) -> int:
     from harness.config import LOGS, Spec, run_name
 
     models = entries(args.models)
-    _check_compare(args, models)
+    data, labels, notes, ignore = _data(args, required=False)
+    _check_compare(args, models, data, labels)
+    for note in notes:
+        print(f"harness: note: {note}", file=sys.stderr)
     run = args.output or os.path.join(LOGS, "compare", run_name())
     spec = Spec(
         model="",
         run_dir=os.path.abspath(run),
-        # --strict is parsed but each model's run skips and lists unusable files, as before
-        **(_run_fields(args, Spec) | {"strict": False}),
+        # --strict is parsed but each model's run skips and lists unusable files, as before;
+        # the data folder, labels and ignored files as _data resolved them (data/ by default)
+        **(
+            _run_fields(args, Spec)
+            | {"strict": False, "data": data, "labels": labels, "ignore": list(ignore)}
+        ),
     )
     try:
         rows = compare(models, spec, args.timeout, args.repeat)
@@ -229,9 +248,11 @@ def compare(args: argparse.Namespace) -> int:
     return EXIT_FAILED if problems(rows, "error") else EXIT_OK
 
 
-def _check_compare(args: argparse.Namespace, models: list[str]) -> None:
+def _check_compare(
+    args: argparse.Namespace, models: list[str], data: str | None, labels: str | None
+) -> None:
     """Option errors of ``compare`` as one line each, before any model process starts."""
-    from harness.data.selection import check_inputs, check_not_empty, check_output
+    from harness.data.selection import check_not_empty, check_output
     from harness.engine.speedups import check_accelerator
     from harness.zoo.classlist import read
 
@@ -240,10 +261,7 @@ def _check_compare(args: argparse.Namespace, models: list[str]) -> None:
             raise HarnessError("--classes and --weights-key are for models given as NAME=FILE")
         if args.classes:
             read(args.classes)  # a malformed list: one error now, not one per model
-    if args.data:
-        check_inputs(args.data, args.labels)
-        check_not_empty(args.data, args.labels)
-    elif args.labels:
-        raise HarnessError("--labels needs --data: the folder the labelled files are in")
+    if data:
+        check_not_empty(data, labels)
     check_accelerator(args.accelerator)
     check_output(args.output)

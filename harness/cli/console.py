@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from harness.engine.files import table, to_csv
+from harness.engine.files import counted, table, to_csv
 from harness.zoo.library import library_name
 
 # `harness models` table: (header, key, format); {machine}: the --speed-on machine
@@ -59,8 +59,8 @@ def _sources(rows: list[dict[str, Any]], machine: str) -> None:
     tv = len(rows) - len(timm)
     if tv:
         print(
-            f"{tv} torchvision models: published figures from torchvision's weights metadata "
-            "(ImageNet-1k validation only)",
+            f"{counted(tv, 'torchvision model')}: published figures from torchvision's "
+            "weights metadata (ImageNet-1k validation only)",
             file=sys.stderr,
         )
     if not timm:
@@ -72,7 +72,7 @@ def _sources(rows: list[dict[str, Any]], machine: str) -> None:
     from harness.zoo import published
 
     print(
-        f"{len(timm)} timm models: configs from timm, published figures from "
+        f"{counted(len(timm), 'timm model')}: configs from timm, published figures from "
         f"{published.source()}; img/s on {published.tables().machine(machine)}",
         file=sys.stderr,
     )
@@ -153,7 +153,7 @@ def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
     print(
         f"time      {res['seconds']:.2f} s, {res['images_per_second']:.1f} images/s "
         f"({res['precision']}, {res['accelerator']} x{res['devices']}{_nodes(res)}, "
-        f"{res['threads']} threads)"
+        f"{counted(res['threads'], 'thread')})"
     )
     for s in res["skipped"]:
         print(f"skipped   {s['file']}: {s['reason']}")

@@ -92,6 +92,12 @@ def _add_predict(sub: Any, model: Parser, run: Parser) -> None:
     p.set_defaults(func=commands.predict)
 
 
+LABELS_HELP = (
+    "CSV of file,label rows (label: index, wnid or name), with or without a header "
+    "(file/filename/image/path, label/class); commas, semicolons or tabs"
+)
+
+
 def _add_test(sub: Any, model: Parser, run: Parser, choice: Parser) -> None:
     p = sub.add_parser(
         "test",
@@ -106,9 +112,7 @@ def _add_test(sub: Any, model: Parser, run: Parser, choice: Parser) -> None:
         "with --labels, or unlabelled images (default: data/, here or in the harness "
         "checkout, with data/labels.csv as --labels when it is there)",
     )
-    p.add_argument(
-        "--labels", metavar="CSV", help="CSV with columns file,label (index, wnid or name)"
-    )
+    p.add_argument("--labels", metavar="CSV", help=LABELS_HELP)
     p.add_argument(
         "--output",
         metavar="DIR",
@@ -138,10 +142,10 @@ def _add_compare(sub: Any, choice: Parser) -> None:
     p.add_argument(
         "--data",
         metavar="DIR",
-        help="image folder, as for `test` (optional: "
-        "without it only speed, memory and size are measured)",
+        help="image folder, as for `test` (default, as there: data/ with data/labels.csv "
+        "when it is there; without images only speed, memory and size are measured)",
     )
-    p.add_argument("--labels", metavar="CSV", help="CSV with columns file,label")
+    p.add_argument("--labels", metavar="CSV", help=LABELS_HELP)
     p.add_argument(
         "--output",
         metavar="DIR",

@@ -231,9 +231,16 @@ def seconds_at_least_0(s: str) -> float:
 
 
 def choice_options() -> Parser:
-    """--limit, or --sample with --seed: which of the images to take."""
+    """--limit, or --sample with --seed: which of the images to take; --lenient."""
     p = Parser(add_help=False)
-    g = p.add_argument_group("which images").add_mutually_exclusive_group()
+    group = p.add_argument_group("which images")
+    group.add_argument(
+        "--lenient",
+        action="store_true",
+        help="skip the labels file's rows that name a missing file or an unknown label, "
+        "listing them as skipped (default: such rows stop the run)",
+    )
+    g = group.add_mutually_exclusive_group()
     g.add_argument(
         "--limit",
         type=positive,

@@ -230,6 +230,8 @@ def _samples(spec: Spec, loaded: Any) -> Any:
         spec.limit,
         spec.sample,
         spec.seed,
+        spec.ignore,
+        spec.lenient,
     )
 
 

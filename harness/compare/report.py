@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.engine.files import table, to_csv, to_json, write_atomic
+from harness.engine.files import counted, table, to_csv, to_json, write_atomic
 
 if TYPE_CHECKING:
     from harness.config import Spec
@@ -117,7 +117,7 @@ def report_md(
     """report.md: the data, the table, what the columns mean, analysis, notes, environment."""
     notes = _notes(rows)
     md = [
-        f"# Comparison of {len(rows)} models",
+        f"# Comparison of {counted(len(rows), 'model')}",
         "",
         _data_line(spec),
         "",

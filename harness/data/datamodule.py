@@ -11,7 +11,6 @@ folders). Three layouts are understood:
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 from collections.abc import Callable, Sequence
@@ -24,11 +23,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from harness.data.images import load_rgb, scan
+from harness.data.labelfile import read_rows
 from harness.data.malloc import return_freed_memory
 from harness.data.selection import check_inputs, choose, no_images
 from harness.data.transforms import split
 from harness.errors import HarnessError
 from harness.zoo.classlist import WNID
+from harness.zoo.suggest import did_you_mean, near
 
 UNLABELLED = -1
 
@@ -46,6 +47,7 @@ class Samples:
     layout: str
     notes: list[str] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # passed over before decoding
+    dropped: list[tuple[Path, str]] = field(default_factory=list)  # labels rows, --lenient
     chosen: dict[str, Any] = field(default_factory=dict)  # limit, sample, seed, selection
 
     @property
@@ -69,7 +71,7 @@ class LabelMap:
     """Turns a label written as an index, a WordNet id or a class name into an index."""
 
     def __init__(self, categories: Sequence[str], wnids: Sequence[str] = ()) -> None:
-        self.n = len(categories)
+        self.n, self.categories = len(categories), categories
         self.by_wnid = {w: i for i, w in enumerate(wnids) if w}
         self.by_name: dict[str, list[int]] = {}
         for i, name in enumerate(categories):
@@ -91,7 +93,12 @@ class LabelMap:
             return hits[0]
         if hits:
             raise ValueError(f"{v!r} (ambiguous name: classes {hits}; use the index or wnid)")
-        raise ValueError(f"{v!r} (no such class)")
+        hint = did_you_mean(self.suggest(v), quote=True)
+        raise ValueError(f"{v!r} (no such class{'; ' + hint if hint else ''})")
+
+    def suggest(self, value: str) -> list[str]:
+        """The class names nearest to a label that names none (``canon`` -> ``cannon``)."""
+        return near(value, self.categories, n=3)
 
 
 def _fail(what: str, bad: list[str]) -> HarnessError:
@@ -100,56 +107,78 @@ def _fail(what: str, bad: list[str]) -> HarnessError:
 
 
 def from_csv(
-    root: Path, labels_csv: Path, to_index: LabelMap, ignore: frozenset[str] = frozenset()
+    root: Path,
+    labels_csv: Path,
+    to_index: LabelMap,
+    ignore: frozenset[str] = frozenset(),
+    lenient: bool = False,
 ) -> Samples:
-    """Samples listed in a ``file,label`` CSV, files relative to ``root``.
+    """Samples listed in a labels file (``labelfile``), files relative to ``root``.
 
-    A file named on two lines is an error naming both; files of ``root`` that
-    the CSV does not list (other than those in ``ignore``) are noted.
+    A file named on two lines is an error naming both. A row naming no file of
+    ``root``, or a label that is no class, is an error too; with ``lenient`` it
+    is skipped instead and listed among the skipped files, with a note. Files of
+    ``root`` that the CSV does not list (other than those in ``ignore``) are noted.
     """
-    try:
-        with open(labels_csv, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            rows = list(reader)
-            fields = set(reader.fieldnames or [])
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise HarnessError(f"cannot read labels file {str(labels_csv)!r}: {e}") from e
-    if not {"file", "label"} <= fields:
-        raise HarnessError(
-            f"labels file {str(labels_csv)!r} needs the columns file,label (has: {sorted(fields)})"
-        )
     files, labels, missing, unknown, twice = [], [], [], [], []
     line_of: dict[str, int] = {}  # normalised file name -> the line naming it first
-    for n, row in enumerate(rows, start=2):
-        name, label = (row.get("file") or "").strip(), (row.get("label") or "").strip()
-        path, key = root / name, os.path.normpath(name)
+    for row in read_rows(labels_csv, root):
+        name, n, path, key = row.file, row.line, root / row.file, os.path.normpath(row.file)
         if name and key in line_of:
             twice.append(f"{name} (lines {line_of[key]} and {n})")
             continue
         line_of[key] = n
         if not name or not path.is_file():
-            missing.append(name or f"(empty file name on line {n})")
+            why = "no such file" if name else "empty file name"
+            shown = name or f"({why} on line {n})"
+            missing.append((path, f"line {n} of {labels_csv.name}: {why}", shown))
             continue
         try:
-            labels.append(to_index(label))
+            labels.append(to_index(row.label))
             files.append(path)
         except ValueError as e:
-            unknown.append(f"{name}: {e}")
+            why = f"line {n} of {labels_csv.name}: unknown label {e}"
+            unknown.append((path, why, f"{name}: {e}"))
     if twice:
         raise _fail(f"files named twice in {labels_csv}", twice)
-    if missing:
-        raise _fail(f"files listed in {labels_csv} do not exist in {root}", missing)
-    if unknown:
-        raise _fail(f"unknown labels in {labels_csv}", unknown)
-    listed = set(files)
+    samples = Samples(root, files, labels, f"labels file {labels_csv}")
+    _bad_rows(samples, labels_csv, missing, unknown, lenient)
+    listed = set(files) | {path for path, _, _ in unknown}  # named, though not by a class
     unlisted = [p for p in scan(root)[0] if p not in listed and os.path.abspath(p) not in ignore]
     shown = ", ".join(str(p.relative_to(root)) for p in unlisted[:3])
     more = f" and {len(unlisted) - 3} more" if len(unlisted) > 3 else ""
-    notes = [
-        f"{len(unlisted)} file{'s' * (len(unlisted) != 1)} in {root} not listed in "
-        f"{labels_csv.name}, not evaluated: {shown}{more}"
-    ]
-    return Samples(root, files, labels, f"labels file {labels_csv}", notes if unlisted else [])
+    if unlisted:
+        samples.notes.append(
+            f"{len(unlisted)} file{'s' * (len(unlisted) != 1)} in {root} not listed in "
+            f"{labels_csv.name}, not evaluated: {shown}{more}"
+        )
+    return samples
+
+
+Bad = list[tuple[Path, str, str]]  # a row's file, why it is skipped, how an error names it
+
+
+def _bad_rows(
+    samples: Samples, labels_csv: Path, missing: Bad, unknown: Bad, lenient: bool
+) -> None:
+    """Rows naming no file or no class: an error, or with ``lenient`` skipped and noted."""
+    if not lenient:
+        hint = " (--lenient skips such rows)"
+        if missing:
+            where = f"files listed in {labels_csv} do not exist in {samples.root}{hint}"
+            raise _fail(where, [shown for _, _, shown in missing])
+        if unknown:
+            raise _fail(f"unknown labels in {labels_csv}{hint}", [shown for _, _, shown in unknown])
+        return
+    samples.dropped = [(path, why) for path, why, _ in missing + unknown]
+    if missing or unknown:
+        k = len(missing) + len(unknown)
+        rows = f"{k} row{'s' * (k != 1)}"
+        samples.notes.append(
+            f"--lenient: {rows} of {labels_csv.name} skipped "
+            f"({len(missing)} naming no file, {len(unknown)} with an unknown label; "
+            "listed as skipped)"
+        )
 
 
 def from_folders(root: Path, to_index: LabelMap) -> Samples | None:
@@ -191,18 +220,20 @@ def find_samples(
     sample: int | None = None,
     seed: int = 0,
     ignore: Sequence[str | os.PathLike[str]] = (),
+    lenient: bool = False,
 ) -> Samples:
     """Work out the layout of ``data`` and list its images with their model labels.
 
     ``limit``, ``sample`` and ``seed`` choose among them (``selection.choose``);
     the labels file and the files in ``ignore`` are never taken for images.
+    ``lenient`` skips the labels file's rows that name no file or no class.
     """
     check_inputs(data, labels)
     root = Path(data)
     skip = frozenset(map(os.path.abspath, [*ignore, *([labels] if labels else [])]))
     to_index = LabelMap(categories, wnids)
     if labels is not None:
-        samples = from_csv(root, Path(labels), to_index, skip)
+        samples = from_csv(root, Path(labels), to_index, skip, lenient)
     else:
         found = from_folders(root, to_index)
         if found is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import warnings
@@ -87,11 +88,15 @@ def walk(root: Path) -> list[Path]:
 
 
 def find_images(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Skip]]:
-    """Files named directly (any extension) and the files in named folders, with skips."""
+    """Files named directly (any extension) and the files in named folders, with skips.
+
+    A name that is no file but a shell pattern (``"photos/*.JPEG"``, quoted so that
+    the shell left it) stands for the files and folders it matches, sorted.
+    """
     paths = list(paths)
     out: list[Path] = []
     skipped: list[Skip] = []
-    for p in map(Path, paths):
+    for p in _expand(paths):
         if p.is_dir():
             found, passed = scan(p)
             out += found
@@ -103,6 +108,20 @@ def find_images(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], li
     if not out:
         raise HarnessError(f"no images found in {', '.join(map(str, paths))}")
     return out, skipped
+
+
+def _expand(paths: list[str | os.PathLike[str]]) -> list[Path]:
+    """``paths``, with each pattern among them (and not itself a file) replaced by its matches."""
+    out: list[Path] = []
+    for p in paths:
+        if Path(p).exists() or not glob.has_magic(str(p)):
+            out.append(Path(p))
+            continue
+        hits = sorted(glob.glob(str(p)))
+        if not hits:
+            raise HarnessError(f"no file or folder matches {str(p)!r}")
+        out += map(Path, hits)
+    return out
 
 
 def to_rgb(im: Image.Image) -> Image.Image:

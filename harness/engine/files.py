@@ -54,15 +54,34 @@ def to_json(obj: Any) -> str:
 
 
 def to_csv(rows: Sequence[dict[str, Any]]) -> str:
-    """Rows of dicts as CSV text, columns in first-seen order."""
+    """Rows of dicts as CSV text, columns in first-seen order; a dict or list cell as JSON.
+
+    >>> print(to_csv([{"model": "m", "mean": [0.5, 0.5]}]), end="")
+    model,mean
+    m,"[0.5, 0.5]"
+    """
     columns: dict[str, None] = {}
     for r in rows:
         columns.update(dict.fromkeys(r))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    for r in rows:
+        writer.writerow({k: _cell(v) for k, v in r.items()})
     return buf.getvalue()
+
+
+def counted(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1.
+
+    >>> counted(1, "thread"), counted(2, "timm model")
+    ('1 thread', '2 timm models')
+    """
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def _cell(v: Any) -> Any:
+    return json.dumps(v) if isinstance(v, dict | list | tuple) else v
 
 
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:

@@ -149,7 +149,7 @@ def accuracy(
         **(stats.summary(labelled) if not note else dict.fromkeys(stats.SUMMARY)),
         "accuracy_note": note
         or f"micro average over the {len(labelled)} labelled images evaluated"
-        + (f" ({len(skipped)} unusable files skipped, not counted)" if skipped else ""),
+        + (f" ({len(skipped)} files skipped, not counted)" if skipped else ""),
         "skipped": skipped,
         "notes": samples.notes + _trivial_top5(len(module.categories), bool(labelled) and not note),
     }
@@ -187,7 +187,7 @@ def decoding(cfg: RunConfig, loaded: Loaded) -> dict[str, Any]:
 
 def skipped_files(samples: Samples, module: ClassifierModule) -> list[dict[str, str]]:
     """Every file passed over (before or at decoding) with its reason, by name."""
-    found = samples.skipped + [(samples.files[i], why) for i, why in module.skipped]
+    found = samples.skipped + samples.dropped + [(samples.files[i], w) for i, w in module.skipped]
     return [{"file": str(f), "reason": why} for f, why in sorted(found)]
 
 

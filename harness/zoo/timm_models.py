@@ -10,7 +10,6 @@ classes: no download), its preprocessing (``resolve_data_config`` then
 from __future__ import annotations
 
 import contextlib
-import difflib
 import fnmatch
 import io
 import math
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, WeightsUnavailable
-from harness.zoo import published
+from harness.zoo import published, suggest
 from harness.zoo.library import TIMM_PREFIX as PREFIX
 from harness.zoo.library import Card
 
@@ -71,9 +70,9 @@ def check(name: str) -> str:
     if arch in architectures() and (not tag or f"{arch}.{tag}" in pretrained()):
         return name
     pool = pretrained() if tag else architectures()
-    near = difflib.get_close_matches(name[len(PREFIX) :].lower(), pool, n=5, cutoff=0.6)
+    near = suggest.near(name[len(PREFIX) :], pool)
     hint = (
-        f"; did you mean {', '.join(PREFIX + n for n in near)}?"
+        f"; {suggest.did_you_mean(PREFIX + n for n in near)}"
         if near
         else "; see `python -m harness models 'timm/PATTERN'`"
     )

@@ -9,7 +9,6 @@ weights enum, files from torchvision's own loader and cache
 from __future__ import annotations
 
 import contextlib
-import difflib
 import fnmatch
 import io
 import os
@@ -24,7 +23,7 @@ from torch import nn
 from torchvision.models import WeightsEnum, get_model, get_model_weights, list_models
 
 from harness.errors import HarnessError, WeightsUnavailable
-from harness.zoo import published, timm_models
+from harness.zoo import published, suggest, timm_models
 from harness.zoo.library import TIMM_PREFIX, Card, imagenet_wnids, natural
 
 
@@ -150,17 +149,18 @@ class Torchvision:
     name = "torchvision"
 
     def match(self, pattern: str) -> list[str]:
-        if pattern in classifiers():
-            return [pattern]
-        return sorted(fnmatch.filter(classifiers(), pattern), key=natural)
+        if pattern.lower() in classifiers():  # torchvision's names are lowercase
+            return [pattern.lower()]
+        return sorted(fnmatch.filter(classifiers(), pattern.lower()), key=natural)
 
     def check(self, name: str) -> str:
         if name in classifiers():
             return name
-        near = difflib.get_close_matches(name.lower(), classifiers(), n=5, cutoff=0.5)
+        near = suggest.near(name, classifiers(), cutoff=0.5)
         if name.lower() in timm_models.architectures():  # a timm architecture typed bare
-            near = [TIMM_PREFIX + name.lower(), *near[:4]]
-        hint = f"; did you mean {', '.join(near)}?" if near else "; see `python -m harness models`"
+            own = near[:1] if near[:1] == [name.lower()] else []  # torchvision's, only miscased
+            near = [*own, TIMM_PREFIX + name.lower(), *near[len(own) : 4]]
+        hint = f"; {suggest.did_you_mean(near)}" if near else "; see `python -m harness models`"
         raise HarnessError(f"unknown model {name!r}{hint}")
 
     def tagged(self, name: str, tag: str) -> tuple[str, str]:

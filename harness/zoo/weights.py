@@ -117,6 +117,8 @@ def load(
         weights_key: the checkpoint entry that holds the state_dict.
     """
     card, file, source = resolve(name, weights, weights_dir)
+    if classes is None:
+        check_head(name, card)
     rand = source == RANDOM_SOURCE
     if (classes or weights_key) and not (file or rand):
         option = "--classes" if classes else "--weights-key"
@@ -136,6 +138,15 @@ def load(
     return Loaded(
         name, model, card, source, rand, list(card.categories), classes.source if classes else None
     )
+
+
+def check_head(name: str, card: Card) -> None:
+    """Raise a HarnessError when ``name`` predicts no classes (a backbone without a head)."""
+    if not card.categories:
+        raise HarnessError(
+            f"{name} has no classifier head (0 classes): its weights give features, not "
+            "classes; with --classes FILE and --weights FILE, a head of your own is built"
+        )
 
 
 def _weights_file(arch: str, weights: str, weights_dir: str | None) -> Path | None:
