@@ -69,14 +69,21 @@ class RunConfig:
 
         return Decoder(self.max_pixels, draft_side(self.decode, transform))
 
-    def module(self, loaded: Loaded, topk: int = 5) -> ClassifierModule:
-        """The LightningModule for ``loaded``, on the fast path this config asks for."""
+    def module(self, loaded: Loaded, topk: int = 5, label_classes: Any = None) -> ClassifierModule:
+        """The LightningModule for ``loaded``, on the fast path this config asks for
+        (``label_classes``: each word label's classes, where labels are words).
+        """
         from harness.fast import prepare
         from harness.module import ClassifierModule
 
         net = prepare(loaded.model, self.channels_last, self.compile)
         return ClassifierModule(
-            net, loaded.categories, topk, channels_last=self.channels_last, strict=self.strict
+            net,
+            loaded.categories,
+            topk,
+            channels_last=self.channels_last,
+            strict=self.strict,
+            label_classes=label_classes,
         )
 
 

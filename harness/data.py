@@ -27,10 +27,8 @@ from harness.classlist import WNID
 from harness.fast import return_freed_memory
 from harness.images import load_rgb, scan
 from harness.inputs import check_inputs, choose, no_images
+from harness.labels.resolve import UNLABELLED, Label, Resolver, check_nested, read_label_map
 from harness.preprocess import split
-
-UNLABELLED = -1
-
 
 UNNAMED_FOLDERS = "no subfolder names a class of the model"  # a note of find_samples
 
@@ -46,6 +44,8 @@ class Samples:
     notes: list[str] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # passed over before decoding
     chosen: dict[str, Any] = field(default_factory=dict)  # limit, sample, seed, selection
+    # where a label stands for several classes (a word): labels index these, else classes
+    label_set: list[Label] | None = None
 
     @property
     def labelled(self) -> bool:
@@ -107,7 +107,10 @@ def _fail(what: str, bad: list[str]) -> HarnessError:
 
 
 def from_csv(
-    root: Path, labels_csv: Path, to_index: LabelMap, ignore: frozenset[str] = frozenset()
+    root: Path,
+    labels_csv: Path,
+    to_index: Callable[[str], int],
+    ignore: frozenset[str] = frozenset(),
 ) -> Samples:
     """Samples listed in a ``file,label`` CSV, files relative to ``root``.
 
@@ -159,7 +162,7 @@ def from_csv(
     return Samples(root, files, labels, f"labels file {labels_csv}", notes if unlisted else [])
 
 
-def from_folders(root: Path, to_index: LabelMap) -> Samples | None:
+def from_folders(root: Path, to_index: Callable[[str], int]) -> Samples | None:
     """Samples from class subfolders, or None when no subfolder names a class."""
     subdirs = sorted(d for d in root.iterdir() if not d.name.startswith(".") and _is_dir(d))
     mapped, bad = {}, []
@@ -198,16 +201,18 @@ def find_samples(
     sample: int | None = None,
     seed: int = 0,
     ignore: Sequence[str | os.PathLike[str]] = (),
+    label_map: str | os.PathLike[str] | None = None,
 ) -> Samples:
     """Work out the layout of ``data`` and list its images with their model labels.
 
     ``limit``, ``sample`` and ``seed`` choose among them (``inputs.choose``);
     the labels file and the files in ``ignore`` are never taken for images.
+    Labels are resolved by ``harness.labels.resolve`` (``label_map``: ``--label-map``).
     """
     check_inputs(data, labels)
     root = Path(data)
     skip = frozenset(map(os.path.abspath, [*ignore, *([labels] if labels else [])]))
-    to_index = LabelMap(categories, wnids)
+    to_index = Resolver(categories, wnids, read_label_map(label_map) if label_map else {})
     if labels is not None:
         samples = from_csv(root, Path(labels), to_index, skip)
     else:
@@ -224,6 +229,7 @@ def find_samples(
                     "or pass --labels"
                 )
         samples = found
+    _label_set(samples, to_index)
     samples.skipped = [s for s in samples.skipped if os.path.abspath(s[0]) not in skip]
     _keep(samples, [i for i, f in enumerate(samples.files) if os.path.abspath(f) not in skip])
     if not samples.files:
@@ -234,6 +240,20 @@ def find_samples(
             samples.notes.append(f"{option} {asked}: there are {len(samples.files)}, all taken")
     _keep(samples, keep)
     return samples
+
+
+def _label_set(samples: Samples, resolved: Resolver) -> None:
+    """Labels as class indices where each is one exact class (as always), else as
+    indices of ``samples.label_set``; the resolver's notes join the samples'.
+    """
+    samples.notes += resolved.notes
+    found = resolved.labels
+    if all(lab.how == "class" for lab in found):
+        samples.labels = [found[y].classes[0] if y >= 0 else y for y in samples.labels]
+        return
+    used = sorted({y for y in samples.labels if y >= 0})  # labels of the files taken
+    check_nested([found[y] for y in used])
+    samples.label_set = found
 
 
 def _keep(samples: Samples, indices: list[int]) -> None:

@@ -95,7 +95,8 @@ def run(
         dm = ImageFolderDataModule(
             samples, transform, cfg.batch_size, cfg.workers(), decoder, cfg.channels_last
         )
-        module = cfg.module(loaded, topk)
+        words = samples.label_set
+        module = cfg.module(loaded, topk, None if words is None else [w.classes for w in words])
         t = trainer(cfg, logger)
         n = len(samples.files)
         if t.world_size > n:  # Lightning's sampler gives each process at least one image
@@ -149,20 +150,29 @@ def test(
     seed: int = 0,
     ignore: tuple[str, ...] = (),
     samples: Samples | None = None,
+    label_map: str | None = None,
 ) -> dict[str, Any] | None:
     """Evaluate on a folder; write results.json and predictions.csv; return the results.
 
     The run is logged to ``logger`` (default: a new run in ``output``, else under
     lightning_logs/); ``log_extras`` adds its hyperparameters and a grid of
     labelled samples. ``limit``, ``sample``, ``seed`` and ``ignore`` choose the
-    images (``data.find_samples``), unless the caller found them already
-    (``samples``). Returns None on the non-zero ranks of a multi-process run
+    images and ``label_map`` (``--label-map``) helps read labels (``data.find_samples``),
+    unless the caller found them already (``samples``). Returns None on the non-zero ranks of a multi-process run
     (rank 0 reports).
     """
     env = environment(cfg.precision)  # the machine, and when the run started
     if samples is None:
         samples = find_samples(
-            data, loaded.categories, loaded.card.wnids, labels, limit, sample, seed, ignore
+            data,
+            loaded.categories,
+            loaded.card.wnids,
+            labels,
+            limit,
+            sample,
+            seed,
+            ignore,
+            label_map,
         )
     made = logger is None  # the run's own logger: its files are this run's to replace or remove
     earlier = earlier_run(output) if made else []  # --output given again

@@ -14,6 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from harness.data import UnusableImage
 
 GRID = 16  # sample images shown in TensorBoard
+WORD_COUNTS = ("correct1", "correct5", "among")  # counted per batch where labels are words
 
 
 class ClassifierModule(L.LightningModule):
@@ -35,6 +36,7 @@ class ClassifierModule(L.LightningModule):
         topk: int = 5,
         channels_last: bool = False,
         strict: bool = False,
+        label_classes: Sequence[Sequence[int]] | None = None,
     ) -> None:
         super().__init__()
         self.net = net
@@ -45,6 +47,14 @@ class ClassifierModule(L.LightningModule):
         self.test_top1 = MulticlassAccuracy(num_classes=n, top_k=1, average="micro")
         self.test_top5 = MulticlassAccuracy(num_classes=n, top_k=min(5, n), average="micro")
         self.test_labelled = SumMetric()
+        # labels that stand for several classes (words): (labels, classes) 0/1 membership
+        self.words = label_classes is not None
+        member = torch.zeros(len(label_classes or ()), n)
+        for k, classes in enumerate(label_classes or ()):
+            member[k, list(classes)] = 1.0
+        self.register_buffer("member", member, persistent=False)
+        self.test_counts = nn.ModuleDict({k: SumMetric() for k in WORD_COUNTS})
+        self.label_probs: list[tuple[int, list[float]]] = []  # (sample, P(label) per label)
         self.rows: list[tuple[int, int, list[int], list[float]]] = []
         self.skipped: list[tuple[int, str]] = []
         self.samples: list[tuple[torch.Tensor, int, int]] = []  # for the TensorBoard grid
@@ -54,8 +64,9 @@ class ClassifierModule(L.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)
 
-    def _predict(self, batch: dict[str, Any]) -> torch.Tensor | None:
-        """Record top-k rows for the batch; return its class ranking (None if nothing readable).
+    def _predict(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+        """Record top-k rows for the batch; return its class ranking and, where labels are
+        words, each label's probability (None if nothing was readable).
 
         Ties (common in bf16 and fp16 logits) are broken towards the lower class
         index by a stable sort, so that the rows and the metrics rank alike.
@@ -69,15 +80,20 @@ class ClassifierModule(L.LightningModule):
         prob, order = probs.sort(dim=-1, descending=True, stable=True)  # (B, classes)
         for i, y, k, p in zip(batch["index"], batch["label"], order, prob, strict=True):
             self.rows.append((int(i), int(y), k[: self.topk].tolist(), p[: self.topk].tolist()))
-        return order
+        if not self.words:
+            return order, None
+        by_label = probs @ self.member.T  # each label's probability, its classes' sum: (B, labels)
+        self.label_probs += zip(batch["index"].tolist(), by_label.tolist(), strict=True)
+        return order, by_label
 
     def on_test_epoch_start(self) -> None:
-        self.rows, self.skipped, self.samples = [], [], []
+        self.rows, self.skipped, self.samples, self.label_probs = [], [], [], []
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        order = self._predict(batch)
-        if order is None:
+        found = self._predict(batch)
+        if found is None:
             return
+        order, by_label = found
         # scores without ties, from the ranking: classes, best first, get n, n-1, ..., 1
         n = order.shape[1]
         ranks = torch.arange(n, 0, -1, dtype=torch.float32, device=order.device)
@@ -86,22 +102,40 @@ class ClassifierModule(L.LightningModule):
         )
         y = batch["label"]
         known = y >= 0
-        if known.any():
+        if known.any() and by_label is not None:
+            self._count_words(order[known], y[known], by_label[known])
+        elif known.any():
             self.test_top1.update(scores[known], y[known])
             self.test_top5.update(scores[known], y[known])
+        if known.any():
             self.test_labelled.update(known.sum())
         for img, label, pred in zip(batch["image"], y, order[:, 0], strict=True):
             if len(self.samples) < GRID:
                 self.samples.append((img.float().cpu(), int(label), int(pred)))
 
+    def _count_words(self, order: torch.Tensor, y: torch.Tensor, by_label: torch.Tensor) -> None:
+        """Right at top-1 (top-5) when that class (any of those) lies under the label;
+        right among the labels when the label's summed probability is the highest.
+        """
+        under = self.member[y]  # (B, classes): 1 where the class lies under the image's label
+        top5 = under.gather(1, order[:, : min(5, order.shape[1])])
+        self.test_counts["correct1"].update(top5[:, 0].sum())
+        self.test_counts["correct5"].update(top5.amax(dim=1).sum())
+        self.test_counts["among"].update((by_label.argmax(dim=1) == y).sum())
+
     def on_test_epoch_end(self) -> None:
         # compute() syncs the metric states of all processes: every rank calls it
         labelled = int(self.test_labelled.compute())
-        if labelled:  # the same on every rank, so all of them compute (and sync) or none
+        if labelled and self.words:  # the same on every rank: all compute (and sync) or none
+            counts = {k: float(m.compute()) for k, m in self.test_counts.items()}
+            self.log("test/top1", counts["correct1"] / labelled)
+            self.log("test/top5", counts["correct5"] / labelled)
+            self.log("test/top1_among_labels", counts["among"] / labelled)
+        elif labelled:
             self.log("test/top1", self.test_top1.compute())
             self.log("test/top5", self.test_top5.compute())
         self.log("test/labelled", float(labelled))
-        for m in (self.test_top1, self.test_top5, self.test_labelled):
+        for m in (self.test_top1, self.test_top5, self.test_labelled, *self.test_counts.values()):
             m.reset()
         self._gather()
 
@@ -118,8 +152,10 @@ class ClassifierModule(L.LightningModule):
         """Collect every process's rows and skips, sorted by sample index."""
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             parts: list[Any] = [None] * torch.distributed.get_world_size()
-            torch.distributed.all_gather_object(parts, (self.rows, self.skipped))
-            self.rows = [r for rows, _ in parts for r in rows]
-            self.skipped = [s for _, skipped in parts for s in skipped]
+            torch.distributed.all_gather_object(parts, (self.rows, self.skipped, self.label_probs))
+            self.rows = [r for rows, _, _ in parts for r in rows]
+            self.skipped = [s for _, skipped, _ in parts for s in skipped]
+            self.label_probs = [p for _, _, probs in parts for p in probs]
         self.rows.sort()
         self.skipped.sort()
+        self.label_probs.sort()
