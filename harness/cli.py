@@ -103,8 +103,12 @@ def _add_test(sub: Any, model: Parser, run: Parser, choice: Parser) -> None:
         "checkout, with data/labels.csv as --labels when it is there)",
     )
     p.add_argument(
-        "--labels", metavar="CSV", help="CSV with columns file,label (index, wnid or name)"
+        "--labels",
+        metavar="CSV",
+        help="CSV with columns file,label (index, wnid or name of a class, or a WordNet "
+        "id or word such as fox or dogs: the classes under it)",
     )
+    _label_map_arg(p)
     p.add_argument(
         "--output",
         metavar="DIR",
@@ -138,6 +142,7 @@ def _add_compare(sub: Any, choice: Parser) -> None:
         "without it only speed, memory and size are measured)",
     )
     p.add_argument("--labels", metavar="CSV", help="CSV with columns file,label")
+    _label_map_arg(p)
     p.add_argument(
         "--output",
         metavar="DIR",
@@ -145,6 +150,15 @@ def _add_compare(sub: Any, choice: Parser) -> None:
     )
     _compare_options(p)
     p.set_defaults(func=commands.compare)
+
+
+def _label_map_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--label-map",
+        metavar="CSV",
+        help="your labels' meaning, rows label,wnid or label,class;class;... (a word, "
+        "wnid or class each): chooses among a word's senses, or names your own groups",
+    )
 
 
 def _compare_options(p: argparse.ArgumentParser) -> None:

@@ -192,7 +192,7 @@ def test(args: argparse.Namespace) -> int:
     loaded = _load(args)
     res = evaluate.test(
         loaded, data, cfg, labels, args.limit, args.output,
-        sample=args.sample, seed=args.seed, ignore=ignore,
+        sample=args.sample, seed=args.seed, ignore=ignore, label_map=args.label_map,
     )  # fmt: skip
     if res is not None:  # None: a non-zero rank of a multi-process run
         summary(res, notes)
@@ -215,6 +215,7 @@ def compare(args: argparse.Namespace) -> int:
         **_run_fields(args),
         data=args.data,
         labels=args.labels,
+        label_map=args.label_map,
         limit=args.limit,
         sample=args.sample,
         seed=args.seed,

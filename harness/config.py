@@ -99,6 +99,7 @@ class Spec(RunConfig):
     run_dir: str
     data: str | None = None
     labels: str | None = None
+    label_map: str | None = None  # --label-map
     limit: int | None = None
     sample: int | None = None
     seed: int = 0

@@ -158,8 +158,8 @@ def test(
     lightning_logs/); ``log_extras`` adds its hyperparameters and a grid of
     labelled samples. ``limit``, ``sample``, ``seed`` and ``ignore`` choose the
     images and ``label_map`` (``--label-map``) helps read labels (``data.find_samples``),
-    unless the caller found them already (``samples``). Returns None on the non-zero ranks of a multi-process run
-    (rank 0 reports).
+    unless the caller found them already (``samples``). Returns None on the non-zero
+    ranks of a multi-process run (rank 0 reports).
     """
     env = environment(cfg.precision)  # the machine, and when the run started
     if samples is None:

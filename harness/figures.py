@@ -131,3 +131,22 @@ def disagreement_grid(items: Sequence[dict[str, Any]], models: Sequence[str], ro
         bottom=text / (rows * (image + text)),
     )
     return fig
+
+
+def confusion(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> Any:
+    """A confusion matrix among labels: true label down, the label chosen across, counts."""
+    plt = pyplot()
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * n, 1.0 + 0.6 * n))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(n), labels, rotation=45, ha="right")
+    ax.set_yticks(range(n), labels)
+    ax.set_xlabel("chosen among the labels (highest summed probability)")
+    ax.set_ylabel("true label")
+    top = max((max(r) for r in matrix), default=0)
+    for i, row in enumerate(matrix):
+        for j, c in enumerate(row):
+            colour = "white" if c > top / 2 else "black"
+            ax.text(j, i, str(c), ha="center", va="center", color=colour)
+    fig.tight_layout()
+    return fig

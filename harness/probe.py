@@ -19,6 +19,7 @@ from harness import HarnessError, timing
 from harness import measure as m
 from harness.config import Spec
 from harness.fast import amp_dtype, cuda_settings, prepare, resolve_precision
+from harness.labels.score import WORD_KEYS
 from harness.report import write_atomic
 from harness.stats import SUMMARY
 from harness.usage import EXIT_USAGE
@@ -232,6 +233,7 @@ def _samples(spec: Spec, loaded: Any) -> Any:
         spec.limit,
         spec.sample,
         spec.seed,
+        label_map=spec.label_map,
     )
 
 
@@ -263,7 +265,8 @@ def _accuracy(spec: Spec, loaded: Any, logger: Any, samples: Any) -> tuple[dict[
     )
     assert res is not None
     keys = ("top1", "top5", "n", "labelled", "correct1", "correct5", "accuracy_note", "skipped")
-    return {k: res[k] for k in (*keys, *SUMMARY)}, res["precision"]
+    words = [k for k in WORD_KEYS if k in res]  # where labels are words
+    return {k: res[k] for k in (*keys, *SUMMARY, *words)}, res["precision"]
 
 
 TB_METRICS = {

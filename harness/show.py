@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from harness.labels.resolve import mapping_line
 from harness.report import table, to_csv
 
 # `harness models` table columns: (header, key) per library
@@ -113,11 +114,20 @@ def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
         f"images    {res['n']} evaluated{chosen}, {res['labelled']} labelled, "
         f"{len(res['skipped'])} skipped"
     )
+    for name, record in (res.get("label_map") or {}).items():
+        print(f"label     {mapping_line(name, record)}")
     for k in ("1", "5"):
         ci = res[f"top{k}_ci95"]
         interval = f"  95% CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f}%" if ci else ""
         print(
             f"top-{k}     {pct(res[f'top{k}'])}  ({res[f'correct{k}']}/{res['labelled']}){interval}"
+        )
+    if "label_map" in res:  # labels that are words: the model as a classifier of them alone
+        ci = res["top1_among_labels_ci95"]
+        interval = f"  95% CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f}%" if ci else ""
+        print(
+            f"among     {pct(res['top1_among_labels'])}  ({res['correct_among_labels']}/"
+            f"{res['labelled']}){interval}  top-1 among the labels (confusion.csv)"
         )
     if res["top1"] is None:
         print(f"accuracy  n/a: {res['accuracy_note']}")

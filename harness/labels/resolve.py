@@ -37,13 +37,9 @@ class Label:
     wnid: str = ""  # the synset it stands for, where one
     words: str = ""  # that synset's words
 
-    def line(self, categories: Sequence[str], shown: int = 4) -> str:
+    def line(self, categories: Sequence[str]) -> str:
         """``fox -> n02118333 fox: 4 classes (red fox, kit fox, Arctic fox, grey fox)``."""
-        names = [categories[c] for c in self.classes[:shown]]
-        more = ", ..." if len(self.classes) > shown else ""
-        what = f"{self.wnid} {self.words}" if self.wnid else self.how
-        n = len(self.classes)
-        return f"{self.name} -> {what}: {n} class{'es' * (n != 1)} ({', '.join(names)}{more})"
+        return mapping_line(self.name, self.record(categories))
 
     def record(self, categories: Sequence[str]) -> dict[str, Any]:
         """This label in results.json's ``label_map``."""
@@ -53,6 +49,15 @@ class Label:
             "how": self.how,
             "classes": [{"index": c, "name": categories[c]} for c in self.classes],
         }
+
+
+def mapping_line(name: str, record: dict[str, Any], shown: int = 4) -> str:
+    """A label's line in a summary, from its ``label_map`` record (``Label.record``)."""
+    classes = [c["name"] for c in record["classes"]]
+    more = ", ..." if len(classes) > shown else ""
+    what = f"{record['wnid']} {record['words']}" if record["wnid"] else record["how"]
+    n = len(classes)
+    return f"{name} -> {what}: {n} class{'es' * (n != 1)} ({', '.join(classes[:shown])}{more})"
 
 
 @dataclass
@@ -116,7 +121,7 @@ class Resolver:
         for part in target.split(";"):
             try:
                 found = self._plain(part.strip())
-            except ValueError as e:
+            except (ValueError, HarnessError) as e:
                 raise HarnessError(f"--label-map: {v!r} -> {part.strip()!r}: {e}") from None
             if found is None:
                 raise HarnessError(f"--label-map: {v!r} -> {part.strip()!r} names no class")
