@@ -72,6 +72,12 @@ def _add_classes(sub: Any, model: Parser) -> None:
     )
     _model_arg(p)
     p.add_argument("--format", choices=("txt", "csv", "json"), default="txt")
+    p.add_argument(
+        "--under",
+        metavar="WORD",
+        help="only the classes under a WordNet word or id (fox, dogs, n02118333), "
+        "as a label of `test` means it",
+    )
     p.set_defaults(func=commands.classes)
 
 

@@ -212,7 +212,7 @@ def find_samples(
     check_inputs(data, labels)
     root = Path(data)
     skip = frozenset(map(os.path.abspath, [*ignore, *([labels] if labels else [])]))
-    to_index = Resolver(categories, wnids, read_label_map(label_map) if label_map else {})
+    to_index = Resolver(categories, wnids, read_label_map(str(label_map)) if label_map else {})
     if labels is not None:
         samples = from_csv(root, Path(labels), to_index, skip)
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -52,6 +52,7 @@ class ClassifierModule(L.LightningModule):
         member = torch.zeros(len(label_classes or ()), n)
         for k, classes in enumerate(label_classes or ()):
             member[k, list(classes)] = 1.0
+        self.member: torch.Tensor
         self.register_buffer("member", member, persistent=False)
         self.test_counts = nn.ModuleDict({k: SumMetric() for k in WORD_COUNTS})
         self.label_probs: list[tuple[int, list[float]]] = []  # (sample, P(label) per label)
@@ -119,15 +120,18 @@ class ClassifierModule(L.LightningModule):
         """
         under = self.member[y]  # (B, classes): 1 where the class lies under the image's label
         top5 = under.gather(1, order[:, : min(5, order.shape[1])])
-        self.test_counts["correct1"].update(top5[:, 0].sum())
-        self.test_counts["correct5"].update(top5.amax(dim=1).sum())
-        self.test_counts["among"].update((by_label.argmax(dim=1) == y).sum())
+        self._count("correct1").update(top5[:, 0].sum())
+        self._count("correct5").update(top5.amax(dim=1).sum())
+        self._count("among").update((by_label.argmax(dim=1) == y).sum())
+
+    def _count(self, key: str) -> SumMetric:
+        return cast(SumMetric, self.test_counts[key])
 
     def on_test_epoch_end(self) -> None:
         # compute() syncs the metric states of all processes: every rank calls it
         labelled = int(self.test_labelled.compute())
         if labelled and self.words:  # the same on every rank: all compute (and sync) or none
-            counts = {k: float(m.compute()) for k, m in self.test_counts.items()}
+            counts = {k: float(self._count(k).compute()) for k in WORD_COUNTS}
             self.log("test/top1", counts["correct1"] / labelled)
             self.log("test/top5", counts["correct5"] / labelled)
             self.log("test/top1_among_labels", counts["among"] / labelled)
@@ -135,7 +139,8 @@ class ClassifierModule(L.LightningModule):
             self.log("test/top1", self.test_top1.compute())
             self.log("test/top5", self.test_top5.compute())
         self.log("test/labelled", float(labelled))
-        for m in (self.test_top1, self.test_top5, self.test_labelled, *self.test_counts.values()):
+        sums = [self._count(k) for k in WORD_COUNTS]
+        for m in (self.test_top1, self.test_top5, self.test_labelled, *sums):
             m.reset()
         self._gather()
 

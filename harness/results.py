@@ -290,9 +290,16 @@ def prediction_rows(module: ClassifierModule, samples: Samples) -> list[dict[str
         row["correct1"] = int(bool(under & set(idx[:1]))) if y >= 0 else ""
         row["correct5"] = int(bool(under & set(idx[:5]))) if y >= 0 else ""
         if words is not None:
-            p = by_label[i]
-            best = best_label(p)
-            row |= {"among_label": words[best].name, "among_prob": f"{p[best]:.6f}"}
-            row["correct_among_labels"] = int(best == y) if y >= 0 else ""
+            row |= _among_columns(by_label[i], y, words)
         rows.append(row)
     return rows
+
+
+def _among_columns(probs: list[float], y: int, words: list[Label]) -> dict[str, Any]:
+    """predictions.csv's ``among_label``, ``among_prob``, ``correct_among_labels``."""
+    best = best_label(probs)
+    return {
+        "among_label": words[best].name,
+        "among_prob": f"{probs[best]:.6f}",
+        "correct_among_labels": int(best == y) if y >= 0 else "",
+    }

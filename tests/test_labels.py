@@ -179,7 +179,7 @@ def image(path: Path) -> None:
 def test_folders_of_words(tmp_path: Path) -> None:
     for name in ("foxes/a.png", "dog/b.png", "dog/c.png", "red fox/d.png", "giraffe/e.png"):
         image(tmp_path / name)
-    with pytest.raises(HarnessError, match="labels 'foxes' and 'red fox' share 1 classes"):
+    with pytest.raises(HarnessError, match="labels 'foxes' and 'red fox' share 1 class "):
         find_samples(tmp_path, CATS, registry.imagenet_wnids())
     (tmp_path / "red fox" / "d.png").rename(tmp_path / "dog" / "d.png")
     (tmp_path / "red fox").rmdir()
@@ -220,3 +220,53 @@ def test_class_labels_stay_class_indices(tmp_path: Path) -> None:
 def test_singulars() -> None:
     assert wordnet.singulars("wolves")[0] == "wolf"
     assert wordnet.singulars("glasses")[0] == "glass"
+
+
+def test_imagenet22k_classes_under_a_word(tmp_path: Path) -> None:
+    """timm's 22k label space (no model built): a word means the synset and all below it."""
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo("imagenet-22k")
+    wnids = list(info.label_names())
+    cats = [info.index_to_description(i).split(",")[0] for i in range(len(wnids))]
+    fox = {"n02118333", "n02119022", "n02119789", "n02120079", "n02120505"}
+    assert fox <= set(wnids)
+    r = Resolver(cats, wnids)
+    foxes = r.labels[r("foxes")]  # not a class name: the word, so the synset and below
+    assert fox <= {wnids[c] for c in foxes.classes} and foxes.wnid == "n02118333"
+    assert {wnids[c] for c in r.labels[r("fox")].classes} == {"n02118333"}  # its own class
+    path = tmp_path / "map.csv"
+    path.write_text("fox,n02118333\n")
+    mapped = Resolver(cats, wnids, read_label_map(str(path)))
+    assert mapped.labels[mapped("fox")].classes == foxes.classes
+
+
+def test_classes_under_a_word(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    args = ["classes", "--model", "squeezenet1_1", "--weights", "none", "--format", "csv"]
+    assert main([*args, "--under", "Foxes"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[1:] == [
+        "277,n02119022,red fox",
+        "278,n02119789,kit fox",
+        "279,n02120079,Arctic fox",
+        "280,n02120505,grey fox",
+    ]
+    assert "Foxes -> n02118333 fox: 4 classes" in err
+    assert main([*args, "--under", "giraffe"]) == 2
+    assert "--under giraffe: no class of the model lies under it" in capsys.readouterr().err
+
+
+def test_class_labels_never_read_the_wordnet_table(tmp_path: Path) -> None:
+    """No start-up cost where every label is a class: the table is read on first need."""
+    image(tmp_path / "n02119022" / "a.png")
+    image(tmp_path / "kit fox" / "b.png")
+    wordnet.load.cache_clear()
+    find_samples(tmp_path, CATS, registry.imagenet_wnids())
+    assert wordnet.load.cache_info().misses == 0
+    find_samples(tmp_path, CATS, registry.imagenet_wnids(), label_map=None)
+    image(tmp_path / "foxes" / "c.png")
+    with pytest.raises(HarnessError, match="share 1 class "):
+        find_samples(tmp_path, CATS, registry.imagenet_wnids())
+    assert wordnet.load.cache_info().misses == 1

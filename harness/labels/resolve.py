@@ -120,7 +120,12 @@ class Resolver:
         one = None
         for part in target.split(";"):
             try:
-                found = self._plain(part.strip())
+                p = part.strip()  # a wnid means its whole synset, even where it is a class
+                found = (
+                    self._wordnet(p, ValueError(f"{p} (unknown WordNet id)"))
+                    if WNID.match(p)
+                    else self._plain(p)
+                )
             except (ValueError, HarnessError) as e:
                 raise HarnessError(f"--label-map: {v!r} -> {part.strip()!r}: {e}") from None
             if found is None:
@@ -198,7 +203,8 @@ def check_nested(labels: Sequence[Label]) -> None:
             inner, outer = (a, b) if len(a.classes) <= len(b.classes) else (b, a)
             how = "lies under" if set(inner.classes) <= set(outer.classes) else "overlaps"
             raise HarnessError(
-                f"labels {outer.name!r} and {inner.name!r} share {len(common)} classes "
+                f"labels {outer.name!r} and {inner.name!r} share {len(common)} "
+                f"class{'es' * (len(common) != 1)} "
                 f"({inner.name!r} {how} {outer.name!r}): a photo would be right under "
                 "both; give disjoint labels"
             )

@@ -94,5 +94,5 @@ def parse(lines: Iterable[str]) -> WordNet:
 @functools.cache
 def load() -> WordNet:
     """The package's WordNet table, read once per process."""
-    with gzip.open(files("harness.labels") / "data" / TABLE, "rt", encoding="utf-8") as f:
-        return parse(f)
+    with (files("harness.labels") / "data" / TABLE).open("rb") as raw:
+        return parse(gzip.decompress(raw.read()).decode("utf-8").splitlines())
