@@ -14,7 +14,7 @@ import pytest
 from conftest import labels_of
 from PIL import Image
 
-from harness.cli import main
+from harness.cli.main import main
 
 FAST = ["--no-progress", "--num-workers", "0", "--accelerator", "cpu"]
 

@@ -13,10 +13,11 @@ import pytest
 from PIL import Image
 from torchvision.models import SqueezeNet1_1_Weights
 
-from harness import HarnessError, registry
-from harness.data import find_samples
+from harness.data.datamodule import find_samples
+from harness.errors import HarnessError
 from harness.labels import wordnet
 from harness.labels.resolve import UNLABELLED, Resolver, read_label_map
+from harness.zoo import registry
 
 WORDNET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wordnet"
 CATS = SqueezeNet1_1_Weights.DEFAULT.meta["categories"]
@@ -242,7 +243,7 @@ def test_imagenet22k_classes_under_a_word(tmp_path: Path) -> None:
 
 
 def test_classes_under_a_word(capsys: pytest.CaptureFixture[str]) -> None:
-    from harness.cli import main
+    from harness.cli.main import main
 
     args = ["classes", "--model", "squeezenet1_1", "--weights", "none", "--format", "csv"]
     assert main([*args, "--under", "Foxes"]) == 0

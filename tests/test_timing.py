@@ -25,8 +25,8 @@ import torch
 from conftest import compare_args, labels_of
 from PIL import Image
 
-from harness import timing
-from harness.cli import main
+from harness.cli.main import main
+from harness.measure import conditions
 
 ROOT = Path(__file__).resolve().parents[1]
 LINUX = pytest.mark.skipif(not Path("/proc/loadavg").is_file(), reason="no /proc/loadavg")
@@ -54,27 +54,29 @@ def busy() -> Iterator[Callable[[int], None]]:
 
 def test_spread_is_p90_over_p50_by_hand() -> None:
     # sorted: 10 11 12 13 30; p50 = 12; p90 at 0.9 * 4 = 3.6: 13 + 0.6 * (30 - 13) = 23.2
-    assert timing.spread([30.0, 12.0, 10.0, 13.0, 11.0]) == round(23.2 / 12, 3)
-    assert timing.spread([5.0] * 7) == 1.0
+    assert conditions.spread([30.0, 12.0, 10.0, 13.0, 11.0]) == round(23.2 / 12, 3)
+    assert conditions.spread([5.0] * 7) == 1.0
 
 
 def test_reasons_thresholds() -> None:
     quiet = {"load": 2.0, "runnable": 1}  # exactly the cores: not exceeded
-    assert timing.reasons(1, quiet, quiet, 1.5, 2) == []
-    assert timing.reasons(1, {"load": None, "runnable": None}, quiet, None, 2) == []
-    assert timing.reasons(1, {"load": 2.01, "runnable": 0}, quiet, 1.0, 2) == [
+    assert conditions.reasons(1, quiet, quiet, 1.5, 2) == []
+    assert conditions.reasons(1, {"load": None, "runnable": None}, quiet, None, 2) == []
+    assert conditions.reasons(1, {"load": 2.01, "runnable": 0}, quiet, 1.0, 2) == [
         "load average 2.01 > 2 cores"
     ]
-    assert timing.reasons(2, quiet, quiet, 1.0, 2) == ["1 other runnable + 2 threads > 2 cores"]
-    assert timing.reasons(1, quiet, quiet, 1.501, 2) == ["spread p90/p50 1.501 > 1.5"]
+    assert conditions.reasons(2, quiet, quiet, 1.0, 2) == ["1 other runnable + 2 threads > 2 cores"]
+    assert conditions.reasons(1, quiet, quiet, 1.501, 2) == ["spread p90/p50 1.501 > 1.5"]
     # sampled during the timing: it alone judges the load (the lagging average does not)
     loaded = {"load": 3.0, "runnable": 2}
-    assert timing.reasons(2, loaded, loaded, 1.0, 2, during=0.49) == []
-    assert timing.reasons(2, quiet, quiet, 1.0, 2, during=0.5) == [
+    assert conditions.reasons(2, loaded, loaded, 1.0, 2, during=0.49) == []
+    assert conditions.reasons(2, quiet, quiet, 1.0, 2, during=0.5) == [
         "0.5 other runnable on average during the timing + 2 threads > 2 cores"
     ]
-    assert timing.reasons(1, quiet, quiet, 1.0, 2, during=1.49) == []
-    assert timing.reasons(1, quiet, quiet, 1.0, 2, during=1.5)[0].startswith("1.5 other runnable")
+    assert conditions.reasons(1, quiet, quiet, 1.0, 2, during=1.49) == []
+    assert conditions.reasons(1, quiet, quiet, 1.0, 2, during=1.5)[0].startswith(
+        "1.5 other runnable"
+    )
 
 
 def run(p50: float, ips: float, noisy: bool, load: float = 0.5) -> dict:
@@ -87,23 +89,23 @@ def run(p50: float, ips: float, noisy: bool, load: float = 0.5) -> dict:
 def test_combine_medians_ranges_and_majority() -> None:
     first = run(30.0, 10.0, True, load=2.5) | {"top1": 0.75}
     rows = [first, run(10.0, 30.0, False), {"model": "m", "error": "boom"}, run(20.0, 20.0, True)]
-    row = timing.combine(rows)
+    row = conditions.combine(rows)
     assert (row["latency_ms_p50"], row["latency_ms_p50_range"]) == (20.0, [10.0, 30.0])
     assert (row["throughput_ips"], row["throughput_ips_range"]) == (20.0, [10.0, 30.0])
     assert row["top1"] == 0.75 and row["repeat"] == 3 and row["failed_runs"] == ["boom"]
     assert row["noisy_runs"] == 2 and row["noisy"]  # 2 of 3: the median may be a noisy run
     assert row["load_before"] == 2.5 and row["noisy_reasons"] == ["load average 2.5 > 2 cores"]
     assert [r["latency_ms_p50"] for r in row["runs"]] == [30.0, 10.0, 20.0]
-    calm = timing.combine([run(1.0, 1.0, True), run(2.0, 1.0, False), run(3.0, 1.0, False)])
+    calm = conditions.combine([run(1.0, 1.0, True), run(2.0, 1.0, False), run(3.0, 1.0, False)])
     assert not calm["noisy"] and calm["noisy_runs"] == 1 and calm["noisy_reasons"] == []
-    assert timing.combine([first]) is first
+    assert conditions.combine([first]) is first
 
 
 @LINUX
 def test_watch_samples_busy_processes_through_a_block(busy) -> None:
     """Three spinning processes started before the block: about 3 others at every sample."""
     busy(3)
-    with timing.Watch(interval=0.02) as watch:
+    with conditions.Watch(interval=0.02) as watch:
         threading.Event().wait(0.5)
     assert len(watch.samples) >= 5
     assert min(watch.samples) >= 3 and watch.mean() == round(
@@ -114,7 +116,7 @@ def test_watch_samples_busy_processes_through_a_block(busy) -> None:
 @LINUX
 def test_runnable_counts_busy_processes_but_not_our_own_threads(busy) -> None:
     busy(3)
-    assert timing.runnable_others() >= 3
+    assert conditions.runnable_others() >= 3
     stop = threading.Event()
 
     def hash_until_stopped() -> None:  # hashlib releases the GIL: a second running thread
@@ -125,7 +127,7 @@ def test_runnable_counts_busy_processes_but_not_our_own_threads(busy) -> None:
     t = threading.Thread(target=hash_until_stopped)
     t.start()
     try:
-        assert max(timing._own_running() for _ in range(20)) >= 2
+        assert max(conditions._own_running() for _ in range(20)) >= 2
     finally:
         stop.set()
         t.join()
@@ -137,11 +139,11 @@ def test_compare_row_noisy_under_injected_load(busy, tmp_path, capsys) -> None:
     busy(1)
     out = tmp_path / "run"
     args = ["compare", "--models", "squeezenet1_1", "--accelerator", "cpu", "--threads",
-            str(timing.cores()), "--latency-seconds", "0.1", "--batch-size", "2",
+            str(conditions.cores()), "--latency-seconds", "0.1", "--batch-size", "2",
             "--output", str(out)]  # fmt: skip
     assert main(args) == 0
     (row,) = json.loads((out / "results.json").read_text())
-    assert row["noisy"] is True and row["threads"] == timing.cores()
+    assert row["noisy"] is True and row["threads"] == conditions.cores()
     assert row["runnable_before"] >= 1 and row["runnable_after"] >= 1
     assert row["runnable_during"] >= 1  # sampled through the timed loops
     assert any("other runnable" in w for w in row["noisy_reasons"])
@@ -235,7 +237,7 @@ def loaded_by(argvs: list[list[str]], modules: set[str], cwd: Path = ROOT) -> li
     loaded (``sys.modules``), one line a command: ``<argv[0]> <exit status> [names]``."""
     probe = (
         "import contextlib, io, sys\n"
-        "from harness.cli import main\n"
+        "from harness.cli.main import main\n"
         f"for argv in {argvs!r}:\n"
         "    with contextlib.redirect_stdout(io.StringIO()):\n"
         "        try:\n"
@@ -275,7 +277,7 @@ def test_torchvision_run_does_not_load_timm(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("precision", "mode"), [("32-true", "ieee"), ("bf16-mixed", "tf32")])
 def test_cuda_settings(precision: str, mode: str, monkeypatch) -> None:
     """cuDNN autotuning on; TF32 off for exact fp32 only (settings restored afterwards)."""
-    from harness.fast import cuda_settings
+    from harness.engine.speedups import cuda_settings
 
     b = torch.backends
     if not hasattr(b.cudnn, "fp32_precision"):
@@ -302,7 +304,8 @@ def test_freed_memory_is_reused_not_faulted_in_again() -> None:
     """
     probe = (
         "import resource, torch\n"
-        "from harness.fast import prepare, return_freed_memory, reuse_freed_memory\n"
+        "from harness.data.malloc import return_freed_memory, reuse_freed_memory\n"
+        "from harness.engine.speedups import prepare\n"
         "def faults():\n"
         "    start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
         "    for _ in range(4):\n"

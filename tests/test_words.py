@@ -18,7 +18,7 @@ from conftest import need, once
 from PIL import Image
 from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
 
-from harness.cli import main
+from harness.cli.main import main
 
 FAST = ["--no-progress", "--num-workers", "0", "--accelerator", "cpu"]
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import HarnessError
-from harness.classlist import WNID
+from harness.errors import HarnessError
+from harness.labels.classes import LabelMap
+from harness.zoo.classlist import WNID
 
 UNLABELLED = -1
 DOMINANT = 2  # a synset wins an ambiguous word with this many times the classes of each other
@@ -80,8 +81,6 @@ class Resolver:
     _under: dict[str, set[str]] | None = None  # class wnid -> it and its ancestors
 
     def __post_init__(self) -> None:
-        from harness.data import LabelMap
-
         self.exact = LabelMap(self.categories, self.wnids)
 
     def __call__(self, value: str) -> int:

@@ -1,0 +1,188 @@
+"""A generic LightningModule around any classifier: exact top-1/top-5, top-k predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import SumMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from harness.config import RunConfig
+from harness.engine.speedups import prepare
+from harness.errors import UnusableImage
+
+if TYPE_CHECKING:
+    from harness.zoo.weights import Loaded
+
+GRID = 16  # sample images shown in TensorBoard
+WORD_COUNTS = ("correct1", "correct5", "among")  # counted per batch where labels are words
+
+
+class ClassifierModule(L.LightningModule):
+    """Evaluate ``net`` (logits over ``categories``) with micro-averaged accuracy.
+
+    Published ImageNet accuracy is micro: correct images / images. torchmetrics'
+    ``MulticlassAccuracy`` defaults to macro (a mean over classes), so micro is
+    asked for explicitly. Unlabelled images (label -1) get predictions only.
+
+    After ``Trainer.test`` or ``Trainer.predict``, ``rows`` holds one entry per
+    image of *all* processes: ``(sample index, label, top-k indices, top-k probs)``,
+    and ``skipped`` the ``(sample index, reason)`` of unreadable files.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        categories: Sequence[str],
+        topk: int = 5,
+        channels_last: bool = False,
+        strict: bool = False,
+        label_classes: Sequence[Sequence[int]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.channels_last, self.strict = channels_last, strict
+        self.categories = list(categories)
+        n = len(self.categories)
+        self.topk = min(topk, n)
+        self.test_top1 = MulticlassAccuracy(num_classes=n, top_k=1, average="micro")
+        self.test_top5 = MulticlassAccuracy(num_classes=n, top_k=min(5, n), average="micro")
+        self.test_labelled = SumMetric()
+        # labels that stand for several classes (words): (labels, classes) 0/1 membership
+        self.words = label_classes is not None
+        member = torch.zeros(len(label_classes or ()), n)
+        for k, classes in enumerate(label_classes or ()):
+            member[k, list(classes)] = 1.0
+        self.member: torch.Tensor
+        self.register_buffer("member", member, persistent=False)
+        self.test_counts = nn.ModuleDict({k: SumMetric() for k in WORD_COUNTS})
+        self.label_probs: list[tuple[int, list[float]]] = []  # (sample, P(label) per label)
+        self.rows: list[tuple[int, int, list[int], list[float]]] = []
+        self.skipped: list[tuple[int, str]] = []
+        self.samples: list[tuple[torch.Tensor, int, int]] = []  # for the TensorBoard grid
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.dim() == 4:  # (B, C, H, W) stored as NHWC
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net(x)
+
+    def _predict(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+        """Record top-k rows for the batch; return its class ranking and, where labels are
+        words, each label's probability (None if nothing was readable).
+
+        Ties (common in bf16 and fp16 logits) are broken towards the lower class
+        index by a stable sort, so that the rows and the metrics rank alike.
+        """
+        if self.strict and batch["skipped"]:
+            raise UnusableImage(*batch["skipped"][0])
+        self.skipped += batch["skipped"]
+        if batch["image"].numel() == 0:
+            return None
+        probs = self(batch["image"]).float().softmax(dim=-1)
+        prob, order = probs.sort(dim=-1, descending=True, stable=True)  # (B, classes)
+        for i, y, k, p in zip(batch["index"], batch["label"], order, prob, strict=True):
+            self.rows.append((int(i), int(y), k[: self.topk].tolist(), p[: self.topk].tolist()))
+        if not self.words:
+            return order, None
+        by_label = probs @ self.member.T  # each label's probability, its classes' sum: (B, labels)
+        self.label_probs += zip(batch["index"].tolist(), by_label.tolist(), strict=True)
+        return order, by_label
+
+    def on_test_epoch_start(self) -> None:
+        self.rows, self.skipped, self.samples, self.label_probs = [], [], [], []
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        found = self._predict(batch)
+        if found is None:
+            return
+        order, by_label = found
+        # scores without ties, from the ranking: classes, best first, get n, n-1, ..., 1
+        n = order.shape[1]
+        ranks = torch.arange(n, 0, -1, dtype=torch.float32, device=order.device)
+        scores = torch.empty_like(order, dtype=torch.float32).scatter_(
+            1, order, ranks.expand_as(order)
+        )
+        y = batch["label"]
+        known = y >= 0
+        if known.any() and by_label is not None:
+            self._count_words(order[known], y[known], by_label[known])
+        elif known.any():
+            self.test_top1.update(scores[known], y[known])
+            self.test_top5.update(scores[known], y[known])
+        if known.any():
+            self.test_labelled.update(known.sum())
+        for img, label, pred in zip(batch["image"], y, order[:, 0], strict=True):
+            if len(self.samples) < GRID:
+                self.samples.append((img.float().cpu(), int(label), int(pred)))
+
+    def _count_words(self, order: torch.Tensor, y: torch.Tensor, by_label: torch.Tensor) -> None:
+        """Right at top-1 (top-5) when that class (any of those) lies under the label;
+        right among the labels when the label's summed probability is the highest.
+        """
+        under = self.member[y]  # (B, classes): 1 where the class lies under the image's label
+        top5 = under.gather(1, order[:, : min(5, order.shape[1])])
+        self._count("correct1").update(top5[:, 0].sum())
+        self._count("correct5").update(top5.amax(dim=1).sum())
+        self._count("among").update((by_label.argmax(dim=1) == y).sum())
+
+    def _count(self, key: str) -> SumMetric:
+        return cast(SumMetric, self.test_counts[key])
+
+    def on_test_epoch_end(self) -> None:
+        # compute() syncs the metric states of all processes: every rank calls it
+        labelled = int(self.test_labelled.compute())
+        if labelled and self.words:  # the same on every rank: all compute (and sync) or none
+            counts = {k: float(self._count(k).compute()) for k in WORD_COUNTS}
+            self.log("test/top1", counts["correct1"] / labelled)
+            self.log("test/top5", counts["correct5"] / labelled)
+            self.log("test/top1_among_labels", counts["among"] / labelled)
+        elif labelled:
+            self.log("test/top1", self.test_top1.compute())
+            self.log("test/top5", self.test_top5.compute())
+        self.log("test/labelled", float(labelled))
+        sums = [self._count(k) for k in WORD_COUNTS]
+        for m in (self.test_top1, self.test_top5, self.test_labelled, *sums):
+            m.reset()
+        self._gather()
+
+    def on_predict_epoch_start(self) -> None:
+        self.rows, self.skipped = [], []
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._predict(batch)
+
+    def on_predict_epoch_end(self) -> None:
+        self._gather()
+
+    def _gather(self) -> None:
+        """Collect every process's rows and skips, sorted by sample index."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            parts: list[Any] = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(parts, (self.rows, self.skipped, self.label_probs))
+            self.rows = [r for rows, _, _ in parts for r in rows]
+            self.skipped = [s for _, skipped, _ in parts for s in skipped]
+            self.label_probs = [p for _, _, probs in parts for p in probs]
+        self.rows.sort()
+        self.skipped.sort()
+        self.label_probs.sort()
+
+
+def build_module(
+    cfg: RunConfig, loaded: Loaded, topk: int = 5, label_classes: Any = None
+) -> ClassifierModule:
+    """The LightningModule for ``loaded``, on the fast path ``cfg`` asks for
+    (``label_classes``: each word label's classes, where labels are words).
+    """
+    net = prepare(loaded.model, cfg.channels_last, cfg.compile)
+    return ClassifierModule(
+        net,
+        loaded.categories,
+        topk,
+        channels_last=cfg.channels_last,
+        strict=cfg.strict,
+        label_classes=label_classes,
+    )
