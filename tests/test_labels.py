@@ -5,13 +5,13 @@ nested labels, and the package's WordNet table checked against ImageNet's origin
 from __future__ import annotations
 
 import gzip
-from collections import defaultdict
 from importlib.resources import files
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from torchvision.models import SqueezeNet1_1_Weights
+from wordnet_is_a import WORDNET, under
 
 from harness.data.datamodule import find_samples
 from harness.errors import HarnessError
@@ -19,27 +19,12 @@ from harness.labels import wordnet
 from harness.labels.resolve import UNLABELLED, Resolver, read_label_map
 from harness.zoo import registry
 
-WORDNET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wordnet"
 CATS = SqueezeNet1_1_Weights.DEFAULT.meta["categories"]
 FOXES = ("red fox", "kit fox", "Arctic fox", "grey fox")
 
 
 def imagenet() -> Resolver:
     return Resolver(CATS, registry.imagenet_wnids())
-
-
-def below(wnid: str, is_a: Path = WORDNET / "is_a.txt") -> set[str]:
-    """The synsets under ``wnid`` (itself included), from ImageNet's original is_a.txt."""
-    children = defaultdict(set)
-    for line in is_a.read_text().splitlines():
-        parent, child = line.split()
-        children[parent].add(child)
-    seen, todo = {wnid}, [wnid]
-    while todo:
-        for c in children[todo.pop()] - seen:
-            seen.add(c)
-            todo.append(c)
-    return seen
 
 
 def names(r: Resolver, value: str) -> list[str]:
@@ -72,8 +57,8 @@ def test_word_classes(value: str, wnid: str, n: int) -> None:
 @pytest.mark.parametrize("wnid", ["n02118333", "n02084071", "n02121808", "n01503061"])
 def test_classes_under_a_synset_match_the_original_is_a(wnid: str) -> None:
     r, wnids = imagenet(), registry.imagenet_wnids()
-    under = below(wnid)
-    expected = tuple(i for i, w in enumerate(wnids) if w in under)
+    below = under(wnid)
+    expected = tuple(i for i, w in enumerate(wnids) if w in below)
     assert r.labels[r(wnid)].classes == expected
 
 

@@ -9,7 +9,6 @@ import csv
 import json
 import subprocess
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -17,26 +16,13 @@ import torch
 from conftest import need, once
 from PIL import Image
 from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
+from wordnet_is_a import WORDNET, under
 
 from harness.cli.main import main
 
 FAST = ["--no-progress", "--num-workers", "0", "--accelerator", "cpu"]
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = WORDNET.parent
 WORDS = {"bird": "n01503061", "dogs": "n02084071", "fox": "n02118333"}  # folder -> synset
-
-
-def under(wnid: str) -> set[str]:
-    """Synsets under ``wnid`` (itself included), from the original is_a.txt."""
-    children = defaultdict(set)
-    for line in (need(SHARED / "wordnet") / "is_a.txt").read_text().splitlines():
-        parent, child = line.split()
-        children[parent].add(child)
-    seen, todo = {wnid}, [wnid]
-    while todo:
-        for c in children[todo.pop()] - seen:
-            seen.add(c)
-            todo.append(c)
-    return seen
 
 
 def imagenet_wnids() -> list[str]:
@@ -68,6 +54,7 @@ def word_folders(nips: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
                             (nips / "images" / r["file"]).read_bytes()
                         )
 
+    need(WORDNET)
     return once(tmp_path_factory, "word_folders", make)
 
 
