@@ -90,14 +90,20 @@ def test_exact_classes_come_first() -> None:
 
 def test_ambiguous_word_stops_listing_the_candidates() -> None:
     with pytest.raises(HarnessError) as e:
-        imagenet()("cat")
+        imagenet()("cranes")
     msg = str(e.value)
     assert "ambiguous" in msg and "\n" not in msg
-    assert "n02121620 cat, true cat (7 classes, e.g. tabby)" in msg
-    assert "n02127808 big cat, cat (6 classes, e.g. leopard)" in msg
+    assert "n02012849 crane (1 classes, e.g. crane bird)" in msg
+    assert "n03126707 crane (1 classes, e.g. crane)" in msg
     assert "--label-map" in msg
-    with pytest.raises(HarnessError, match="n02012849 crane.*n03126707 crane"):
-        imagenet()("cranes")
+
+
+def test_a_word_names_the_synsets_it_comes_first_in() -> None:
+    r = imagenet()
+    cat = r.labels[r("cat")]  # "cat, true cat", not "big cat, cat"
+    assert (cat.wnid, len(cat.classes)) == ("n02121620", 7)
+    with pytest.raises(ValueError, match="no such class"):
+        r("sub")  # "submarine, pigboat, sub, U-boat": not its first word
 
 
 def test_dominant_synset_is_taken_with_a_note() -> None:
@@ -135,7 +141,7 @@ def test_label_map(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "why"),
     [
-        ("pets,cat\n", "'pets' -> 'cat': .*ambiguous"),
+        ("pets,cranes\n", "'pets' -> 'cranes': .*ambiguous"),
         ("pets,qwerty thing\n", "'pets' -> 'qwerty thing':.*no such class"),
         ("pets,giraffe\n", "'pets' -> 'giraffe' names no class"),
     ],

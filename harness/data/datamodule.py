@@ -134,7 +134,7 @@ def from_folders(root: Path, to_index: Callable[[str], int]) -> Samples | None:
             mapped[d] = to_index(d.name)
         except ValueError as e:
             bad.append(str(e))
-    if not mapped:
+    if all(y == UNLABELLED for y in mapped.values()):  # none names a class (nor a word's)
         return None
     if bad:
         raise _fail(f"subfolders of {root} name no class of the model", bad)

@@ -6,8 +6,8 @@ In this order, the first that applies:
    a word, or classes separated by ``;``);
 2. an exact class of the model: index, WordNet id or name, as always;
 3. a WordNet id of a synset above some classes: those classes;
-4. a word of WordNet synsets (case, ``_``, ``-`` and simple plurals do not
-   matter): the classes under the synset it names. Where several of its synsets
+4. the first word of WordNet synsets (case, ``_``, ``-`` and simple plurals do
+   not matter): the classes under the synset it names. Where several of its synsets
    hold classes of the model, the one with the most classes is taken when it has
    at least twice as many as each other one (a note says so); otherwise the run
    stops with one line listing them. A word none of whose synsets holds a class

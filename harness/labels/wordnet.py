@@ -61,13 +61,17 @@ class WordNet:
         return seen
 
     def synsets(self, word: str) -> tuple[str, ...]:
-        """The synsets with ``word`` among their words (after ``normal``), else those of
-        its singular (``foxes`` -> ``fox``); empty when neither is a word here.
+        """The synsets whose first (most usual) word is ``word`` (after ``normal``), else
+        those of its singular (``foxes`` -> ``fox``); empty when neither is one.
+
+        Only first words: a folder called ``sub`` is not taken for a submarine
+        (``submarine, pigboat, sub, U-boat``), nor ``cat`` for a big cat (``big cat, cat``).
         """
         key = normal(word)
         for w in (key, *singulars(key)):
-            if w in self.by_word:
-                return self.by_word[w]
+            first = tuple(s for s in self.by_word.get(w, ()) if normal(self.words[s][0]) == w)
+            if first:
+                return first
         return ()
 
     def name(self, wnid: str) -> str:
