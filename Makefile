@@ -57,7 +57,7 @@ lint: setup
 	$(PY) -m mypy harness
 
 # Two workers even on 2 cores: much of the suite waits on subprocesses starting up
-# (measured: 485 s -> 301 s for its subprocess-heavy files). A file runs whole in one
+# (figures: docs/development.md). A file runs whole in one
 # worker, so each module fixture runs once; session fixtures are shared (tests/conftest.py).
 TEST_WORKERS ?= 2
 test: lint

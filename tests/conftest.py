@@ -13,7 +13,7 @@ import pytest
 
 # Waiting OpenMP threads sleep instead of spinning. Two workers (make test), or a test
 # beside its subprocesses, each with all cores' threads: spinning threads take the cores
-# from the ones with work (measured here: two lite0 loops side by side 135 s -> 5 s).
+# from the ones with work (figures: docs/speed.md, "Threads and OpenMP").
 # Set before torch loads its OpenMP runtime; subprocesses inherit it. Speed only.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

@@ -1,4 +1,4 @@
-"""Two "nodes" of one process each on loopback (127.0.0.1 only), as README's "Many machines".
+"""Two "nodes" of one process each on loopback (127.0.0.1 only), as in docs/distributed.md.
 
 Three runs of two processes, shared between the assertions: by Lightning's
 environment variables, by ``torchrun --nnodes 2``, and one whose node 1 is killed.
@@ -38,7 +38,7 @@ def free_port() -> int:
 
 
 def harness_test(nips: Path, weights: Path, out: Path, limit: int = LIMIT) -> list[str]:
-    """The `harness test` arguments every node runs (README's example, cut down)."""
+    """The `harness test` arguments every node runs (docs/distributed.md's example, cut down)."""
     return [
         "test",
         "--model",

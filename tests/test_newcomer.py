@@ -1,4 +1,4 @@
-"""What a new user met (issue 11): data-only stdout, runs that record how they were made,
+"""What a new user met: data-only stdout, runs that record how they were made,
 clear errors about inputs and weight files, compare's units and plot, and small defects."""
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def test_progress_bar_goes_to_a_terminal_on_stderr(tiny_images: list[Path], tmp_
 
 
 def test_models_shows_progress_at_a_terminal(tmp_path: Path) -> None:
-    """Counting timm's parameters takes 0.1-0.2 s a model: a long list shows how far it is."""
+    """Counting timm's parameters builds each model: a long list shows how far it is."""
     from harness.zoo import registry
 
     patterns = ["resnet*", "vgg*", "efficientnet*"]  # torchvision's: quick to list

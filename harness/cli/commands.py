@@ -64,7 +64,7 @@ def models(args: argparse.Namespace) -> int:
     from harness.zoo import registry
 
     names = registry.match(args.patterns)
-    if sys.stderr.isatty() and len(names) > 20:  # timm's models take 0.1-0.2 s each to count
+    if sys.stderr.isatty() and len(names) > 20:  # counting builds each timm model: slow
         from tqdm import tqdm
 
         names = tqdm(names, desc="models", unit="model", leave=False, file=sys.stderr)

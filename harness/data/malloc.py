@@ -33,11 +33,10 @@ def reuse_freed_memory() -> bool:
 
     By default glibc gives a CPU tensor of over 32 MiB pages of its own (mmap) and
     returns them on free, so the next batch's activations fault every page in
-    again, zero-filled: 540,000 page faults per resnet50 forward pass at batch 32
-    in fp32 (2 GiB), which made it about 1.5x slower (bf16: 1.9x; measured on a
-    2-core Xeon with AMX). With the mmap threshold and the trim threshold at 1 GiB
+    again, zero-filled, for every forward pass of a large model: a large part of
+    its time on a CPU. With the mmap threshold and the trim threshold at 1 GiB
     the heap keeps that memory and the faults stop after the first batch (the peak
-    RSS can grow by what fragmentation leaves: vgg16 1,749 -> 1,943 MiB).
+    RSS can grow by what fragmentation leaves unused).
     PyTorch's CPU tuning guide reaches the same with jemalloc or tcmalloc
     preloaded; this needs nothing installed. Older glibc refuses an mmap threshold
     over 32 MiB: there mmap is turned off instead. The process's allocator is

@@ -1,8 +1,8 @@
 """Ending a finished process quickly: exit handlers and flushed output, no module teardown.
 
 Python's own finalisation tears down every imported module one by one; with
-torch, torchvision, timm and Lightning loaded that takes 1-2 s on a 2-core
-machine (about 3 s under load), longer than many evaluations, and does nothing
+torch, torchvision, timm and Lightning loaded that takes seconds on a small
+machine, longer than many evaluations, and does nothing
 a finished run needs. So ``python -m harness`` and compare's per-model children
 end through ``exit_now``: it runs the ``atexit`` handlers (multiprocessing's
 clean-up of worker processes among them), flushes stdout and stderr, and ends

@@ -2,8 +2,8 @@
 
 bf16 is only fast where the hardware multiplies in bf16 (AMX or AVX512-BF16 on
 x86 CPUs, Ampere or newer GPUs). Elsewhere torch emulates it, and a "faster"
-bf16 run can be many times slower than fp32 (it is about 100x slower for a
-matrix product on an AVX2-only CPU), so ``auto`` picks it only where it pays.
+bf16 run can be many times slower than fp32 (an AVX2-only CPU, say), so
+``auto`` picks it only where it pays.
 """
 
 from __future__ import annotations

@@ -123,9 +123,9 @@ def log_run(
 def add_jpeg(logger: TensorBoardLogger, tag: str, image: np.ndarray, step: int = 0) -> None:
     """``image`` (HWC uint8) as a JPEG image summary (quality 90, no chroma subsampling).
 
-    torch's ``add_image`` writes PNG only: for the sample grid of photos that took
-    0.36 s to encode, and 0.25 s more for TensorBoard to checksum the 2 MB record
-    (its CRC is pure Python); as JPEG it is a few hundredths of a second in all.
+    torch's ``add_image`` writes PNG only: for the sample grid of photos that is
+    slow to encode, and TensorBoard then checksums the large record in pure
+    Python; as JPEG both take a small fraction of that time.
     TensorBoard shows JPEG image summaries as it shows PNG ones. The summary goes
     through the writer's own file writer, as ``add_image``'s does (there is no
     public call for an encoded image).

@@ -1,6 +1,6 @@
 """Whether a timing can be trusted: threads, the machine's load around it, its spread, repeats.
 
-A latency measured while other work shares the cores can come out 10-80x too
+A latency measured while other work shares the cores can come out many times too
 high, and nothing in the figure itself says so. So every measurement records:
 
 - ``threads``: torch's intra-op threads (``--threads``);
@@ -19,7 +19,7 @@ threads had to wait for other work), or when the spread is above 1.5;
 ``noisy_reasons`` says which. The 1-minute load average is recorded but judges
 only where nothing was sampled during the timing: it lags by a minute and
 counts the harness's own work just before (a compare child's accuracy run with
-its loader workers lifted it to 2.14 on an otherwise idle 2-core machine). In a
+its loader workers can lift it over the cores of an otherwise idle machine). In a
 container the load figures may be the host's: a false alarm, never a missed one.
 """
 

@@ -187,7 +187,7 @@ def throughput_end_to_end(
     Returns ``images`` (decoded and run), ``skipped`` (unreadable), ``seconds``,
     ``images_per_s``, ``batch_size``, ``num_workers``.
     """
-    # harness.data.datamodule brings lightning (~300 MiB, seconds to import): only load it here
+    # harness.data.datamodule brings lightning (large, slow to import): only load it here
     from harness.data.datamodule import ImageFolderDataModule, Samples
     from harness.data.images import load_rgb
 

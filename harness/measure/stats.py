@@ -4,7 +4,7 @@ Pure functions over plain lists, so that ``test`` (module rows) and ``compare``
 (predictions.csv files) share them. Calibration comes from torchmetrics; the
 Wilson interval and the exact binomial test are a few lines each, written here
 so that the harness does not depend on scipy (torchmetrics imports scipy.signal
-whenever scipy is installed: 1.4 s of every run's start-up on a 2-core Xeon).
+whenever scipy is installed, a large part of every run's start-up).
 """
 
 from __future__ import annotations

@@ -253,7 +253,7 @@ def info(name: str) -> dict[str, Any]:
 def imagenet_wnids() -> tuple[str, ...]:
     """The 1000 ImageNet-1k WordNet ids in class-index order, from timm's synsets.
 
-    timm's own file, read without importing timm (about 0.3 s of a torchvision
+    timm's own file, read without importing timm (which would slow a torchvision
     model's start-up); its ``ImageNetInfo`` where the file is not found there.
     """
     import importlib.util
