@@ -77,6 +77,7 @@ class Spec(RunConfig):
     data: str | None = None
     labels: str | None = None
     ignore: list[str] = field(default_factory=list)  # files of ``data`` never taken for images
+    label_map: str | None = None  # --label-map
     limit: int | None = None
     sample: int | None = None
     seed: int = 0

@@ -15,11 +15,11 @@ from harness.data.datamodule import (
     UNLABELLED,
     ImageDataset,
     ImageFolderDataModule,
-    LabelMap,
     collate,
     find_samples,
 )
 from harness.errors import HarnessError
+from harness.labels.classes import LabelMap
 from harness.zoo import registry
 
 # a made-up model with five classes; "Crane" twice, as ImageNet has it

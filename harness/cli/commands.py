@@ -87,6 +87,8 @@ def classes(args: argparse.Namespace) -> int:
     elif source != weights.RANDOM_SOURCE:
         source = c.weights  # a tag, as IMAGENET1K_V2
     rows = [{"index": i, "wnid": wnid, "name": name} for i, wnid, name in registry.class_table(c)]
+    if args.under is not None:
+        rows = _under(rows, args.under)
     if args.format == "json":
         print(
             to_json(
@@ -106,6 +108,23 @@ def classes(args: argparse.Namespace) -> int:
         for r in rows:
             print(f"{r['index']}\t{r['wnid']}\t{r['name']}")
     return EXIT_OK
+
+
+def _under(rows: list[dict[str, Any]], word: str) -> list[dict[str, Any]]:
+    """The class rows under ``word`` (``classes --under``), as a label of ``test`` means it."""
+    from harness.labels.resolve import Resolver
+
+    r = Resolver([x["name"] for x in rows], [x["wnid"] for x in rows])
+    try:
+        k = r(word)
+    except ValueError as e:
+        raise HarnessError(f"--under {word}: {e}") from None
+    for note in r.notes:
+        print(f"harness: note: {note}", file=sys.stderr)
+    if k < 0:
+        raise HarnessError(f"--under {word}: no class of the model lies under it")
+    print(f"harness: {r.labels[k].line(r.categories)}", file=sys.stderr)
+    return [rows[i] for i in r.labels[k].classes]
 
 
 def predict(args: argparse.Namespace) -> int:
@@ -202,6 +221,7 @@ def test(args: argparse.Namespace) -> int:
     samples = find_samples(
         data, loaded.categories, loaded.card.wnids, labels,
         args.limit, args.sample, args.seed, ignore, cfg.lenient,
+        args.label_map,
     )  # fmt: skip
     res = runs.test(loaded, samples, cfg, data, labels, args.output)
     if res is not None:  # None: a non-zero rank of a multi-process run

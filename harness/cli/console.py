@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.engine.files import counted, table, to_csv
+from harness.labels.resolve import mapping_line
 from harness.zoo.library import library_name
 
 # `harness models` table: (header, key, format); {machine}: the --speed-on machine
@@ -138,11 +139,20 @@ def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
         f"images    {res['n']} evaluated{chosen}, {res['labelled']} labelled, "
         f"{len(res['skipped'])} skipped"
     )
+    for name, record in (res.get("label_map") or {}).items():
+        print(f"label     {mapping_line(name, record)}")
     for k in ("1", "5"):
         ci = res[f"top{k}_ci95"]
         interval = f"  95% CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f}%" if ci else ""
         print(
             f"top-{k}     {pct(res[f'top{k}'])}  ({res[f'correct{k}']}/{res['labelled']}){interval}"
+        )
+    if "label_map" in res:  # labels that are words: the model as a classifier of them alone
+        ci = res["top1_among_labels_ci95"]
+        interval = f"  95% CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f}%" if ci else ""
+        print(
+            f"among     {pct(res['top1_among_labels'])}  ({res['correct_among_labels']}/"
+            f"{res['labelled']}){interval}  top-1 among the labels (confusion.csv)"
         )
     if res["top1"] is None:
         print(f"accuracy  n/a: {res['accuracy_note']}")

@@ -76,6 +76,12 @@ def _add_classes(sub: Any, model: Parser) -> None:
     )
     _model_arg(p)
     p.add_argument("--format", choices=("txt", "csv", "json"), default="txt")
+    p.add_argument(
+        "--under",
+        metavar="WORD",
+        help="only the classes under a WordNet word or id (fox, dogs, n02118333), "
+        "as a label of `test` means it",
+    )
     p.set_defaults(func=commands.classes)
 
 
@@ -93,7 +99,8 @@ def _add_predict(sub: Any, model: Parser, run: Parser) -> None:
 
 
 LABELS_HELP = (
-    "CSV of file,label rows (label: index, wnid or name), with or without a header "
+    "CSV of file,label rows (label: index, wnid or name of a class, or a WordNet id or "
+    "word such as fox or dogs: the classes under it), with or without a header "
     "(file/filename/image/path, label/class); commas, semicolons or tabs"
 )
 
@@ -113,6 +120,7 @@ def _add_test(sub: Any, model: Parser, run: Parser, choice: Parser) -> None:
         "checkout, with data/labels.csv as --labels when it is there)",
     )
     p.add_argument("--labels", metavar="CSV", help=LABELS_HELP)
+    _label_map_arg(p)
     p.add_argument(
         "--output",
         metavar="DIR",
@@ -146,6 +154,7 @@ def _add_compare(sub: Any, choice: Parser) -> None:
         "when it is there; without images only speed, memory and size are measured)",
     )
     p.add_argument("--labels", metavar="CSV", help=LABELS_HELP)
+    _label_map_arg(p)
     p.add_argument(
         "--output",
         metavar="DIR",
@@ -153,6 +162,15 @@ def _add_compare(sub: Any, choice: Parser) -> None:
     )
     _compare_options(p)
     p.set_defaults(func=commands.compare)
+
+
+def _label_map_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--label-map",
+        metavar="CSV",
+        help="your labels' meaning, rows label,wnid or label,class;class;... (a word, "
+        "wnid or class each): chooses among a word's senses, or names your own groups",
+    )
 
 
 def _compare_options(p: argparse.ArgumentParser) -> None:

@@ -21,6 +21,7 @@ from harness.engine.files import write_atomic
 from harness.engine.runtimes import example_batch, runtime
 from harness.engine.speedups import amp_dtype, cuda_settings, resolve_precision
 from harness.errors import EXIT_USAGE, HarnessError, WeightsUnavailable
+from harness.labels.score import WORD_KEYS
 from harness.measure import conditions
 from harness.measure import speed as m
 from harness.measure.stats import SUMMARY
@@ -232,6 +233,7 @@ def _samples(spec: Spec, loaded: Any) -> Any:
         spec.seed,
         spec.ignore,
         spec.lenient,
+        spec.label_map,
     )
 
 
@@ -260,7 +262,8 @@ def _accuracy(spec: Spec, loaded: Any, logger: Any, samples: Any) -> tuple[dict[
     )
     assert res is not None
     keys = ("top1", "top5", "n", "labelled", "correct1", "correct5", "accuracy_note", "skipped")
-    return {k: res[k] for k in (*keys, *SUMMARY)}, res["precision"]
+    words = [k for k in WORD_KEYS if k in res]  # where labels are words
+    return {k: res[k] for k in (*keys, *SUMMARY, *words)}, res["precision"]
 
 
 TB_METRICS = {

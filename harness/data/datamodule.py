@@ -28,11 +28,7 @@ from harness.data.malloc import return_freed_memory
 from harness.data.selection import check_inputs, choose, no_images
 from harness.data.transforms import split
 from harness.errors import HarnessError
-from harness.zoo.classlist import WNID
-from harness.zoo.suggest import did_you_mean, near
-
-UNLABELLED = -1
-
+from harness.labels.resolve import UNLABELLED, Label, Resolver, check_nested, read_label_map
 
 UNNAMED_FOLDERS = "no subfolder names a class of the model"  # a note of find_samples
 
@@ -49,6 +45,8 @@ class Samples:
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # passed over before decoding
     dropped: list[tuple[Path, str]] = field(default_factory=list)  # labels rows, --lenient
     chosen: dict[str, Any] = field(default_factory=dict)  # limit, sample, seed, selection
+    # where a label stands for several classes (a word): labels index these, else classes
+    label_set: list[Label] | None = None
 
     @property
     def labelled(self) -> bool:
@@ -67,40 +65,6 @@ class Samples:
         return cls(root, list(files), [UNLABELLED] * len(files), layout, skipped=list(skipped))
 
 
-class LabelMap:
-    """Turns a label written as an index, a WordNet id or a class name into an index."""
-
-    def __init__(self, categories: Sequence[str], wnids: Sequence[str] = ()) -> None:
-        self.n, self.categories = len(categories), categories
-        self.by_wnid = {w: i for i, w in enumerate(wnids) if w}
-        self.by_name: dict[str, list[int]] = {}
-        for i, name in enumerate(categories):
-            self.by_name.setdefault(name.lower(), []).append(i)
-
-    def __call__(self, value: str) -> int:
-        """The class index of ``value``; raises ValueError saying why it has none."""
-        v = value.strip()
-        if v.isdigit():
-            if int(v) < self.n:
-                return int(v)
-            raise ValueError(f"{v} (index out of range 0..{self.n - 1})")
-        if WNID.match(v):
-            if v in self.by_wnid:
-                return self.by_wnid[v]
-            raise ValueError(f"{v} (unknown WordNet id)")
-        hits = self.by_name.get(v.lower(), [])
-        if len(hits) == 1:
-            return hits[0]
-        if hits:
-            raise ValueError(f"{v!r} (ambiguous name: classes {hits}; use the index or wnid)")
-        hint = did_you_mean(self.suggest(v), quote=True)
-        raise ValueError(f"{v!r} (no such class{'; ' + hint if hint else ''})")
-
-    def suggest(self, value: str) -> list[str]:
-        """The class names nearest to a label that names none (``canon`` -> ``cannon``)."""
-        return near(value, self.categories, n=3)
-
-
 def _fail(what: str, bad: list[str]) -> HarnessError:
     more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
     return HarnessError(f"{len(bad)} {what}: {', '.join(bad[:10])}{more}")
@@ -109,7 +73,7 @@ def _fail(what: str, bad: list[str]) -> HarnessError:
 def from_csv(
     root: Path,
     labels_csv: Path,
-    to_index: LabelMap,
+    to_index: Callable[[str], int],
     ignore: frozenset[str] = frozenset(),
     lenient: bool = False,
 ) -> Samples:
@@ -181,7 +145,7 @@ def _bad_rows(
         )
 
 
-def from_folders(root: Path, to_index: LabelMap) -> Samples | None:
+def from_folders(root: Path, to_index: Callable[[str], int]) -> Samples | None:
     """Samples from class subfolders, or None when no subfolder names a class."""
     subdirs = sorted(d for d in root.iterdir() if not d.name.startswith(".") and _is_dir(d))
     mapped, bad = {}, []
@@ -190,7 +154,7 @@ def from_folders(root: Path, to_index: LabelMap) -> Samples | None:
             mapped[d] = to_index(d.name)
         except ValueError as e:
             bad.append(str(e))
-    if not mapped:
+    if all(y == UNLABELLED for y in mapped.values()):  # none names a class (nor a word's)
         return None
     if bad:
         raise _fail(f"subfolders of {root} name no class of the model", bad)
@@ -221,17 +185,19 @@ def find_samples(
     seed: int = 0,
     ignore: Sequence[str | os.PathLike[str]] = (),
     lenient: bool = False,
+    label_map: str | os.PathLike[str] | None = None,
 ) -> Samples:
     """Work out the layout of ``data`` and list its images with their model labels.
 
     ``limit``, ``sample`` and ``seed`` choose among them (``selection.choose``);
     the labels file and the files in ``ignore`` are never taken for images.
     ``lenient`` skips the labels file's rows that name no file or no class.
+    Labels are resolved by ``harness.labels.resolve`` (``label_map``: ``--label-map``).
     """
     check_inputs(data, labels)
     root = Path(data)
     skip = frozenset(map(os.path.abspath, [*ignore, *([labels] if labels else [])]))
-    to_index = LabelMap(categories, wnids)
+    to_index = Resolver(categories, wnids, read_label_map(str(label_map)) if label_map else {})
     if labels is not None:
         samples = from_csv(root, Path(labels), to_index, skip, lenient)
     else:
@@ -248,6 +214,7 @@ def find_samples(
                     "or pass --labels"
                 )
         samples = found
+    _label_set(samples, to_index)
     samples.skipped = [s for s in samples.skipped if os.path.abspath(s[0]) not in skip]
     _keep(samples, [i for i, f in enumerate(samples.files) if os.path.abspath(f) not in skip])
     if not samples.files:
@@ -258,6 +225,20 @@ def find_samples(
             samples.notes.append(f"{option} {asked}: there are {len(samples.files)}, all taken")
     _keep(samples, keep)
     return samples
+
+
+def _label_set(samples: Samples, resolved: Resolver) -> None:
+    """Labels as class indices where each is one exact class (as always), else as
+    indices of ``samples.label_set``; the resolver's notes join the samples'.
+    """
+    samples.notes += resolved.notes
+    found = resolved.labels
+    if all(lab.how == "class" for lab in found):
+        samples.labels = [found[y].classes[0] if y >= 0 else y for y in samples.labels]
+        return
+    used = sorted({y for y in samples.labels if y >= 0})  # labels of the files taken
+    check_nested([found[y] for y in used])
+    samples.label_set = found
 
 
 def _keep(samples: Samples, indices: list[int]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import lightning as L
 import torch
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from harness.zoo.weights import Loaded
 
 GRID = 16  # sample images shown in TensorBoard
+WORD_COUNTS = ("correct1", "correct5", "among")  # counted per batch where labels are words
 
 
 class ClassifierModule(L.LightningModule):
@@ -45,6 +46,7 @@ class ClassifierModule(L.LightningModule):
         topk: int = 5,
         channels_last: bool = False,
         strict: bool = False,
+        label_classes: Sequence[Sequence[int]] | None = None,
     ) -> None:
         super().__init__()
         self.net = net
@@ -55,6 +57,15 @@ class ClassifierModule(L.LightningModule):
         self.test_top1 = MulticlassAccuracy(num_classes=n, top_k=1, average="micro")
         self.test_top5 = MulticlassAccuracy(num_classes=n, top_k=min(5, n), average="micro")
         self.test_labelled = SumMetric()
+        # labels that stand for several classes (words): (labels, classes) 0/1 membership
+        self.words = label_classes is not None
+        member = torch.zeros(len(label_classes or ()), n)
+        for k, classes in enumerate(label_classes or ()):
+            member[k, list(classes)] = 1.0
+        self.member: torch.Tensor
+        self.register_buffer("member", member, persistent=False)
+        self.test_counts = nn.ModuleDict({k: SumMetric() for k in WORD_COUNTS})
+        self.word_probs: list[tuple[int, list[float]]] = []  # (sample, P(label) per word label)
         self.rows: list[tuple[int, int, list[int], list[float]]] = []
         self.label_probs: dict[int, float] = {}
         self.skipped: list[tuple[int, str]] = []
@@ -65,8 +76,9 @@ class ClassifierModule(L.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)
 
-    def _predict(self, batch: dict[str, Any]) -> torch.Tensor | None:
-        """Record top-k rows for the batch; return its class ranking (None if nothing readable).
+    def _predict(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+        """Record top-k rows for the batch; return its class ranking and, where labels are
+        words, each label's probability (None if nothing was readable).
 
         Ties (common in bf16 and fp16 logits) are broken towards the lower class
         index by a stable sort, so that the rows and the metrics rank alike.
@@ -80,20 +92,27 @@ class ClassifierModule(L.LightningModule):
         prob, order = probs.sort(dim=-1, descending=True, stable=True)  # (B, classes)
         for i, y, k, p in zip(batch["index"], batch["label"], order, prob, strict=True):
             self.rows.append((int(i), int(y), k[: self.topk].tolist(), p[: self.topk].tolist()))
-        y = batch["label"]  # (B,), -1 where unlabelled
-        given = probs.gather(1, y.clamp(min=0)[:, None])[:, 0].tolist()  # (B, 1) -> (B,)
-        for i, label, q in zip(batch["index"].tolist(), y.tolist(), given, strict=True):
+        y = batch["label"]  # (B,), -1 where unlabelled; an index of the word labels for words
+        by_label = probs @ self.member.T if self.words else None  # labels' summed probs: (B, L)
+        if by_label is not None:
+            self.word_probs += zip(batch["index"].tolist(), by_label.tolist(), strict=True)
+        given = (by_label if by_label is not None else probs).gather(1, y.clamp(min=0)[:, None])
+        for i, label, q in zip(
+            batch["index"].tolist(), y.tolist(), given[:, 0].tolist(), strict=True
+        ):
             if label >= 0:
                 self.label_probs[i] = q
-        return order
+        return order, by_label
 
     def on_test_epoch_start(self) -> None:
-        self.rows, self.skipped, self.samples, self.label_probs = [], [], [], {}
+        self.rows, self.skipped, self.samples = [], [], []
+        self.label_probs, self.word_probs = {}, []
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        order = self._predict(batch)
-        if order is None:
+        found = self._predict(batch)
+        if found is None:
             return
+        order, by_label = found
         # scores without ties, from the ranking: classes, best first, get n, n-1, ..., 1
         n = order.shape[1]
         ranks = torch.arange(n, 0, -1, dtype=torch.float32, device=order.device)
@@ -102,27 +121,49 @@ class ClassifierModule(L.LightningModule):
         )
         y = batch["label"]
         known = y >= 0
-        if known.any():
+        if known.any() and by_label is not None:
+            self._count_words(order[known], y[known], by_label[known])
+        elif known.any():
             self.test_top1.update(scores[known], y[known])
             self.test_top5.update(scores[known], y[known])
+        if known.any():
             self.test_labelled.update(known.sum())
         for img, label, pred in zip(batch["image"], y, order[:, 0], strict=True):
             if len(self.samples) < GRID:
                 self.samples.append((img.float().cpu(), int(label), int(pred)))
 
+    def _count_words(self, order: torch.Tensor, y: torch.Tensor, by_label: torch.Tensor) -> None:
+        """Right at top-1 (top-5) when that class (any of those) lies under the label;
+        right among the labels when the label's summed probability is the highest.
+        """
+        under = self.member[y]  # (B, classes): 1 where the class lies under the image's label
+        top5 = under.gather(1, order[:, : min(5, order.shape[1])])
+        self._count("correct1").update(top5[:, 0].sum())
+        self._count("correct5").update(top5.amax(dim=1).sum())
+        self._count("among").update((by_label.argmax(dim=1) == y).sum())
+
+    def _count(self, key: str) -> SumMetric:
+        return cast(SumMetric, self.test_counts[key])
+
     def on_test_epoch_end(self) -> None:
         # compute() syncs the metric states of all processes: every rank calls it
         labelled = int(self.test_labelled.compute())
-        if labelled:  # the same on every rank, so all of them compute (and sync) or none
+        if labelled and self.words:  # the same on every rank: all compute (and sync) or none
+            counts = {k: float(self._count(k).compute()) for k in WORD_COUNTS}
+            self.log("test/top1", counts["correct1"] / labelled)
+            self.log("test/top5", counts["correct5"] / labelled)
+            self.log("test/top1_among_labels", counts["among"] / labelled)
+        elif labelled:
             self.log("test/top1", self.test_top1.compute())
             self.log("test/top5", self.test_top5.compute())
         self.log("test/labelled", float(labelled))
-        for m in (self.test_top1, self.test_top5, self.test_labelled):
+        sums = [self._count(k) for k in WORD_COUNTS]
+        for m in (self.test_top1, self.test_top5, self.test_labelled, *sums):
             m.reset()
         self._gather()
 
     def on_predict_epoch_start(self) -> None:
-        self.rows, self.skipped, self.label_probs = [], [], {}
+        self.rows, self.skipped, self.label_probs, self.word_probs = [], [], {}, []
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._predict(batch)
@@ -134,17 +175,29 @@ class ClassifierModule(L.LightningModule):
         """Collect every process's rows and skips, sorted by sample index."""
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             parts: list[Any] = [None] * torch.distributed.get_world_size()
-            torch.distributed.all_gather_object(parts, (self.rows, self.skipped, self.label_probs))
-            self.rows = [r for rows, _, _ in parts for r in rows]
-            self.skipped = [s for _, skipped, _ in parts for s in skipped]
-            self.label_probs = {i: q for _, _, probs in parts for i, q in probs.items()}
+            mine = (self.rows, self.skipped, self.label_probs, self.word_probs)
+            torch.distributed.all_gather_object(parts, mine)
+            self.rows = [r for rows, _, _, _ in parts for r in rows]
+            self.skipped = [s for _, skipped, _, _ in parts for s in skipped]
+            self.label_probs = {i: q for _, _, probs, _ in parts for i, q in probs.items()}
+            self.word_probs = [p for _, _, _, words in parts for p in words]
         self.rows.sort()
         self.skipped.sort()
+        self.word_probs.sort()
 
 
-def build_module(cfg: RunConfig, loaded: Loaded, topk: int = 5) -> ClassifierModule:
-    """The LightningModule for ``loaded``, run by the runtime ``cfg`` asks for."""
+def build_module(
+    cfg: RunConfig, loaded: Loaded, topk: int = 5, label_classes: Any = None
+) -> ClassifierModule:
+    """The LightningModule for ``loaded``, run by the runtime ``cfg`` asks for
+    (``label_classes``: each word label's classes, where labels are words).
+    """
     net = runtime(cfg).prepare(loaded.model, example_batch(loaded.card.input_size))
     return ClassifierModule(
-        net, loaded.categories, topk, channels_last=cfg.channels_last, strict=cfg.strict
+        net,
+        loaded.categories,
+        topk,
+        channels_last=cfg.channels_last,
+        strict=cfg.strict,
+        label_classes=label_classes,
     )

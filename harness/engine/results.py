@@ -16,11 +16,22 @@ from harness.data.datamodule import Samples
 from harness.data.decode import decoder
 from harness.engine.classifier import ClassifierModule
 from harness.engine.files import to_csv, to_json, write_atomic
+from harness.labels.resolve import Label
+from harness.labels.score import (
+    Scored,
+    best_label,
+    confusion,
+    confusion_rows,
+    per_label,
+    score,
+)
 from harness.measure import stats
 from harness.zoo.weights import RANDOM_NOTE, Loaded
 
 EVENTS = "events.out.tfevents.*"  # TensorBoard's event files
 LABEL_ISSUES = ("label_issues.csv", "label_issues.png")
+RUN_FILES = ("results.json", "predictions.csv", "per_class.csv")
+WORD_FILES = ("confusion.csv", "confusion.png")  # where labels are words
 
 
 def earlier_run(output: str | None) -> list[Path]:
@@ -28,8 +39,7 @@ def earlier_run(output: str | None) -> list[Path]:
     run_dir = Path(output) if output else None
     if run_dir is None or not _ours(run_dir / "results.json"):
         return []  # another tool's folder (a training run's, say): nothing of it is touched
-    names = ("results.json", "predictions.csv", "per_class.csv", *LABEL_ISSUES)
-    mine = [run_dir / n for n in names]
+    mine = [run_dir / n for n in (*RUN_FILES, *LABEL_ISSUES, *WORD_FILES)]
     return [p for p in mine if p.is_file()] + sorted(run_dir.glob(EVENTS))
 
 
@@ -58,6 +68,8 @@ def replace_earlier(earlier: list[Path], results: dict[str, Any]) -> None:
     found = results.get("label_issues")  # None: not looked for; 0: the csv alone
     written = LABEL_ISSUES if found else LABEL_ISSUES[:1] if found == 0 else ()
     stale = {*LABEL_ISSUES} - {*written} | (set() if results["labelled"] else {"per_class.csv"})
+    if not (results["labelled"] and "label_map" in results):
+        stale |= set(WORD_FILES)
     for p in earlier:
         if p.match(EVENTS) or p.name in stale:
             p.unlink(missing_ok=True)
@@ -88,19 +100,33 @@ def write(
     loaded: Loaded,
 ) -> None:
     """predictions.csv, per_class.csv (when any image is labelled) and results.json; where
-    accuracy is measured, likely label errors too (``trust.test_fields``, into ``results``).
+    accuracy is measured over the model's own classes, likely label errors too
+    (``trust.test_fields``, into ``results``).
     """
     preds = prediction_rows(module, samples)
     write_atomic(run_dir / "predictions.csv", to_csv(preds))
-    if results["labelled"]:
+    if results["labelled"] and samples.label_set is not None:
+        write_words(run_dir, module, samples.label_set)
+    elif results["labelled"]:
         labelled = [r for r in module.rows if r[1] >= 0]
         per_class = stats.per_class(labelled, module.categories, loaded.card.wnids)
         write_atomic(run_dir / "per_class.csv", to_csv(per_class))
-    if results["top1"] is not None:
+    if results["top1"] is not None and samples.label_set is None:  # labels as classes
         from harness.engine.trust import test_fields
 
         results |= test_fields(run_dir, [r for r in preds if r["label"] != ""], samples.root)
     write_atomic(run_dir / "results.json", to_json(results))
+
+
+def write_words(run_dir: Path, module: ClassifierModule, labels: list[Label]) -> None:
+    """per_class.csv (a row per label), confusion.csv and confusion.png among the labels."""
+    from harness.engine import confusion as figure
+
+    scored = score(module.rows, module.word_probs, labels)
+    write_atomic(run_dir / "per_class.csv", to_csv(per_label(scored, labels)))
+    matrix = confusion(scored, len(labels))
+    write_atomic(run_dir / "confusion.csv", to_csv(confusion_rows(matrix, labels)))
+    figure.save([lab.name for lab in labels], matrix, run_dir)
 
 
 def summarise(
@@ -135,11 +161,15 @@ def accuracy(
 ) -> dict[str, Any]:
     """Counts, top-1/top-5 (checked against torchmetrics'), intervals, calibration, notes."""
     labelled = [r for r in module.rows if r[1] >= 0]
-    correct1 = sum(r[1] in r[2][:1] for r in labelled)
-    correct5 = sum(r[1] in r[2][:5] for r in labelled)
+    if samples.label_set is not None:
+        scored = score(module.rows, module.word_probs, samples.label_set)
+        correct1, correct5 = sum(s.right1 for s in scored), sum(s.right5 for s in scored)
+    else:
+        correct1 = sum(r[1] in r[2][:1] for r in labelled)
+        correct5 = sum(r[1] in r[2][:5] for r in labelled)
     skipped = skipped_files(samples, module)
     note = RANDOM_NOTE if loaded.random else None if labelled else "no labelled images"
-    return {
+    found = {
         "n": len(module.rows),
         "labelled": len(labelled),
         "correct1": correct1,
@@ -152,6 +182,40 @@ def accuracy(
         + (f" ({len(skipped)} files skipped, not counted)" if skipped else ""),
         "skipped": skipped,
         "notes": samples.notes + _trivial_top5(len(module.categories), bool(labelled) and not note),
+    }
+    if samples.label_set is not None:
+        found |= words_accuracy(samples.label_set, scored, metrics, note, module.categories)
+    return found
+
+
+def words_accuracy(
+    labels: list[Label],
+    scored: list[Scored],
+    metrics: dict[str, float],
+    note: str | None,
+    categories: list[str],
+) -> dict[str, Any]:
+    """What ``accuracy`` has where labels are words: the intervals and ECE of top-1/5
+    under the label, ``top1_among_labels`` with its interval and ECE, and ``label_map``
+    (each label's wnid, words and classes).
+    """
+    n, among = len(scored), sum(s.right_among for s in scored)
+    found: dict[str, Any] = {
+        "correct_among_labels": among,
+        "label_map": {lab.name: lab.record(categories) for lab in labels},
+    }
+    keys = ("top1_among_labels", "top1_among_labels_ci95", "ece_among_labels")
+    if note:
+        return found | dict.fromkeys(keys)
+    return found | {
+        "top1_ci95": stats.wilson(sum(s.right1 for s in scored), n),
+        "top5_ci95": stats.wilson(sum(s.right5 for s in scored), n),
+        "ece": stats.ece([s.top1_prob for s in scored], [s.right1 for s in scored]),
+        "top1_among_labels": check_metric(metrics, "test/top1_among_labels", among, n),
+        "top1_among_labels_ci95": stats.wilson(among, n),
+        "ece_among_labels": stats.ece(
+            [s.among_prob for s in scored], [s.right_among for s in scored]
+        ),
     }
 
 
@@ -204,21 +268,49 @@ def check_metric(metrics: dict[str, float], key: str, correct: int, n: int) -> f
 
 
 def prediction_rows(module: ClassifierModule, samples: Samples) -> list[dict[str, Any]]:
-    """One predictions.csv row per evaluated image."""
-    cats = module.categories
+    """One predictions.csv row per evaluated image.
+
+    Where labels are words, ``label`` is the user's label, ``label_wnid`` and
+    ``label_name`` its synset, ``correct1``/``correct5`` say whether the top-1 (top 5)
+    class lies under it, and ``among_label``, ``among_prob``, ``correct_among_labels``
+    give the label of the highest summed probability.
+    """
+    cats, words = module.categories, samples.label_set
+    by_label = dict(module.word_probs)
     rows = []
     for i, y, idx, prob in module.rows:
         row: dict[str, Any] = {
             "file": str(samples.files[i].relative_to(samples.root))
             if samples.files[i].is_relative_to(samples.root)
             else str(samples.files[i]),
-            "label": y if y >= 0 else "",
-            "label_name": cats[y] if y >= 0 else "",
         }
+        if words is None:
+            row |= {"label": y if y >= 0 else "", "label_name": cats[y] if y >= 0 else ""}
+            under: set[int] = {y}
+        else:
+            lab = words[y] if y >= 0 else None
+            row |= {
+                "label": lab.name if lab else "",
+                "label_wnid": lab.wnid if lab else "",
+                "label_name": (lab.words or lab.name) if lab else "",
+            }
+            under = set(lab.classes) if lab else set()
         for k, (c, p) in enumerate(zip(idx, prob, strict=True), start=1):
             row |= {f"pred{k}_index": c, f"pred{k}_name": cats[c], f"pred{k}_prob": f"{p:.6f}"}
-        row["correct1"] = int(y in idx[:1]) if y >= 0 else ""
-        row["correct5"] = int(y in idx[:5]) if y >= 0 else ""
+        row["correct1"] = int(bool(under & set(idx[:1]))) if y >= 0 else ""
+        row["correct5"] = int(bool(under & set(idx[:5]))) if y >= 0 else ""
         row["label_prob"] = f"{module.label_probs[i]:.6f}" if y >= 0 else ""
+        if words is not None:
+            row |= _among_columns(by_label[i], y, words)
         rows.append(row)
     return rows
+
+
+def _among_columns(probs: list[float], y: int, words: list[Label]) -> dict[str, Any]:
+    """predictions.csv's ``among_label``, ``among_prob``, ``correct_among_labels``."""
+    best = best_label(probs)
+    return {
+        "among_label": words[best].name,
+        "among_prob": f"{probs[best]:.6f}",
+        "correct_among_labels": int(best == y) if y >= 0 else "",
+    }

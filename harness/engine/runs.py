@@ -97,7 +97,10 @@ def run(
         dm = ImageFolderDataModule(
             samples, transform, cfg.batch_size, cfg.workers(), decoder, cfg.channels_last
         )
-        module = build_module(cfg, loaded, topk)
+        words = samples.label_set
+        module = build_module(
+            cfg, loaded, topk, None if words is None else [w.classes for w in words]
+        )
         t = trainer(cfg, logger)
         n = len(samples.files)
         if t.world_size > n:  # Lightning's sampler gives each process at least one image

@@ -47,20 +47,32 @@ def log_hparams(
     save_hparams_to_yaml(os.path.join(logger.log_dir, logger.NAME_HPARAMS_FILE), logger.hparams)
 
 
-def captions(module: ClassifierModule) -> list[tuple[str, bool]]:
+def captions(
+    module: ClassifierModule, label_map: dict[str, Any] | None = None
+) -> list[tuple[str, bool]]:
     """Each sample's caption, ``true: NAME\\npred: NAME``, and whether it is right.
 
     An unlabelled image (label -1) reads ``true: ?`` and counts as right (black).
+    Where labels are words (``label_map``, results.json's), the true name is the
+    user's label, right when the predicted class lies under it.
     """
     cats = module.categories
+    words = list((label_map or {}).items())
     out = []
     for _, label, pred in module.samples:
-        truth = cats[label] if label >= 0 else "?"
-        out.append((f"true: {truth}\npred: {cats[pred]}", label < 0 or label == pred))
+        if label < 0:
+            truth, ok = "?", True
+        elif words:
+            truth, ok = words[label][0], pred in {c["index"] for c in words[label][1]["classes"]}
+        else:
+            truth, ok = cats[label], label == pred
+        out.append((f"true: {truth}\npred: {cats[pred]}", ok))
     return out
 
 
-def sample_grid(module: ClassifierModule, loaded: Loaded) -> np.ndarray:
+def sample_grid(
+    module: ClassifierModule, loaded: Loaded, label_map: dict[str, Any] | None = None
+) -> np.ndarray:
     """The first images, un-normalised, each under its caption (red when wrong): HWC uint8.
 
     Drawn with Pillow rather than matplotlib: the same grid in a few milliseconds
@@ -76,7 +88,7 @@ def sample_grid(module: ClassifierModule, loaded: Loaded) -> np.ndarray:
     grid = Image.new("RGB", (COLS * (w + PAD), rows * (h + CAPTION + PAD)), "white")
     draw = ImageDraw.Draw(grid)
     font = ImageFont.load_default(size=12)
-    for k, (img, (text, ok)) in enumerate(zip(imgs, captions(module), strict=True)):
+    for k, (img, (text, ok)) in enumerate(zip(imgs, captions(module, label_map), strict=True)):
         x, y = (k % COLS) * (w + PAD), (k // COLS) * (h + CAPTION + PAD)
         lines = [photo_grid.fit(draw, line, font, w) for line in text.split("\n")]
         draw.multiline_text((x, y), "\n".join(lines), fill="black" if ok else "red", font=font)
@@ -91,12 +103,13 @@ def log_run(
 
     The metrics are top-1/top-5 where there are labels, and images per second always.
     """
-    metrics = {f"test/{k}": results[k] for k in ("top1", "top5") if results.get(k) is not None}
+    shown = ("top1", "top5", "top1_among_labels")
+    metrics = {f"test/{k}": results[k] for k in shown if results.get(k) is not None}
     if results.get("images_per_second") is not None:
         metrics["test/images_per_second"] = results["images_per_second"]
     log_hparams(logger, {k: results[k] for k in HPARAMS}, metrics)
     if module.samples:
-        add_jpeg(logger, "test/samples", sample_grid(module, loaded))
+        add_jpeg(logger, "test/samples", sample_grid(module, loaded, results.get("label_map")))
     if results.get("label_issues"):  # the grid that results.write drew
         with Image.open(os.path.join(results["run_dir"], "label_issues.png")) as grid:
             add_jpeg(logger, "test/label_issues", np.asarray(grid.convert("RGB")))

@@ -1,0 +1,241 @@
+"""Which of a model's classes a user's label means.
+
+In this order, the first that applies:
+
+1. an entry of ``--label-map FILE`` (``label,target`` rows; the target a wnid,
+   a word, or classes separated by ``;``);
+2. an exact class of the model: index, WordNet id or name, as always;
+3. a WordNet id of a synset above some classes: those classes;
+4. the first word of WordNet synsets (case, ``_``, ``-`` and simple plurals do
+   not matter): the classes under the synset it names. Where several of its synsets
+   hold classes of the model, the one with the most classes is taken when it has
+   at least twice as many as each other one (a note says so); otherwise the run
+   stops with one line listing them. A word none of whose synsets holds a class
+   leaves its images unlabelled, with a note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.labels.classes import LabelMap
+from harness.zoo.classlist import WNID
+
+UNLABELLED = -1
+DOMINANT = 2  # a synset wins an ambiguous word with this many times the classes of each other
+
+
+@dataclass(frozen=True)
+class Label:
+    """One label of the user's: the model classes it stands for, and why."""
+
+    name: str  # as the user wrote it (the first spelling met)
+    classes: tuple[int, ...]
+    how: str  # "class", "wnid", "word" or "label-map"
+    wnid: str = ""  # the synset it stands for, where one
+    words: str = ""  # that synset's words
+
+    def line(self, categories: Sequence[str]) -> str:
+        """``fox -> n02118333 fox: 4 classes (red fox, kit fox, Arctic fox, grey fox)``."""
+        return mapping_line(self.name, self.record(categories))
+
+    def record(self, categories: Sequence[str]) -> dict[str, Any]:
+        """This label in results.json's ``label_map``."""
+        return {
+            "wnid": self.wnid or None,
+            "words": self.words or None,
+            "how": self.how,
+            "classes": [{"index": c, "name": categories[c]} for c in self.classes],
+        }
+
+
+def mapping_line(name: str, record: dict[str, Any], shown: int = 4) -> str:
+    """A label's line in a summary, from its ``label_map`` record (``Label.record``)."""
+    classes = [c["name"] for c in record["classes"]]
+    more = ", ..." if len(classes) > shown else ""
+    what = f"{record['wnid']} {record['words']}" if record["wnid"] else record["how"]
+    n = len(classes)
+    return f"{name} -> {what}: {n} class{'es' * (n != 1)} ({', '.join(classes[:shown])}{more})"
+
+
+@dataclass
+class Resolver:
+    """Turns label values into indices of ``labels`` (``UNLABELLED`` for a word with no
+    class), resolving each distinct value once; ``notes`` says what was decided.
+
+    Args:
+        categories: the model's class names, in output order.
+        wnids: their WordNet ids ("" where none).
+        label_map: normal(label) -> target, from ``read_label_map``.
+    """
+
+    categories: Sequence[str]
+    wnids: Sequence[str] = ()
+    label_map: dict[str, str] = field(default_factory=dict)
+    labels: list[Label] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    _seen: dict[str, int] = field(default_factory=dict)
+    _under: dict[str, set[str]] | None = None  # class wnid -> it and its ancestors
+
+    def __post_init__(self) -> None:
+        self.exact = LabelMap(self.categories, self.wnids)
+
+    def __call__(self, value: str) -> int:
+        """The label index of ``value``; ValueError (saying why) when it is no label."""
+        v = value.strip()
+        if v not in self._seen:
+            found = self._resolve(v)
+            self._seen[v] = UNLABELLED if found is None else self._add(found)
+        return self._seen[v]
+
+    def _add(self, label: Label) -> int:
+        for k, old in enumerate(self.labels):
+            if old.classes == label.classes:
+                return k
+        self.labels.append(label)
+        return len(self.labels) - 1
+
+    def _resolve(self, v: str) -> Label | None:
+        from harness.labels.wordnet import normal
+
+        if normal(v) in self.label_map:
+            return self._target(v, self.label_map[normal(v)])
+        return self._plain(v)
+
+    def _plain(self, v: str) -> Label | None:
+        """A label as an exact class, else as a WordNet id or word."""
+        try:
+            i = self.exact(v)
+            return Label(v, (i,), "class", self.wnids[i] if self.wnids else "", self.categories[i])
+        except ValueError as e:
+            return self._wordnet(v, e)
+
+    def _target(self, v: str, target: str) -> Label:
+        """A --label-map row's label: the union of its target's parts."""
+        classes: set[int] = set()
+        one = None
+        for part in target.split(";"):
+            try:
+                p = part.strip()  # a wnid means its whole synset, even where it is a class
+                found = (
+                    self._wordnet(p, ValueError(f"{p} (unknown WordNet id)"))
+                    if WNID.match(p)
+                    else self._plain(p)
+                )
+            except (ValueError, HarnessError) as e:
+                raise HarnessError(f"--label-map: {v!r} -> {part.strip()!r}: {e}") from None
+            if found is None:
+                raise HarnessError(f"--label-map: {v!r} -> {part.strip()!r} names no class")
+            classes |= set(found.classes)
+            one = found
+        if one is not None and ";" not in target and one.wnid:
+            return Label(v, one.classes, "label-map", one.wnid, one.words)
+        return Label(v, tuple(sorted(classes)), "label-map")
+
+    def under(self, wnid: str) -> tuple[int, ...]:
+        """The model's classes that lie under the synset ``wnid`` (itself included)."""
+        if self._under is None:
+            from harness.labels.wordnet import load
+
+            wn = load()
+            self._under = {w: wn.ancestors(w) for w in dict.fromkeys(self.wnids) if w}
+        return tuple(i for i, w in enumerate(self.wnids) if w and wnid in self._under[w])
+
+    def _wordnet(self, v: str, unknown: ValueError) -> Label | None:
+        from harness.labels.wordnet import load
+
+        wn = load()
+        if not any(w in wn.parents for w in self.wnids):  # classes that are no synsets
+            raise unknown
+        if WNID.match(v):
+            synsets: tuple[str, ...] = (v,) if v in wn.words else ()
+        else:
+            synsets = wn.synsets(v)
+        if not synsets:
+            raise unknown
+        held = {s: self.under(s) for s in synsets}
+        held = {s: c for s, c in held.items() if c}
+        how = "wnid" if WNID.match(v) else "word"
+        if not held:
+            self.notes.append(
+                f"label {v!r} ({'; '.join(f'{s} {wn.name(s)}' for s in synsets)}): no class "
+                "of the model lies under it: its images are evaluated unlabelled"
+            )
+            return None
+        best = self._choose(v, held, wn.name)
+        return Label(v, held[best], how, best, wn.name(best))
+
+    def _choose(self, v: str, held: dict[str, tuple[int, ...]], name: Any) -> str:
+        """The synset an ambiguous word stands for (the rule in the module's docstring)."""
+        ranked = sorted(held, key=lambda s: -len(held[s]))
+        if len(ranked) == 1:
+            return ranked[0]
+        best, rest = ranked[0], ranked[1:]
+        if all(len(held[best]) >= DOMINANT * len(held[s]) for s in rest):
+            others = "; ".join(f"{s} {name(s)} ({len(held[s])})" for s in rest)
+            self.notes.append(
+                f"label {v!r}: took {best} {name(best)} ({len(held[best])} classes), the "
+                f"synset with the most; it also names {others}: a wnid or --label-map "
+                "chooses another"
+            )
+            return best
+        listed = "; ".join(
+            f"{s} {name(s)} ({len(held[s])} classes, e.g. {self.categories[held[s][0]]})"
+            for s in ranked
+        )
+        raise HarnessError(
+            f"label {v!r} is ambiguous: {listed}; name the folder (or label) by one of "
+            "these wnids, or map it with --label-map FILE (rows label,wnid)"
+        )
+
+
+def check_nested(labels: Sequence[Label]) -> None:
+    """Raise a HarnessError where two labels share classes (``animal`` and ``dog``)."""
+    for k, a in enumerate(labels):
+        for b in labels[k + 1 :]:
+            common = set(a.classes) & set(b.classes)
+            if not common:
+                continue
+            inner, outer = (a, b) if len(a.classes) <= len(b.classes) else (b, a)
+            how = "lies under" if set(inner.classes) <= set(outer.classes) else "overlaps"
+            raise HarnessError(
+                f"labels {outer.name!r} and {inner.name!r} share {len(common)} "
+                f"class{'es' * (len(common) != 1)} "
+                f"({inner.name!r} {how} {outer.name!r}): a photo would be right under "
+                "both; give disjoint labels"
+            )
+
+
+def read_label_map(path: str) -> dict[str, str]:
+    """``--label-map FILE``: ``label,target`` rows (a header ``label,...`` is skipped).
+
+    The target is a wnid, a word, or classes (names, indices or wnids) separated
+    by ``;``. A label given twice is an error naming both lines.
+    """
+    import csv
+
+    from harness.labels.wordnet import normal
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = [r for r in csv.reader(f)]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise HarnessError(f"cannot read --label-map {path!r}: {e}") from e
+    out: dict[str, str] = {}
+    line_of: dict[str, int] = {}
+    for n, row in enumerate(rows, 1):
+        cells = [c.strip() for c in row]
+        if not any(cells) or (n == 1 and cells[0].lower() == "label"):
+            continue
+        if len(cells) < 2 or not cells[0] or not cells[1]:
+            raise HarnessError(f"--label-map {path}, line {n}: expected label,target, got {row}")
+        key = normal(cells[0])
+        if key in out:
+            raise HarnessError(
+                f"--label-map {path}: {cells[0]!r} is mapped twice (lines {line_of[key]} and {n})"
+            )
+        out[key], line_of[key] = cells[1], n
+    return out
