@@ -20,7 +20,8 @@ from torchvision.models import SqueezeNet1_1_Weights
 
 import harness
 from harness.cli.main import main
-from harness.data.datamodule import LabelMap, find_samples
+from harness.data.datamodule import find_samples
+from harness.labels.classes import LabelMap
 from harness.engine.files import to_csv
 from harness.errors import HarnessError
 from harness.zoo import registry
