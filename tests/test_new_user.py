@@ -21,9 +21,9 @@ from torchvision.models import SqueezeNet1_1_Weights
 import harness
 from harness.cli.main import main
 from harness.data.datamodule import find_samples
-from harness.labels.classes import LabelMap
 from harness.engine.files import to_csv
 from harness.errors import HarnessError
+from harness.labels.classes import LabelMap
 from harness.zoo import registry
 
 FAST = ["--model", "squeezenet1_1", "--weights", "none", "--no-progress", "--num-workers", "0"]
@@ -240,9 +240,9 @@ def test_classes_of_a_model_without_a_head_is_an_error(capsys) -> None:
 
 def test_counts_of_one_are_singular(photos: Path, tmp_path: Path, capsys) -> None:
     assert main(["models", "squeezenet1_1"]) == 0
-    assert "1 torchvision model;" in capsys.readouterr().err
+    assert "1 torchvision model:" in capsys.readouterr().err
     assert main(["models", "timm/tf_efficientnet_lite0"]) == 0
-    assert "1 timm model," in capsys.readouterr().err
+    assert "1 timm model:" in capsys.readouterr().err
     out = tmp_path / "run"
     assert main(["test", *FAST, "--data", str(photos), "--threads", "1", "--output", str(out)]) == 0
     assert re.search(r"cpu x1, 1 thread\)", capsys.readouterr().out)
