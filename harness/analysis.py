@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import figures, stats
+from harness.config import tensorboard_runs
 from harness.report import to_csv, write_atomic
 
 GRID = 16  # disagreements shown in the grid
@@ -63,7 +64,7 @@ def analyse(run: Path, rows: Sequence[dict[str, Any]], data: str | None) -> list
     return [
         *intervals_section(measured),
         *pairwise_section(run, preds, {r["model"]: r.get("label_space") for r in measured}),
-        *calibration_section(run, measured, preds),
+        *calibration_section(run, measured, preds, tensorboard_runs([r["model"] for r in rows])),
         *disagreements_section(run, preds, Path(data or ".")),
         *worst_classes_section(run, measured),
     ]
@@ -150,8 +151,12 @@ def p_text(p: float) -> str:
 
 
 def calibration_section(
-    run: Path, measured: Sequence[dict[str, Any]], preds: Mapping[str, Predictions]
+    run: Path,
+    measured: Sequence[dict[str, Any]],
+    preds: Mapping[str, Predictions],
+    tensorboard: Mapping[str, str],
 ) -> list[str]:
+    """ECE and a reliability diagram per model, each also in the model's TensorBoard run."""
     lines = [
         "## Can the models' confidence be trusted?",
         "",
@@ -169,7 +174,7 @@ def calibration_section(
         right = [p["correct1"] == "1" for p in labelled]
         fig = figures.reliability(m, stats.reliability_bins(conf, right), r["ece"])
         png = reliability_png(m)
-        figures.save(fig, run / png, run / slug(m), "compare/reliability")  # m's TensorBoard run
+        figures.save(fig, run / png, run / tensorboard[m], "compare/reliability")  # its TB run
         mean, acc = sum(conf) / len(conf), sum(right) / len(right)
         lines += [
             f"- {m}: ECE {r['ece']:.3f}; mean top-1 probability {100 * mean:.1f}% against "
