@@ -281,7 +281,8 @@ def between_runs(p50_range: Sequence[float] | None, runs: int) -> list[str]:
     ratio = high / low
     if ratio <= SPREAD_LIMIT:
         return []
-    return [f"batch-1 median {low:g}-{high:g} ms over the {runs} runs: {ratio:.1f}x > {SPREAD_LIMIT:g}"]
+    limit = f"{SPREAD_LIMIT:g}"
+    return [f"batch-1 median {low:g}-{high:g} ms over the {runs} runs: {ratio:.1f}x > {limit}"]
 
 
 def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
