@@ -126,7 +126,7 @@ def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
     print(
         f"time      {res['seconds']:.2f} s, {res['images_per_second']:.1f} images/s "
         f"({res['precision']}, {res['accelerator']} x{res['devices']}{_nodes(res)}, "
-        f"{res['threads']} threads)"
+        f"{threads(res)})"
     )
     for s in res["skipped"]:
         print(f"skipped   {s['file']}: {s['reason']}")
@@ -134,6 +134,12 @@ def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
         print(f"note      {note}")
     run = res["run_dir"]
     print(f"run       {run}  (results.json, predictions.csv, TensorBoard events)")
+
+
+def threads(res: dict[str, Any]) -> str:
+    """``2 threads``, ``1 thread``; ``per process`` where several processes ran."""
+    n = res["threads"]
+    return f"{n} thread{'s' * (n != 1)}" + (" per process" if res["devices"] > 1 else "")
 
 
 def _nodes(res: dict[str, Any]) -> str:
