@@ -20,10 +20,13 @@ from PIL import Image
 from torch import nn
 
 from benchmarks import tb
-from harness import HarnessError, measure, registry, timing, weights
 from harness.config import PRECISIONS
-from harness.fast import amp_dtype, prepare, resolve_precision
-from harness.images import walk
+from harness.data.images import walk
+from harness.engine.speedups import amp_dtype, prepare, resolve_precision
+from harness.errors import HarnessError
+from harness.measure import conditions as timing
+from harness.measure import speed
+from harness.zoo import registry, weights
 
 SHARED = Path(os.environ.get("HARNESS_SHARED", tb.ROOT.parent / "shared"))
 DEFAULT_MODELS = "squeezenet1_1,mobilenet_v3_small,resnet18"
@@ -158,7 +161,7 @@ def bench_model(model_name: str, settings: Settings) -> Bench:
     loaded = load(model_name)
     crop = loaded.card.input_size
     model = loaded.model
-    params, flops = measure.count_params(model), measure.flops_per_image(model, crop)
+    params, flops = speed.count_params(model), speed.flops_per_image(model, crop)
     # the harness's own fast path: eval, channels-last if asked, freed memory kept
     model = prepare(model.to(settings.device), settings.channels_last)
     return Bench(model_name, model, loaded.transforms(), loaded.source, crop, params, flops)
@@ -183,7 +186,7 @@ def image_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def environment(settings: Settings) -> dict[str, Any]:
     """Machine, versions and settings: the same for every benchmark of the session."""
     import harness
-    from harness.report import environment as machine
+    from harness.engine.files import environment as machine
 
     env = machine(settings.precision)
     dev = settings.device
@@ -209,7 +212,7 @@ def bench_environment(settings: Settings) -> dict[str, Any]:
 def conditions(benchmark: Any) -> Iterator[None]:
     """Put threads, the load before and after the block, spread and ``noisy`` in extra_info.
 
-    See ``harness.timing``; the spread is p90/p50 of the block's timed rounds.
+    See ``harness.measure.conditions``; the spread is p90/p50 of the block's timed rounds.
     """
     with timing.Watch() as watch:
         yield

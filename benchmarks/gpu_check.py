@@ -39,7 +39,7 @@ import torch
 
 from benchmarks import gpu_speed
 from harness.config import stamp
-from harness.report import table, to_json, write_atomic
+from harness.engine.files import table, to_json, write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HARNESS_SHARED", ROOT.parent / "shared")).resolve()

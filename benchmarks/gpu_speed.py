@@ -1,6 +1,6 @@
 """The in-process GPU measurements of ``gpu_check``: model throughput and data loading.
 
-What a GPU needs is set first (``harness.fast.cuda_settings``: cuDNN autotuning,
+What a GPU needs is set first (``harness.engine.speedups.cuda_settings``: cuDNN autotuning,
 TF32 only for mixed precision), inputs come from pinned memory, and every timed
 loop is preceded by a full-batch warm-up, so that autotuning and lazy
 initialisation are not timed.
@@ -20,10 +20,11 @@ from typing import Any
 
 import torch
 
-from harness import measure, weights
-from harness.data import ImageFolderDataModule, Samples, collate
-from harness.fast import cuda_settings, prepare
-from harness.images import walk
+from harness.data.datamodule import ImageFolderDataModule, Samples, collate
+from harness.data.images import walk
+from harness.engine.speedups import cuda_settings, prepare
+from harness.measure import speed
+from harness.zoo import weights
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 COMPILED = (1, 16, 256)  # each batch size compiles anew (about a minute each): a few only
@@ -69,7 +70,7 @@ def throughput(deadline: float) -> dict[str, Any]:
 
 
 def _ips(model: Any, batch: int) -> float:
-    r = measure.throughput_model(
+    r = speed.throughput_model(
         model, batch, 224, warmup=3, runs=10, min_seconds=1.0, device="cuda", amp_dtype=AMP
     )
     return round(r["images_per_s"], 1)

@@ -42,7 +42,8 @@ def timed(spent: dict[str, float], key: str, fn: Any) -> Any:
 def phases(model: str, wts: str, data: str, labels: str, limit: int, threads: int | None) -> dict:
     spent: dict[str, float] = {}
     t = time.perf_counter()
-    from harness import cli, evaluate, tensorboard, weights  # noqa: F401 - as `harness test`
+    from harness import weights  # noqa: F401 - as `harness test`
+    from harness.engine import runs, tensorboard
 
     spent["imports"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -51,10 +52,10 @@ def phases(model: str, wts: str, data: str, labels: str, limit: int, threads: in
     # log_run = log_hparams (the HPARAMS entry) + the sample figure
     tensorboard.log_hparams = timed(spent, "tensorboard", tensorboard.log_hparams)
     tensorboard.log_run = timed(spent, "log_run", tensorboard.log_run)
-    cfg = evaluate.RunConfig(accelerator="cpu", progress=False, threads=threads)
+    cfg = runs.RunConfig(accelerator="cpu", progress=False, threads=threads)
     with tempfile.TemporaryDirectory() as tmp:
-        logger = evaluate.TensorBoardLogger(tmp, name="startup", default_hp_metric=False)
-        res = evaluate.test(loaded, data, cfg, labels, limit, output=tmp, logger=logger)
+        logger = runs.TensorBoardLogger(tmp, name="startup", default_hp_metric=False)
+        res = runs.test(loaded, data, cfg, labels, limit, output=tmp, logger=logger)
     assert res is not None
     spent["evaluation"] = res["seconds"]
     spent["sample_figure"] = spent.pop("log_run") - spent.get("tensorboard", 0.0)
@@ -67,6 +68,6 @@ if __name__ == "__main__":
     model, wts, data, labels, limit, *rest = sys.argv[1:]
     threads = int(rest[0]) if rest else None
     print(json.dumps(phases(model, wts, data, labels, int(limit), threads)))
-    from harness.shutdown import exit_now
+    from harness.engine.shutdown import exit_now
 
     exit_now(0)  # as ``python -m harness`` ends

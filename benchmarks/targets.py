@@ -34,11 +34,12 @@ from typing import Any
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from harness import measure, timing, weights
 from harness.config import RunConfig
-from harness.evaluate import test
-from harness.fast import amp_dtype, bf16_native, prepare, resolve_precision
-from harness.images import load_rgb
+from harness.data.images import load_rgb
+from harness.engine.runs import test
+from harness.engine.speedups import amp_dtype, bf16_native, prepare, resolve_precision
+from harness.measure import conditions, speed
+from harness.zoo import weights
 
 SHARED = Path(os.environ.get("HARNESS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 NIPS = SHARED / "data" / "nips17-dev"
@@ -50,7 +51,7 @@ SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx
 
 def machine() -> dict[str, Any]:
     """The CPU the figures belong to: its name, cores, the speed-relevant flags, torch's ISA."""
-    from harness.report import environment
+    from harness.engine.files import environment
 
     env = environment("32-true")
     try:
@@ -97,7 +98,7 @@ def naive_loop(name: str, limit: int, threads: int | None = None) -> float:
     """One image at a time: PIL, the weights' transforms, fp32 eager, NCHW.
 
     In a fresh interpreter, as a user's own script runs: the harness's process-wide
-    settings (``fast.reuse_freed_memory``) must not speed it up.
+    settings (``malloc.reuse_freed_memory``) must not speed it up.
     """
     code = f"import sys; sys.path.insert(0, {ROOT!r}); import benchmarks.targets as t"
     if threads:  # as the parent's --threads
@@ -111,7 +112,7 @@ def naive_loop(name: str, limit: int, threads: int | None = None) -> float:
 
 def naive_images_per_s(name: str, limit: int) -> float:
     """The naive loop itself (run by ``naive_loop`` in a fresh interpreter)."""
-    from harness.fast import reuse_freed_memory
+    from harness.data.malloc import reuse_freed_memory
 
     loaded = weights.load(name, "none")
     files = sorted((NIPS / "images").glob("*.png"))[:limit]
@@ -128,7 +129,7 @@ def decoding_images_per_s(name: str, limit: int) -> float:
     """Images/s of one loader worker's own work (read, decode, resize, crop to uint8 pixels:
     the data module's dataset, item by item), on one thread as a worker has it.
     """
-    from harness.data import ImageFolderDataModule, Samples
+    from harness.data.datamodule import ImageFolderDataModule, Samples
 
     files = sorted((NIPS / "images").glob("*.png"))[:limit]
     tf = weights.load(name, "none").transforms()
@@ -179,7 +180,7 @@ def matmul_peak(dtype: torch.dtype, n: int = 1024, seconds: float = 2.0) -> dict
     }
     out = {}
     for name, (fn, flops) in paths.items():  # the harness's one timing loop
-        times = measure.timed_runs(fn, torch.device("cpu"), 1, 3, seconds / len(paths))
+        times = speed.timed_runs(fn, torch.device("cpu"), 1, 3, seconds / len(paths))
         out[name] = flops / min(times) / 1e9
     out["peak"] = max(out.values())
     return out
@@ -188,8 +189,8 @@ def matmul_peak(dtype: torch.dtype, n: int = 1024, seconds: float = 2.0) -> dict
 def model_gflops(name: str, batch: int, amp: torch.dtype | None) -> float:
     loaded = weights.load(name, "none")
     net = prepare(loaded.model, channels_last=True)
-    flops = measure.flops_per_image(loaded.model, 224)
-    r = measure.throughput_model(net, batch, 224, warmup=1, runs=2, min_seconds=1.0, amp_dtype=amp)
+    flops = speed.flops_per_image(loaded.model, 224)
+    r = speed.throughput_model(net, batch, 224, warmup=1, runs=2, min_seconds=1.0, amp_dtype=amp)
     return flops * r["images_per_s"] / 1e9
 
 
@@ -252,12 +253,12 @@ def main() -> int:
         "bf16_native": bf16_native("cpu"),
         "torch": torch.__version__,
         "cpu": machine(),
-        "load_before": timing.load_now(),
+        "load_before": conditions.load_now(),
     }
     out["startup"] = startup_finishing(args.limit_startup, args.runs, args.threads)
     if not args.startup_only:
         speed_targets(args, cfg, out)
-    out["load_after"] = timing.load_now()
+    out["load_after"] = conditions.load_now()
     print(json.dumps(out, indent=2))
     if args.startup_only:
         print_startup(out["startup"], prefix="c. ")
@@ -274,7 +275,7 @@ def model_alone(name: str, batch: int, precision: str) -> float:
     net = prepare(loaded.model, channels_last=True)
     amp = amp_dtype(precision)
     size = loaded.card.input_size
-    r = measure.throughput_model(net, batch, size, warmup=1, runs=3, min_seconds=1.0, amp_dtype=amp)
+    r = speed.throughput_model(net, batch, size, warmup=1, runs=3, min_seconds=1.0, amp_dtype=amp)
     return float(r["images_per_s"])
 
 

@@ -1,6 +1,6 @@
 """``--decode fast`` against ``exact`` on 12-megapixel JPEGs, end to end, with squeezenet1_1.
 
-Each round runs the harness's own end-to-end loop (``measure.throughput_end_to_end``:
+Each round runs the harness's own end-to-end loop (``speed.throughput_end_to_end``:
 DataLoader workers read, decode and preprocess, the model runs) over the whole
 folder, so pytest-benchmark's time is per folder. The photos are nips17-dev's
 (when ../shared is there) enlarged to 4000x3000 with a little sensor-like noise,
@@ -25,9 +25,9 @@ from PIL import Image, ImageChops
 
 from benchmarks import tb
 from benchmarks.conftest import SHARED, conditions, load
-from harness import measure
-from harness.decode import draft_side
-from harness.images import Decoder, walk
+from harness.data.decode import draft_side
+from harness.data.images import Decoder, walk
+from harness.measure import speed
 
 if TYPE_CHECKING:
     from benchmarks.conftest import Settings
@@ -116,7 +116,7 @@ def test_decode(
     model = squeezenet.model
 
     def run() -> dict[str, Any]:
-        return measure.throughput_end_to_end(
+        return speed.throughput_end_to_end(
             model, photos12, tf, BATCH, WORKERS, device=settings.device, decode=decoder
         )
 

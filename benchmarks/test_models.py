@@ -18,8 +18,8 @@ import torch
 
 from benchmarks import tb
 from benchmarks.conftest import conditions
-from harness import measure
-from harness.images import load_rgb
+from harness.data.images import load_rgb
+from harness.measure import speed
 
 if TYPE_CHECKING:
     from benchmarks.conftest import Bench, Settings
@@ -68,7 +68,7 @@ def test_latency(
 ) -> None:
     benchmark.group = f"{bench_model.name}-b{batch} (per call: {batch} image{'s' * (batch > 1)})"
     target, setup = workload(mode, bench_model, settings, batch, image_files)
-    with conditions(benchmark), measure.track_memory(settings.device) as mem:
+    with conditions(benchmark), speed.track_memory(settings.device) as mem:
         out = benchmark.pedantic(
             target, setup=setup, rounds=settings.rounds, warmup_rounds=settings.warmup
         )
@@ -84,7 +84,7 @@ def test_latency(
         images=str(image_files[0].parent) if mode == "end_to_end" else "random tensor",
         params=bench_model.params,
         flops_per_image=bench_model.flops,
-        peak_memory_mib=measure.peak_rss_mib(),  # whole process so far: see rss_rise_mib
+        peak_memory_mib=speed.peak_rss_mib(),  # whole process so far: see rss_rise_mib
         # the RSS rise around this benchmark alone (a lower bound, for the reason above)
         **{k: v for k, v in mem.items() if k != "peak_rss_mib"},
     )

@@ -1,6 +1,6 @@
-"""``python -m harness``: the command line (``harness.cli``)."""
+"""``python -m harness``: the command line (``harness.cli.main``)."""
 
-from harness.cli import main
-from harness.shutdown import exit_now
+from harness.cli.main import main
+from harness.engine.shutdown import exit_now
 
 exit_now(main())

@@ -1,7 +1,8 @@
 """The run configuration: precisions, run-directory names, and the typed config of a run.
 
 Light on purpose (no torch at import): the command line takes its choices from
-here, and compare's child reads its ``Spec`` back from JSON.
+here, and compare's child reads its ``Spec`` back from JSON. Pure data: what a
+config builds (a decoder, a LightningModule) is built where those live.
 """
 
 from __future__ import annotations
@@ -12,20 +13,20 @@ import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from harness import default_workers
-from harness.decode import MAX_PIXELS
-from harness.nodes import DEFAULT_TIMEOUT
-
-if TYPE_CHECKING:
-    from harness.images import Decoder
-    from harness.module import ClassifierModule
-    from harness.weights import Loaded
-
-PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")  # resolved by fast.resolve_precision
+PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")  # resolved by speedups.resolve_precision
 AMP = {"bf16-mixed": "bfloat16", "16-mixed": "float16"}  # autocast dtype (torch.<name>)
 LOGS = "lightning_logs"
+MAX_PIXELS = 250_000_000  # a 200-megapixel camera's photos, with room to spare
+MODES = ("exact", "fast")  # --decode: how photos are decoded (harness.data.decode)
+DEFAULT_TIMEOUT = 1800.0  # seconds: torch's own default for a process group
+
+
+def default_workers() -> int:
+    """Data-loading worker processes when ``--num-workers`` is not given: one per core, up to 8."""
+    return min(8, os.cpu_count() or 1)
+
+
 SHOWN = 16  # characters of a run's name that TensorBoard's HPARAMS table shows before "..."
 
 
@@ -86,25 +87,8 @@ class RunConfig:
     threads: int | None = None  # torch intra-op threads; None: torch's default
 
     def workers(self) -> int:
-        """Decoding processes: ``num_workers``, else ``harness.default_workers()``."""
+        """Decoding processes: ``num_workers``, else ``default_workers()``."""
         return self.num_workers if self.num_workers is not None else default_workers()
-
-    def decoder(self, transform: Any) -> Decoder:
-        """How files are decoded for ``transform``: the size limit and, if fast, the draft side."""
-        from harness.decode import draft_side
-        from harness.images import Decoder
-
-        return Decoder(self.max_pixels, draft_side(self.decode, transform))
-
-    def module(self, loaded: Loaded, topk: int = 5) -> ClassifierModule:
-        """The LightningModule for ``loaded``, on the fast path this config asks for."""
-        from harness.fast import prepare
-        from harness.module import ClassifierModule
-
-        net = prepare(loaded.model, self.channels_last, self.compile)
-        return ClassifierModule(
-            net, loaded.categories, topk, channels_last=self.channels_last, strict=self.strict
-        )
 
 
 @dataclass

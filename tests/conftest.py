@@ -153,7 +153,7 @@ def compared(nips: Path, squeezenet_weights: Path, tmp_path_factory) -> Path:
     One comparison, shared by the test files that check it (it is the slowest fixture),
     also across pytest-xdist workers.
     """
-    from harness.cli import main
+    from harness.cli.main import main
 
     def make(folder: Path) -> None:
         import contextlib

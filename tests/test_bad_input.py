@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 from PIL import Image
 from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
 
-import harness.images
-from harness.cli import main
-from harness.data import ImageDataset
-from harness.module import ClassifierModule
+import harness.data.images
+from harness.cli.main import main
+from harness.data.datamodule import ImageDataset
+from harness.engine.classifier import ClassifierModule
 
 FAST = ["--no-progress", "--num-workers", "0", "--accelerator", "cpu"]
 GOOD = 20
@@ -126,14 +126,14 @@ def bad_folder(tmp_path: Path, nips: Path) -> BadFolder:
 
 def lock(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
     """Image.open refuses ``path`` as an unreadable file would (root reads mode 000 files)."""
-    real_open = harness.images.Image.open
+    real_open = harness.data.images.Image.open
 
     def guarded(fp: object, *args: object, **kwargs: object) -> Image.Image:
         if isinstance(fp, (str, os.PathLike)) and os.fspath(fp) == str(path):
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(fp, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(harness.images.Image, "open", guarded)
+    monkeypatch.setattr(harness.data.images.Image, "open", guarded)
 
 
 def run_test(data: Path, out: Path, *extra: str, weights: str = "none") -> int:

@@ -11,10 +11,10 @@ from PIL import Image
 from torch import nn
 from torchvision.models import squeezenet1_1
 
-from harness import HarnessError
-from harness.classlist import read
-from harness.cli import main
-from harness.weights import load
+from harness.cli.main import main
+from harness.errors import HarnessError
+from harness.zoo.classlist import read
+from harness.zoo.weights import load
 
 NAME = "squeezenet1_1"
 
@@ -210,8 +210,8 @@ def test_unreadable_class_list(tmp_path: Path) -> None:
 
 def test_same_classes_compares_class_lists(tmp_path: Path) -> None:
     """compare's same-classes line, on rows carrying the label spaces of the two cards."""
-    from harness.compare_report import same_classes
-    from harness.registry import card
+    from harness.compare.report import same_classes
+    from harness.zoo.registry import card
 
     (tmp_path / "classes.txt").write_text("goldfish\ntench\n")
     base = card(NAME)

@@ -1,4 +1,4 @@
-"""harness.cli: the predict command's output formats, its one-line errors, and a fast --help."""
+"""harness.cli.main: the predict command's output formats, one-line errors, a fast --help."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torchvision.models import ResNet101_Weights, SqueezeNet1_1_Weights
 
-from harness.cli import main
+from harness.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--model", "squeezenet1_1", "--weights", "none", "--no-progress", "--num-workers", "0"]
@@ -191,7 +191,7 @@ def test_help_is_instant_and_torch_free() -> None:
     assert done.returncode == 0
     for command in ("models", "classes", "predict", "test"):
         assert command in done.stdout
-    probe = "import sys; from harness.cli import build_parser; build_parser(); "
+    probe = "import sys; from harness.cli.main import build_parser; build_parser(); "
     probe += "print('torch' in sys.modules, 'lightning' in sys.modules)"
     done = run_python("-c", probe)
     assert done.returncode == 0, done.stderr
@@ -282,7 +282,7 @@ def test_output_given_again_replaces_the_earlier_run(tmp_path: Path, capsys) -> 
     ],
 )
 def test_compare_time_options_refused(option: str, value: str, says: str, capsys) -> None:
-    from harness.cli import build_parser
+    from harness.cli.main import build_parser
 
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args(["compare", "--models", "squeezenet1_1", option, value])
@@ -291,7 +291,7 @@ def test_compare_time_options_refused(option: str, value: str, says: str, capsys
 
 
 def test_compare_time_options_taken() -> None:
-    from harness.cli import build_parser
+    from harness.cli.main import build_parser
 
     args = build_parser().parse_args(
         ["compare", "--models", "m", "--latency-seconds", "0", "--timeout", "2.5"]

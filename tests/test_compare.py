@@ -19,8 +19,8 @@ from PIL import Image
 from torchvision.models import AlexNet_Weights
 
 import harness
-from harness.cli import main
-from harness.compare import Spec
+from harness.cli.main import main
+from harness.compare.parent import Spec
 
 LIMIT = COMPARE_LIMIT  # the shared ``compared`` run (conftest.py)
 
@@ -154,7 +154,7 @@ def test_peak_memory_agrees_with_gnu_time(tmp_path, nips):
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps(asdict(spec)))
     proc = subprocess.run(
-        ["/usr/bin/time", "-v", sys.executable, "-m", "harness.compare", str(spec_file)],
+        ["/usr/bin/time", "-v", sys.executable, "-m", "harness.compare.parent", str(spec_file)],
         capture_output=True,
         text=True,
         timeout=300,

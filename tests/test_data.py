@@ -1,4 +1,4 @@
-"""harness.data: labels, the three folder layouts, collate and the data module."""
+"""harness.data.datamodule: labels, the three folder layouts, collate and the data module."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import torch
 from PIL import Image
 from torchvision.models import ResNet50_Weights
 
-from harness import HarnessError, registry
-from harness.data import (
+from harness.data.datamodule import (
     UNLABELLED,
     ImageDataset,
     ImageFolderDataModule,
@@ -20,6 +19,8 @@ from harness.data import (
     collate,
     find_samples,
 )
+from harness.errors import HarnessError
+from harness.zoo import registry
 
 # a made-up model with five classes; "Crane" twice, as ImageNet has it
 CATS = ["tench", "goldfish", "Crane", "great white shark", "crane"]
@@ -369,7 +370,7 @@ def test_batches_pinned_only_for_a_cuda_device(tmp_path: Path, monkeypatch) -> N
 
 def test_compare_row_says_why_accuracy_is_na(tmp_path: Path) -> None:
     """A model whose classes no folder names (beside fine-tuned ones that are) says so."""
-    from harness.probe import _why_unlabelled
+    from harness.compare.child import _why_unlabelled
 
     image(tmp_path / "flat" / "a.png")
     image(tmp_path / "pets" / "fox" / "a.png")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from matplotlib.text import Text
 
-from harness.plot import compare_figure
+from harness.compare.latency_figure import compare_figure
 
 ENV_HEADING = "nips17-dev/images: 30 images\nAMD EPYC, 2 threads, 32-true"
 

@@ -21,8 +21,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
 
-import harness.tensorboard
-from harness.cli import main
+import harness.engine.tensorboard
+from harness.cli.main import main
 
 FAST = ["--no-progress", "--num-workers", "0", "--accelerator", "cpu"]
 HEAD = ("classifier.1.weight", "classifier.1.bias")  # the 1x1 conv: (1000, 512, 1, 1), (1000,)
@@ -118,8 +118,8 @@ def test_class_folders_give_the_restricted_full_models_counts(ft, tmp_path, monk
         shown.append(captions(*args))
         return shown[-1]
 
-    captions = harness.tensorboard.captions
-    monkeypatch.setattr(harness.tensorboard, "captions", keep)
+    captions = harness.engine.tensorboard.captions
+    monkeypatch.setattr(harness.engine.tensorboard, "captions", keep)
     monkeypatch.chdir(tmp_path)  # the TensorBoard run goes under ./lightning_logs
     d = ft["dir"]
     args = ["test", "--model", "squeezenet1_1", "--weights", str(d / "ft.ckpt"),

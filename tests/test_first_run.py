@@ -17,7 +17,7 @@ from conftest import NIPS, ROOT, SHARED, SQUEEZE, labels_of, need
 from PIL import Image
 from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
 
-from harness.cli import main
+from harness.cli.main import main
 
 PHOTOS = 6  # nips17-dev photos copied into data/, with their rows of labels.csv
 DEMO = {  # the demo at its cheapest: one model, two images

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from benchmarks import gpu_check, gpu_speed
-from harness import weights
+from harness.zoo import weights
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""harness.images: any PIL mode to upright 8-bit RGB, and finding image files."""
+"""harness.data.images: any PIL mode to upright 8-bit RGB, and finding image files."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness import HarnessError
-from harness.images import find_images, load_rgb
+from harness.data.images import find_images, load_rgb
+from harness.errors import HarnessError
 
 ORIENTATION = 0x0112  # the Exif tag
 

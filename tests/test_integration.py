@@ -14,7 +14,7 @@ import pytest
 from conftest import labels_of
 from PIL import Image
 
-from harness.cli import main
+from harness.cli.main import main
 
 FAST = ["--no-progress", "--num-workers", "0", "--accelerator", "cpu"]
 
@@ -118,7 +118,7 @@ def test_ddp_slower_note_only_for_processes_sharing_one_cpu(
     devices: int, nodes: int, accelerator: str, seconds: float, loop: float, noted: bool
 ) -> None:
     """Twice the loop's time or more, several processes, one machine, its CPU: noted."""
-    from harness.results import ddp_note
+    from harness.engine.results import ddp_note
 
     res = {"devices": devices, "num_nodes": nodes, "accelerator": accelerator,
            "seconds": seconds, "loop_seconds": loop, "n": 10}  # fmt: skip

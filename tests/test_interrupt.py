@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-import harness.report
-from harness.cli import main
-from harness.report import write_atomic
+import harness.engine.files
+from harness.cli.main import main
+from harness.engine.files import write_atomic
 
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
 RESULT_FILES = ("results.json", "predictions.csv", "*.tmp")
@@ -76,7 +76,7 @@ class Run:
 # mid-run, however fast or slow the machine (no sleep tuned to its speed).
 GATED = """
 import os, runpy, sys, time
-import harness.images as images
+import harness.data.images as images
 decode, calls = images.load_rgb, []
 def gated(*args, **kwargs):
     calls.append(1)
@@ -317,7 +317,7 @@ def test_write_atomic_crash_keeps_the_old_file(
     def replace(src: object, dst: object) -> None:
         raise crash
 
-    monkeypatch.setattr(harness.report.os, "replace", replace)
+    monkeypatch.setattr(harness.engine.files.os, "replace", replace)
     with pytest.raises(type(crash)):
         write_atomic(path, '{"new": true}\n' * 1000)
     assert path.read_text() == '{"old": true}\n'
@@ -327,7 +327,7 @@ def test_write_atomic_crash_keeps_the_old_file(
 def test_png_written_as_atomically_as_the_results(tmp_path: Path) -> None:
     """A figure is written like results.json: readable by others, and a failed write
     keeps the old picture with no temporary file left behind."""
-    from harness.figures import pyplot, save_png
+    from harness.compare.figures import pyplot, save_png
 
     plt = pyplot()
     path = tmp_path / "plot.png"

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from conftest import labels_of
 
-from harness.cli import main
+from harness.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"

@@ -1,4 +1,4 @@
-"""harness.module.ClassifierModule: micro top-1/top-5 and top-k rows, against plain loops."""
+"""harness.engine.classifier.ClassifierModule: micro top-1/top-5, top-k rows, against loops."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from torch.utils.data import DataLoader, Dataset
 from torchmetrics.classification import MulticlassAccuracy
 from torchvision import transforms as T
 
-from harness.data import ImageFolderDataModule, Samples, collate
-from harness.module import ClassifierModule
+from harness.data.datamodule import ImageFolderDataModule, Samples, collate
+from harness.engine.classifier import ClassifierModule
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*(does not have many workers|LeafSpec|predict returned None).*",
@@ -38,7 +38,7 @@ class Lookup(nn.Module):
 
 
 class IndexDataset(Dataset):
-    """Items shaped like harness.data.ImageDataset's: (image, label, index, reason)."""
+    """Items shaped like harness.data.datamodule.ImageDataset's: (image, label, index, reason)."""
 
     def __init__(self, labels: list[int]) -> None:
         self.labels = labels

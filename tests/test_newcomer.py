@@ -28,9 +28,9 @@ from PIL import Image
 from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
 
 import harness
-from harness import HarnessError
-from harness.cli import main
-from harness.data import ImageDataset, find_samples
+from harness.cli.main import main
+from harness.data.datamodule import ImageDataset, find_samples
+from harness.errors import HarnessError
 
 FAST = ["--model", "squeezenet1_1", "--weights", "none", "--no-progress", "--num-workers", "0"]
 CATS = SqueezeNet1_1_Weights.DEFAULT.meta["categories"]
@@ -108,7 +108,7 @@ def test_progress_bar_goes_to_a_terminal_on_stderr(tiny_images: list[Path], tmp_
 
 def test_models_shows_progress_at_a_terminal(tmp_path: Path) -> None:
     """Counting timm's parameters takes 0.1-0.2 s a model: a long list shows how far it is."""
-    from harness import registry
+    from harness.zoo import registry
 
     patterns = ["resnet*", "vgg*", "efficientnet*"]  # torchvision's: quick to list
     n = len(registry.match(patterns))
@@ -254,8 +254,8 @@ def test_inputs_are_checked_before_the_model_loads(
     def no_load(*args: object, **kwargs: object) -> None:
         raise AssertionError("the model was loaded before the inputs were checked")
 
-    monkeypatch.setattr("harness.weights.load", no_load)
-    monkeypatch.setattr("harness.compare.run_child", no_load)
+    monkeypatch.setattr("harness.zoo.weights.load", no_load)
+    monkeypatch.setattr("harness.compare.parent.run_child", no_load)
     absent = tmp_path / "absent"
     data = ["--data", str(absent)] if missing == "data folder" else ["--data", str(tmp_path)]
     data += ["--labels", str(absent)] if missing == "labels file" else []
@@ -270,7 +270,7 @@ def test_inputs_are_checked_before_the_model_loads(
 
 
 def test_compare_figure() -> None:
-    from harness.plot import MEASURED, PUBLISHED, compare_figure, title
+    from harness.compare.latency_figure import MEASURED, PUBLISHED, compare_figure, title
 
     rows = [  # a long name at the far right and top, where labels used to leave the panel
         {"model": "alexnet", "latency_ms_p50": 20.0, "peak_memory_mib": 1200.0,
@@ -316,7 +316,7 @@ def test_unknown_strategy_is_one_line(tiny_images: list[Path], capsys) -> None:
 
 
 def test_accelerator_named_as_typed(monkeypatch) -> None:
-    from harness.fast import check_accelerator
+    from harness.engine.speedups import check_accelerator
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     for name in ("cuda", "gpu"):
@@ -325,7 +325,7 @@ def test_accelerator_named_as_typed(monkeypatch) -> None:
 
 
 def test_fp16_on_cpu_says_what_runs_instead(tiny_images: list[Path], capsys, recwarn) -> None:
-    from harness.fast import bf16_native, resolve_precision
+    from harness.engine.speedups import bf16_native, resolve_precision
 
     assert resolve_precision("16-mixed", "cpu") == "bf16-mixed"
     [line] = capsys.readouterr().err.splitlines()
@@ -351,7 +351,7 @@ def test_option_error_shows_one_usage_line(capsys) -> None:
 
 @pytest.mark.parametrize("cores", [2, 16])
 def test_help_gives_the_true_num_workers_default(cores: int, monkeypatch, capsys) -> None:
-    from harness.evaluate import RunConfig
+    from harness.engine.runs import RunConfig
 
     monkeypatch.setattr(os, "cpu_count", lambda: cores)
     with pytest.raises(SystemExit):
@@ -373,7 +373,7 @@ def test_interrupted_compare_names_its_partial_report(tmp_path: Path, monkeypatc
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("harness.compare.run_child", interrupted)
+    monkeypatch.setattr("harness.compare.parent.run_child", interrupted)
     out = tmp_path / "run"
     assert main(["compare", "--models", "alexnet", "--output", str(out)]) == 130
     assert f"partial report in {out}/report.md" in capsys.readouterr().err

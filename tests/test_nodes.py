@@ -1,4 +1,4 @@
-"""harness.nodes: node counts from launcher environments, DDP timeouts, one-line failures."""
+"""harness.engine.distributed: node counts from launchers, DDP timeouts, one-line failures."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 import torch.distributed as dist
 from lightning.pytorch.strategies import DDPStrategy
 
-from harness import HarnessError
-from harness.cli import main
-from harness.data import Samples
-from harness.evaluate import RunConfig, trainer
-from harness.nodes import check_same_samples, failure, launch, num_nodes, per_node, strategy
+from harness.cli.main import main
+from harness.data.datamodule import Samples, check_same_samples
+from harness.engine.distributed import failure, launch, num_nodes, per_node, strategy
+from harness.engine.runs import RunConfig, trainer
+from harness.errors import HarnessError
 
 TORCHRUN = {  # what torchrun --nnodes 2 --nproc-per-node 2 gives a worker of node 1
     "TORCHELASTIC_RUN_ID": "none",
@@ -264,7 +264,7 @@ def test_nodes_must_list_the_same_images(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 @pytest.mark.parametrize("value", ["0", "-2", "abc", "1.5", ",", ""])
 def test_devices_option_refused(value: str, capsys: pytest.CaptureFixture[str]) -> None:
-    from harness.cli import build_parser
+    from harness.cli.main import build_parser
 
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args(["test", "--model", "m", "--devices", value])
@@ -276,7 +276,7 @@ def test_devices_option_refused(value: str, capsys: pytest.CaptureFixture[str]) 
     ("value", "taken"), [("1", "1"), ("4", "4"), ("auto", "auto"), ("-1", "auto"), ("0,1", "0,1")]
 )
 def test_devices_option_accepted(value: str, taken: str) -> None:
-    from harness.cli import build_parser
+    from harness.cli.main import build_parser
 
     assert build_parser().parse_args(["test", "--model", "m", "--devices", value]).devices == taken
 

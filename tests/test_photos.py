@@ -22,10 +22,11 @@ from torchvision.models import (
 )
 from torchvision.transforms import v2
 
-from harness.cli import build_parser, main
-from harness.decode import needed_side
-from harness.evaluate import RunConfig
-from harness.images import ImageTooLarge, load_rgb
+from harness.cli.main import build_parser, main
+from harness.data.decode import decoder, needed_side
+from harness.data.images import load_rgb
+from harness.engine.runs import RunConfig
+from harness.errors import ImageTooLarge
 
 MODEL = "resnet18"  # random weights whose top-5 are well apart (mobilenet's all tie)
 TF = ResNet18_Weights.DEFAULT.transforms()  # resize 256, crop 224
@@ -252,8 +253,8 @@ def test_decode_fast_falls_back_to_exact(
 ) -> None:
     """Transforms whose first step is not a resize: decoded exactly, and the results say so."""
     unknown = T.Compose([T.CenterCrop(24), T.Resize(224), T.ToTensor()])
-    assert RunConfig(decode="fast").decoder(unknown).mode == "exact"
-    monkeypatch.setattr("harness.weights.Loaded.transforms", lambda self: unknown)
+    assert decoder(RunConfig(decode="fast"), unknown).mode == "exact"
+    monkeypatch.setattr("harness.zoo.weights.Loaded.transforms", lambda self: unknown)
     res = run_test(tiny_images[0].parent, tmp_path / "out", weights_file, "--decode", "fast")
     assert (res["decode"], res["draft_side"]) == ("exact", None)
     assert res["notes"] == ["--decode fast: the size Compose needs is unknown; decoded exactly"]
@@ -263,10 +264,12 @@ def test_compare_passes_the_image_options_to_each_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """From the command line into each child's Spec (its RunConfig takes them from there)."""
-    import harness.compare
+    import harness.compare.parent
 
     specs = []
-    monkeypatch.setattr(harness.compare, "compare", lambda m, spec, *_: specs.append(spec) or [])
+    monkeypatch.setattr(
+        harness.compare.parent, "compare", lambda m, spec, *_: specs.append(spec) or []
+    )
     (tmp_path / "data").mkdir()
     Image.new("RGB", (8, 8)).save(tmp_path / "data" / "a.png")  # compare refuses an empty folder
     data = str(tmp_path / "data")

@@ -1,4 +1,4 @@
-"""harness.preprocess: the split preprocessing equals each library's own transform, bit for bit."""
+"""harness.data.transforms: the split preprocessing equals each library's own, bit for bit."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from conftest import NIPS
 from PIL import Image
 from torchvision import transforms as T
 
-from harness import preprocess, registry
-from harness.data import UNLABELLED, ImageFolderDataModule, Samples
+from harness.data import transforms
+from harness.data.datamodule import UNLABELLED, ImageFolderDataModule, Samples
+from harness.zoo import registry
 
 # torchvision: bilinear 232/224 (V2), 256/224 (V1), ViT's bilinear; timm: bicubic 260 and
 # crop 0.89 with mean = std = 0.5, and resnet50's a1 weights (crop 0.95)
@@ -31,7 +32,7 @@ def photos() -> list[Image.Image]:
 @pytest.mark.parametrize("name", MODELS)
 def test_split_equals_the_transform_bit_for_bit(name: str) -> None:
     tf = registry.card(name).transforms()
-    split = preprocess.split(tf)
+    split = transforms.split(tf)
     assert split is not None, type(tf)
     images = photos()
     want = torch.stack([tf(im) for im in images])  # the library's own, image by image
@@ -47,7 +48,7 @@ def test_other_transforms_are_applied_whole(tmp_path: Path) -> None:
     odd = [T.Compose([T.Resize(8), T.ToTensor()]),  # no Normalize
            T.Compose([T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3), T.CenterCrop(4)]),
            lambda im: T.functional.to_tensor(im)]  # fmt: skip
-    assert [preprocess.split(t) for t in odd] == [None, None, None]
+    assert [transforms.split(t) for t in odd] == [None, None, None]
     Image.new("RGB", (10, 12), (200, 10, 10)).save(tmp_path / "a.png")
     samples = Samples(tmp_path, [tmp_path / "a.png"], [UNLABELLED], "unlabelled")
     dm = ImageFolderDataModule(samples, odd[0], batch_size=1, num_workers=0)
@@ -79,16 +80,16 @@ def test_steps_that_change_the_image_or_skip_the_division_are_not_split() -> Non
     from timm.data.transforms import ToTensor as TimmToTensor
 
     norm = T.Normalize([0.5] * 3, [0.5] * 3)
-    assert preprocess.split(T.Compose([T.Grayscale(3), MaybeToTensor(), norm])) is None
-    assert preprocess.split(T.Compose([T.Resize(8), TimmToTensor(), norm])) is None
-    assert preprocess.split(T.Compose([T.Resize(8), MaybeToTensor(), norm])) is not None
+    assert transforms.split(T.Compose([T.Grayscale(3), MaybeToTensor(), norm])) is None
+    assert transforms.split(T.Compose([T.Resize(8), TimmToTensor(), norm])) is None
+    assert transforms.split(T.Compose([T.Resize(8), MaybeToTensor(), norm])) is not None
 
 
 def test_sample_grid_is_unnormalised_with_the_weights_mean_and_std() -> None:
     """timm's mean = std = 0.5 too: the grid shows the crop's own pixels (to a rounding)."""
     from types import SimpleNamespace
 
-    from harness.tensorboard import COLS, sample_grid
+    from harness.engine.tensorboard import COLS, sample_grid
 
     card = registry.card("timm/tf_efficientnet_lite0")
     tf = card.transforms()
@@ -96,6 +97,6 @@ def test_sample_grid_is_unnormalised_with_the_weights_mean_and_std() -> None:
     x = tf(im)  # normalised with mean = std = 0.5: the grid must undo it
     module = SimpleNamespace(samples=[(x, 0, 0)] * COLS, categories=["a"])
     grid = sample_grid(module, SimpleNamespace(transforms=lambda: tf))  # type: ignore[arg-type]
-    crop = np.asarray(preprocess.split(tf).image(im)).astype(int)  # type: ignore[union-attr]
+    crop = np.asarray(transforms.split(tf).image(im)).astype(int)  # type: ignore[union-attr]
     shown = grid[32 : 32 + crop.shape[0], : crop.shape[1]].astype(int)  # below the caption
     assert np.abs(shown - crop).max() <= 1

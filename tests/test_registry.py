@@ -1,4 +1,4 @@
-"""harness.registry and the `models` / `classes` commands, against torchvision and the CSV."""
+"""harness.zoo.registry and the `models` / `classes` commands, against torchvision and the CSV."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import torchvision
 from conftest import CLASSES_CSV, need
 from torchvision.models import ResNet50_Weights, get_model_weights
 
-from harness import HarnessError, registry
-from harness.cli import main
+from harness.cli.main import main
+from harness.errors import HarnessError
+from harness.zoo import registry
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def run(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    script = "from harness.shutdown import exit_now\n" + textwrap.dedent(code)
+    script = "from harness.engine.shutdown import exit_now\n" + textwrap.dedent(code)
     return subprocess.run(
         [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
@@ -69,7 +69,7 @@ def test_a_closed_pipe_is_no_error(tmp_path):
         [
             sys.executable,
             "-c",
-            "from harness.shutdown import exit_now\n"
+            "from harness.engine.shutdown import exit_now\n"
             "import sys\nsys.stdout.write('x' * 1_000_000)\nexit_now(0)",
         ],  # fmt: skip
         stdout=subprocess.PIPE,

@@ -1,4 +1,4 @@
-"""harness.stats and harness.analysis against published values, hand counts and plain loops."""
+"""harness.measure.stats and harness.compare.analysis against published values and hand counts."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from harness import analysis, stats
-from harness.cli import main
-from harness.compare import Spec
+from harness.cli.main import main
+from harness.compare import analysis
+from harness.compare.parent import Spec
+from harness.measure import stats
 
 B = "timm/b=ft/x.ckpt"  # a second model with a slash, given as NAME=FILE
 Z95 = 1.959963984540054  # the 97.5% point of the standard normal

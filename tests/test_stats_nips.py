@@ -20,8 +20,8 @@ import torch
 from conftest import COMPARE_LIMIT
 from test_stats import exact_two_sided, plain_ece, wilson_closed_form
 
-from harness import analysis
-from harness.cli import main
+from harness.cli.main import main
+from harness.compare import analysis
 
 LIMIT = COMPARE_LIMIT
 FAST = ["--num-workers", "0", "--accelerator", "cpu", "--batch-size", "8", "--limit", str(LIMIT)]

@@ -27,8 +27,8 @@ import torch
 from conftest import compare_args, labels_of
 from PIL import Image
 
-from harness import timing
-from harness.cli import main
+from harness.cli.main import main
+from harness.measure import conditions
 
 ROOT = Path(__file__).resolve().parents[1]
 LINUX = pytest.mark.skipif(not Path("/proc/loadavg").is_file(), reason="no /proc/loadavg")
@@ -80,27 +80,29 @@ def own_busy() -> Iterator[Callable[[int], None]]:
 
 def test_spread_is_p90_over_p50_by_hand() -> None:
     # sorted: 10 11 12 13 30; p50 = 12; p90 at 0.9 * 4 = 3.6: 13 + 0.6 * (30 - 13) = 23.2
-    assert timing.spread([30.0, 12.0, 10.0, 13.0, 11.0]) == round(23.2 / 12, 3)
-    assert timing.spread([5.0] * 7) == 1.0
+    assert conditions.spread([30.0, 12.0, 10.0, 13.0, 11.0]) == round(23.2 / 12, 3)
+    assert conditions.spread([5.0] * 7) == 1.0
 
 
 def test_reasons_thresholds() -> None:
     quiet = {"load": 2.0, "runnable": 1}  # exactly the cores: not exceeded
-    assert timing.reasons(1, quiet, quiet, 1.5, 2) == []
-    assert timing.reasons(1, {"load": None, "runnable": None}, quiet, None, 2) == []
-    assert timing.reasons(1, {"load": 2.01, "runnable": 0}, quiet, 1.0, 2) == [
+    assert conditions.reasons(1, quiet, quiet, 1.5, 2) == []
+    assert conditions.reasons(1, {"load": None, "runnable": None}, quiet, None, 2) == []
+    assert conditions.reasons(1, {"load": 2.01, "runnable": 0}, quiet, 1.0, 2) == [
         "load average 2.01 > 2 cores"
     ]
-    assert timing.reasons(2, quiet, quiet, 1.0, 2) == ["1 other runnable + 2 threads > 2 cores"]
-    assert timing.reasons(1, quiet, quiet, 1.501, 2) == ["spread p90/p50 1.501 > 1.5"]
+    assert conditions.reasons(2, quiet, quiet, 1.0, 2) == ["1 other runnable + 2 threads > 2 cores"]
+    assert conditions.reasons(1, quiet, quiet, 1.501, 2) == ["spread p90/p50 1.501 > 1.5"]
     # sampled during the timing: it alone judges the load (the lagging average does not)
     loaded = {"load": 3.0, "runnable": 2}
-    assert timing.reasons(2, loaded, loaded, 1.0, 2, during=0.49) == []
-    assert timing.reasons(2, quiet, quiet, 1.0, 2, during=0.5) == [
+    assert conditions.reasons(2, loaded, loaded, 1.0, 2, during=0.49) == []
+    assert conditions.reasons(2, quiet, quiet, 1.0, 2, during=0.5) == [
         "0.5 other runnable on average during the timing + 2 threads > 2 cores"
     ]
-    assert timing.reasons(1, quiet, quiet, 1.0, 2, during=1.49) == []
-    assert timing.reasons(1, quiet, quiet, 1.0, 2, during=1.5)[0].startswith("1.5 other runnable")
+    assert conditions.reasons(1, quiet, quiet, 1.0, 2, during=1.49) == []
+    assert conditions.reasons(1, quiet, quiet, 1.0, 2, during=1.5)[0].startswith(
+        "1.5 other runnable"
+    )
 
 
 def run(p50: float, ips: float, noisy: bool, load: float = 0.5) -> dict:
@@ -113,7 +115,7 @@ def run(p50: float, ips: float, noisy: bool, load: float = 0.5) -> dict:
 def test_combine_medians_ranges_and_majority() -> None:
     first = run(30.0, 10.0, True, load=2.5) | {"top1": 0.75}
     rows = [first, run(10.0, 30.0, False), {"model": "m", "error": "boom"}, run(20.0, 20.0, True)]
-    row = timing.combine(rows)
+    row = conditions.combine(rows)
     assert (row["latency_ms_p50"], row["latency_ms_p50_range"]) == (20.0, [10.0, 30.0])
     assert (row["throughput_ips"], row["throughput_ips_range"]) == (20.0, [10.0, 30.0])
     assert row["top1"] == 0.75 and row["repeat"] == 3 and row["failed_runs"] == ["boom"]
@@ -123,18 +125,18 @@ def test_combine_medians_ranges_and_majority() -> None:
         "batch-1 median 10-30 ms over the 3 runs: 3.0x > 1.5",  # 30 / 10
     ]
     assert [r["latency_ms_p50"] for r in row["runs"]] == [30.0, 10.0, 20.0]
-    calm = timing.combine([run(10.0, 1.0, True), run(12.0, 1.0, False), run(14.0, 1.0, False)])
+    calm = conditions.combine([run(10.0, 1.0, True), run(12.0, 1.0, False), run(14.0, 1.0, False)])
     assert not calm["noisy"] and calm["noisy_runs"] == 1 and calm["noisy_reasons"] == []
-    assert timing.combine([first]) is first
+    assert conditions.combine([first]) is first
 
 
 def test_batch1_median_that_moved_between_runs_is_noisy() -> None:
     """Two runs each quiet by its own account, 20 then 34 ms: the runs disagree by 1.7x."""
-    row = timing.combine([run(20.0, 50.0, False), run(34.0, 29.4, False)])
+    row = conditions.combine([run(20.0, 50.0, False), run(34.0, 29.4, False)])
     why = "batch-1 median 20-34 ms over the 2 runs: 1.7x > 1.5"  # 34 / 20 = 1.7
     assert row["noisy"] and row["noisy_runs"] == 0 and row["noisy_reasons"] == [why]
-    assert timing.describe(row) == f"noisy timings: {why}"
-    close = timing.combine([run(20.0, 50.0, False), run(30.0, 33.3, False)])  # 1.5x: not over
+    assert conditions.describe(row) == f"noisy timings: {why}"
+    close = conditions.combine([run(20.0, 50.0, False), run(30.0, 33.3, False)])  # 1.5x: not over
     assert not close["noisy"] and close["noisy_reasons"] == []
 
 
@@ -142,7 +144,7 @@ def test_batch1_median_that_moved_between_runs_is_noisy() -> None:
 def test_watch_samples_busy_processes_through_a_block(busy) -> None:
     """Three spinning processes started before the block: about 3 others at every sample."""
     busy(3)
-    with timing.Watch(interval=0.02) as watch:
+    with conditions.Watch(interval=0.02) as watch:
         threading.Event().wait(0.5)
     assert len(watch.samples) >= 5
     assert min(watch.samples) >= 3 and watch.mean() == round(
@@ -153,7 +155,7 @@ def test_watch_samples_busy_processes_through_a_block(busy) -> None:
 @LINUX
 def test_runnable_counts_busy_processes_but_not_our_own_threads(busy) -> None:
     busy(3)
-    assert timing.runnable_others() >= 3
+    assert conditions.runnable_others() >= 3
     stop = threading.Event()
 
     def hash_until_stopped() -> None:  # hashlib releases the GIL: a second running thread
@@ -164,7 +166,7 @@ def test_runnable_counts_busy_processes_but_not_our_own_threads(busy) -> None:
     t = threading.Thread(target=hash_until_stopped)
     t.start()
     try:
-        assert max(timing._own_running() for _ in range(20)) >= 2
+        assert max(conditions._own_running() for _ in range(20)) >= 2
     finally:
         stop.set()
         t.join()
@@ -175,11 +177,11 @@ def test_our_own_child_processes_are_not_other_load(busy, own_busy) -> None:
     """Loader workers are the run's own work: two spinning children of ours count as our
     running threads, not as others; two spinners of someone else's as others."""
     own_busy(2)
-    timing._FAMILY["at"] = -1.0  # the children started just now: list them again
-    assert max(timing._own_running() for _ in range(20)) >= 3  # this thread and both
-    before = min(timing.runnable_others() for _ in range(20))
+    conditions._FAMILY["at"] = -1.0  # the children started just now: list them again
+    assert max(conditions._own_running() for _ in range(20)) >= 3  # this thread and both
+    before = min(conditions.runnable_others() for _ in range(20))
     busy(2)
-    after = max(timing.runnable_others() for _ in range(20))
+    after = max(conditions.runnable_others() for _ in range(20))
     assert after >= 2 and after >= before + 1  # others' spinners seen
 
 
@@ -189,11 +191,11 @@ def test_compare_row_noisy_under_injected_load(busy, tmp_path, capsys) -> None:
     busy(1)
     out = tmp_path / "run"
     args = ["compare", "--models", "squeezenet1_1", "--accelerator", "cpu", "--threads",
-            str(timing.cores()), "--latency-seconds", "0.1", "--batch-size", "2",
+            str(conditions.cores()), "--latency-seconds", "0.1", "--batch-size", "2",
             "--output", str(out)]  # fmt: skip
     assert main(args) == 0
     (row,) = json.loads((out / "results.json").read_text())
-    assert row["noisy"] is True and row["threads"] == timing.cores()
+    assert row["noisy"] is True and row["threads"] == conditions.cores()
     assert row["runnable_before"] >= 1 and row["runnable_after"] >= 1
     assert row["runnable_during"] >= 1  # sampled through the timed loops
     assert any("other runnable" in w for w in row["noisy_reasons"])
@@ -307,7 +309,7 @@ def loaded_by(argvs: list[list[str]], modules: set[str], cwd: Path = ROOT) -> li
     loaded (``sys.modules``), one line a command: ``<argv[0]> <exit status> [names]``."""
     probe = (
         "import contextlib, io, sys\n"
-        "from harness.cli import main\n"
+        "from harness.cli.main import main\n"
         f"for argv in {argvs!r}:\n"
         "    with contextlib.redirect_stdout(io.StringIO()):\n"
         "        try:\n"
@@ -347,7 +349,7 @@ def test_torchvision_run_does_not_load_timm(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("precision", "mode"), [("32-true", "ieee"), ("bf16-mixed", "tf32")])
 def test_cuda_settings(precision: str, mode: str, monkeypatch) -> None:
     """cuDNN autotuning on; TF32 off for exact fp32 only (settings restored afterwards)."""
-    from harness.fast import cuda_settings
+    from harness.engine.speedups import cuda_settings
 
     b = torch.backends
     if not hasattr(b.cudnn, "fp32_precision"):
@@ -374,7 +376,8 @@ def test_freed_memory_is_reused_not_faulted_in_again() -> None:
     """
     probe = (
         "import resource, torch\n"
-        "from harness.fast import prepare, return_freed_memory, reuse_freed_memory\n"
+        "from harness.data.malloc import return_freed_memory, reuse_freed_memory\n"
+        "from harness.engine.speedups import prepare\n"
         "def faults():\n"
         "    start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
         "    for _ in range(4):\n"

@@ -16,8 +16,9 @@ from timm.data import create_transform, resolve_data_config
 from timm.models import get_pretrained_cfg
 from torch import nn
 
-from harness import HarnessError, registry, weights
-from harness.cli import main
+from harness.cli.main import main
+from harness.errors import HarnessError
+from harness.zoo import registry, weights
 
 LITE0 = SHARED / "weights" / "tf_efficientnet_lite0.pth"
 LITE1 = SHARED / "weights" / "tf_efficientnet_lite1.pth"
@@ -203,7 +204,7 @@ def test_weights_tag_is_the_same_as_naming_it(offline_hub: Path) -> None:
 
 def test_flops_of_a_timm_model_equal_a_hand_count() -> None:
     """FLOPs = 2 x the multiply-accumulates of every convolution and linear layer."""
-    from harness import measure
+    from harness.measure import speed
 
     model = timm.create_model("tf_efficientnet_lite0").eval()
     macs = 0
@@ -220,7 +221,7 @@ def test_flops_of_a_timm_model_equal_a_hand_count() -> None:
         model(torch.zeros(1, 3, 224, 224))
     for h in hooks:
         h.remove()
-    assert measure.flops_per_image(model, 224) == 2 * macs == 2 * 385187552
+    assert speed.flops_per_image(model, 224) == 2 * macs == 2 * 385187552
 
 
 # --- exact numbers ------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""harness.weights: random init, local state_dict files, refusals, the offline cache error."""
+"""harness.zoo.weights: random init, local state_dict files, refusals, the offline cache error."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from torchvision.models import SqueezeNet1_1_Weights, resnet18, squeezenet1_1
 
-from harness import HarnessError
-from harness.weights import load
+from harness.errors import HarnessError
+from harness.zoo.weights import load
 
 NAME = "squeezenet1_1"
 

@@ -1,0 +1,1 @@
+"""The command line: entry point, parser, option groups, help text, commands, console output."""

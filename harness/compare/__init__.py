@@ -1,0 +1,1 @@
+"""Comparing models: the parent, the per-model child, the report, analysis and figures."""

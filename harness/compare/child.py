@@ -1,0 +1,292 @@
+"""One model's figures in a process of its own: accuracy, latency, throughput, memory, size.
+
+``python -m harness.compare.child SPEC.json`` is the child that ``compare.run_child``
+starts per model; it writes ``models/<stem>.json`` (``Spec.result_path``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harness.config import Spec
+from harness.data.decode import decoder
+from harness.engine.files import write_atomic
+from harness.engine.speedups import amp_dtype, cuda_settings, prepare, resolve_precision
+from harness.errors import EXIT_USAGE, HarnessError, WeightsUnavailable
+from harness.measure import conditions
+from harness.measure import speed as m
+from harness.measure.stats import SUMMARY
+
+
+def measure(spec: Spec) -> dict[str, Any]:
+    """Accuracy (real weights only), latency, throughput, memory and size of one model."""
+    threads = conditions.set_threads(spec.threads)
+    _import_libraries(spec.model)
+    baseline = m.current_rss_mib()  # after the imports: what the model itself adds
+    device = _device(spec.accelerator)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    row, loaded = _load(spec)
+    samples = _samples(spec, loaded) if spec.data else None
+    spec = replace(spec, progress=False)
+    if spec.run == 1 and samples is not None and samples.labelled and not loaded.random:
+        logger = _logger(spec)  # test/top1, test/top5; the parent adds the rest at the end
+        acc, precision = _accuracy(spec, loaded, logger, samples)  # resolved there, once
+        logger.experiment.close()
+        row.update(acc)
+    else:
+        precision = resolve_precision(spec.precision, spec.accelerator)
+        cuda_settings(precision)
+    spec = replace(spec, precision=precision)  # from here on, as the accuracy run had it
+    model = prepare(loaded.model.to(device), spec.channels_last, spec.compile)
+    row.update(_speed(spec, model, loaded, samples, device, threads))
+    row.update(_memory(baseline, device))
+    row.update(_setup(spec, model, loaded, device))
+    if spec.run > 1:
+        row["accuracy_note"] = "measured in the first run only"
+    elif row["top1"] is None and not row.get("accuracy_note"):
+        row["accuracy_note"] = f"n/a ({_why_unlabelled(samples)})"
+    return row
+
+
+def _why_unlabelled(samples: Any) -> str:
+    """No data, no labels, or (class folders of other models, say) folders naming no class."""
+    from harness.data.datamodule import UNNAMED_FOLDERS
+
+    if samples is None:
+        return "no data"
+    return next((n for n in samples.notes if n.startswith(UNNAMED_FOLDERS)), "no labels")
+
+
+def _import_libraries(model: str) -> None:
+    """Lightning (the accuracy run, TensorBoard), and timm for a timm model, loaded now.
+
+    So that the baseline memory holds the libraries and ``memory_rise_mib`` is what
+    the model and its activations add, whichever library the model comes from.
+    """
+    import lightning.pytorch  # noqa: F401
+
+    from harness.zoo import timm_models
+
+    if timm_models.is_timm(model):
+        import timm  # noqa: F401
+
+
+def _speed(
+    spec: Spec,
+    model: Any,
+    loaded: Any,
+    samples: Any,
+    device: torch.device,
+    threads: int,
+) -> dict[str, Any]:
+    """Batch-1 latency, model throughput, end-to-end throughput (with data) and the load."""
+    amp = amp_dtype(spec.precision)
+    size = loaded.card.input_size
+    with conditions.Watch() as watch:  # the load before, during and after the model-only timings
+        lat, thr = _model_timings(spec, model, size, device, amp)
+    row = {f"latency_{k}": round(v, 3) for k, v in lat.items() if k.startswith("ms_")}
+    row["latency_runs"] = lat["runs"]
+    row["throughput_ips"] = round(thr["images_per_s"], 3)
+    if samples is not None:
+        row.update(_end_to_end(spec, model, loaded, samples, device))
+    return row | watch.conditions(threads, conditions.spread(lat["samples_ms"]))
+
+
+def _model_timings(
+    spec: Spec, model: Any, size: int, device: torch.device, amp: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Batch-1 latency and batch throughput of the model alone, on random input."""
+    lat = m.latency(
+        model,
+        torch.randn(1, 3, size, size),
+        min_seconds=spec.latency_seconds,
+        device=device,
+        amp_dtype=amp,
+    )
+    thr = m.throughput_model(
+        model,
+        spec.batch_size,
+        size,
+        warmup=1,
+        runs=2,
+        min_seconds=1.0,
+        device=device,
+        amp_dtype=amp,
+    )
+    return lat, thr
+
+
+def _end_to_end(
+    spec: Spec, model: Any, loaded: Any, samples: Any, device: torch.device
+) -> dict[str, Any]:
+    """Images per second from files to predictions, with the decoding used."""
+    tf = loaded.transforms()
+    dec = decoder(spec, tf)
+    e2e = m.throughput_end_to_end(
+        model,
+        samples.files,
+        tf,
+        spec.batch_size,
+        spec.workers(),
+        device=device,
+        amp_dtype=amp_dtype(spec.precision),
+        decode=dec,
+        channels_last=spec.channels_last,
+    )
+    return {"throughput_e2e_ips": round(e2e["images_per_s"], 3), "decode": dec.mode}
+
+
+def _memory(baseline: float, device: torch.device) -> dict[str, Any]:
+    """Peak resident memory, what the model added to it, and the GPU's peaks on CUDA."""
+    peak = m.peak_rss_mib()
+    row: dict[str, Any] = {
+        "peak_memory_mib": round(peak, 1),
+        "memory_rise_mib": round(peak - baseline, 1),
+        "baseline_memory_mib": round(baseline, 1),
+    }
+    if device.type == "cuda":
+        row["gpu_max_allocated_mib"] = round(torch.cuda.max_memory_allocated(device) / m.MIB, 1)
+        row["gpu_max_reserved_mib"] = round(torch.cuda.max_memory_reserved(device) / m.MIB, 1)
+    return row
+
+
+def _setup(spec: Spec, model: Any, loaded: Any, device: torch.device) -> dict[str, Any]:
+    """Size (parameters, FLOPs) and how the model was run: device, precision, classes."""
+    size = loaded.card.input_size
+    return {
+        "params": m.count_params(model),
+        "flops": m.flops_per_image(loaded.model.cpu(), size),
+        "image_size": size,
+        "device": str(device),
+        "precision": spec.precision,
+        "batch_size": spec.batch_size,
+        "dataset": loaded.card.dataset,
+        "classes": len(loaded.categories),
+        "label_space": loaded.card.label_space,
+        "preprocessing": loaded.card.preprocessing,
+        "error": None,
+    }
+
+
+def _device(accelerator: str) -> Any:
+    from harness.engine.speedups import check_accelerator
+
+    return torch.device(check_accelerator(accelerator))
+
+
+def _load(spec: Spec) -> tuple[dict[str, Any], Any]:
+    """Real weights where they can be had; random ones (accuracy n/a) where not.
+
+    ``NAME=FILE`` models load FILE, with ``spec.classes`` when given.
+    """
+    from harness.zoo import classlist, registry, weights
+
+    name, own, file = spec.model.partition("=")
+    default = registry.card(name)
+    note = None
+    if own:
+        classes = classlist.read(spec.classes) if spec.classes else None
+        loaded = weights.load(name, file, None, classes, spec.weights_key)
+    else:
+        try:
+            loaded = weights.load(name, "DEFAULT", spec.weights_dir)
+        except WeightsUnavailable:
+            loaded, note = weights.load(name, "none"), "n/a (weights unavailable offline)"
+    published = loaded.card.published_top1 is not None  # None for classes of one's own
+    source = Path(loaded.source)
+    custom = source.is_file()
+    row: dict[str, Any] = {
+        "model": spec.model,
+        "architecture": name,
+        "top1": None,
+        "top5": None,
+        "published_top1": loaded.card.published_top1,
+        "published_top5": loaded.card.published_top5,
+        "published_weights": f"{default.library} {default.weights}" if published else None,
+        "weights": loaded.source,
+        "random_weights": loaded.random,
+        "accuracy_note": note,
+        "size_mib": round(m.weight_file_mib(source), 3) if custom else default.file_mb,
+    }
+    if custom and published and default.library == "torchvision":  # for its own weights
+        row["published_note"] = f"published figures are for torchvision's {default.weights}"
+    return row, loaded
+
+
+def _samples(spec: Spec, loaded: Any) -> Any:
+    from harness.data.datamodule import find_samples
+
+    assert spec.data is not None
+    return find_samples(
+        spec.data,
+        loaded.categories,
+        loaded.card.wnids,
+        spec.labels,
+        spec.limit,
+        spec.sample,
+        spec.seed,
+    )
+
+
+def _logger(spec: Spec) -> Any:
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    where = spec.tensorboard_dir()
+    return TensorBoardLogger(where.parent, name=where.name, version="", default_hp_metric=False)
+
+
+def _accuracy(spec: Spec, loaded: Any, logger: Any, samples: Any) -> tuple[dict[str, Any], str]:
+    """The accuracy fields of the row, and the precision the run resolved.
+
+    On the images the child found already (``samples``): the folder is not listed twice.
+    """
+    from harness.engine import runs
+
+    res = runs.test(
+        loaded,
+        str(spec.data),
+        spec,
+        spec.labels,
+        spec.limit,
+        str(spec.test_dir()),
+        logger=logger,
+        log_extras=False,
+        sample=spec.sample,
+        seed=spec.seed,
+        samples=samples,
+    )
+    assert res is not None
+    keys = ("top1", "top5", "n", "labelled", "correct1", "correct5", "accuracy_note", "skipped")
+    return {k: res[k] for k in (*keys, *SUMMARY)}, res["precision"]
+
+
+def main(spec_file: str) -> int:
+    """Measure the model of ``spec_file``, write its row; a HarnessError: one line, status 2."""
+    spec = Spec.from_json(Path(spec_file).read_text())
+    try:
+        row = measure(spec)
+    except HarnessError as e:
+        print(f"harness: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    write_atomic(spec.result_path(), json.dumps(row, indent=2))
+    return 0
+
+
+def run_main() -> None:
+    """The child process's entry: unbuffered output, the row written, a quick exit."""
+    from harness.engine.shutdown import exit_now
+
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    exit_now(main(sys.argv[1]))
+
+
+if __name__ == "__main__":
+    run_main()

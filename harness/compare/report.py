@@ -1,0 +1,189 @@
+"""Compare's report: the comparison table, report.md, results.json/.csv and the plot."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.engine.files import table, to_csv, to_json, write_atomic
+
+if TYPE_CHECKING:
+    from harness.config import Spec
+
+COMPARE_COLUMNS = (
+    ("model", "model", None),
+    ("top-1", "top1", "pct"),
+    ("top-1 95% CI", "top1_ci95", "ci"),
+    ("top-5", "top5", "pct"),
+    ("top-5 95% CI", "top5_ci95", "ci"),
+    ("ECE", "ece", ".3f"),
+    ("published top-1", "published_top1", "published"),
+    ("ms/image p50", "latency_ms_p50", ".2f"),
+    ("p90", "latency_ms_p90", ".2f"),
+    ("images/s model", "throughput_ips", ".1f"),
+    ("images/s end-to-end", "throughput_e2e_ips", ".1f"),
+    ("peak MiB", "peak_memory_mib", ".0f"),
+    ("rise MiB", "memory_rise_mib", ".0f"),
+    ("params M", "params", "M"),
+    ("GFLOPs/image", "flops", "G"),
+    ("weights MiB", "size_mib", ".1f"),
+)
+
+
+def cell(row: dict[str, Any], key: str, fmt: str | None) -> str:
+    """One formatted table cell; n/a where the value is missing."""
+    v = row.get(key)
+    if v is None:
+        return "n/a" if fmt else ""
+    if fmt == "pct":
+        return f"{100 * v:.1f}%"
+    if fmt == "ci":
+        return f"{100 * v[0]:.1f}-{100 * v[1]:.1f}%"
+    if fmt == "published":  # * : the library's figure is for other weights than these
+        return f"{100 * v:.1f}%" + ("*" if row.get("published_note") else "")
+    if fmt in ("M", "G"):
+        return f"{v / (1e6 if fmt == 'M' else 1e9):.2f}"
+    return format(v, fmt) if fmt else str(v)
+
+
+def compare_table(rows: Sequence[dict[str, Any]], markdown: bool = False) -> str:
+    """The comparison as a text table, or a Markdown one."""
+    header = [h for h, _, _ in COMPARE_COLUMNS]
+    body = [
+        [cell(r, k, f) if not r.get("error") or k == "model" else "" for _, k, f in COMPARE_COLUMNS]
+        for r in rows
+    ]
+    if not markdown:
+        return table(body, header)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in body)])
+
+
+def same_classes(rows: Sequence[dict[str, Any]]) -> str:
+    """A sentence on whether the measured models share one label space (classes by WordNet id).
+
+    Accuracy is only comparable within one label space: models of different ones
+    are named in groups, and their accuracy is not ranked across them.
+    """
+    done = [r for r in rows if not r.get("error")]
+    spaces: dict[Any, list[dict[str, Any]]] = {}
+    for r in done:
+        spaces.setdefault(r.get("label_space"), []).append(r)
+    if len(spaces) <= 1 and done:
+        first = done[0]
+        return (
+            f"All {len(done)} measured models predict the same {first.get('classes')} classes "
+            f"({first.get('dataset')}; same WordNet ids in the same order)."
+        )
+    groups = "; ".join(
+        f"{', '.join(r['model'] for r in g)}: {g[0].get('dataset')}, {g[0].get('classes')} classes"
+        for g in spaces.values()
+    )
+    return f"WARNING: different label spaces, accuracy not comparable across them: {groups}."
+
+
+def write_compare(
+    run: Path, rows: list[dict[str, Any]], spec: Spec, env: dict[str, Any], final: bool
+) -> None:
+    """results.json, results.csv, report.md and (at the end) accuracy_vs_latency.png and
+    each model's TensorBoard figures (``compare_tb``).
+
+    ``env`` is ``report.environment()`` taken once when the comparison started.
+    """
+    write_atomic(run / "results.json", to_json(rows))
+    write_atomic(
+        run / "results.csv", to_csv([{**r, "skipped": len(r.get("skipped") or [])} for r in rows])
+    )
+    if final and any(r.get("latency_ms_p50") for r in rows):
+        from harness.compare.latency_figure import plot_compare, title
+
+        plot_compare(rows, run / "accuracy_vs_latency.png", title(spec.data, rows, env))
+    sections: list[str] = []
+    if final:  # intervals, paired tests, calibration, disagreements, worst classes
+        from harness.compare.analysis import analyse
+        from harness.compare.tensorboard import write_runs
+
+        sections = analyse(run, rows, spec.data)
+        write_runs(run, rows, spec)
+    write_atomic(run / "report.md", report_md(rows, spec, env, final, sections))
+
+
+def report_md(
+    rows: list[dict[str, Any]],
+    spec: Spec,
+    env: dict[str, Any],
+    final: bool,
+    sections: Sequence[str] = (),
+) -> str:
+    """report.md: the data, the table, what the columns mean, analysis, notes, environment."""
+    notes = _notes(rows)
+    md = [
+        f"# Comparison of {len(rows)} models",
+        "",
+        _data_line(spec),
+        "",
+        compare_table(rows, markdown=True),
+        "",
+        "Top-1/top-5 are micro averages (correct images / images). Latency: batch size 1 "
+        "after warm-up. Throughput at batch size "
+        f"{spec.batch_size}: model alone, and end to end (read, decode, preprocess, model). "
+        "Peak MiB: the model's process's peak resident memory; rise: over the process "
+        "after imports. GFLOPs count 2 per multiply-accumulate (torchvision's GFLOPS are "
+        "multiply-accumulates, half these).",
+        "",
+        same_classes(rows),
+        "",
+        *sections,
+        *(["Notes:", *notes, ""] if notes else []),
+        "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items() if v is not None),
+        "",
+        *(
+            ["![accuracy vs latency](accuracy_vs_latency.png)", ""]
+            if final
+            else ["(run in progress)", ""]
+        ),
+    ]
+    return "\n".join(md)
+
+
+def _data_line(spec: Spec) -> str:
+    """report.md's line on the images: folder, selection, labels, decoding."""
+    return (
+        f"Data: `{spec.data}`"
+        + (f" (the first {spec.limit} images, --limit)" if spec.limit else "")
+        + (f" (a random {spec.sample} images, seed {spec.seed})" if spec.sample else "")
+        + (f", labels `{spec.labels}`" if spec.labels else "")
+        + (" (`--decode fast`: JPEGs in draft mode)" if spec.decode == "fast" else "")
+    )
+
+
+def problems(rows: Sequence[dict[str, Any]], kind: str) -> list[tuple[str, str]]:
+    """(model, what) of the rows that failed (``kind`` "error"), whose accuracy was not
+    measured ("n/a": random weights, no labels) or whose timings are noisy ("noisy"):
+    what the console and report.md both say of them.
+    """
+    from harness.measure.conditions import describe
+
+    if kind == "error":
+        return [(r["model"], r["error"]) for r in rows if r.get("error")]
+    if kind == "n/a":
+        return [
+            (r["model"], f"accuracy {r['accuracy_note']}")
+            for r in rows
+            if not r.get("error") and r.get("top1") is None and r.get("accuracy_note")
+        ]
+    return [(r["model"], describe(r)) for r in rows if r.get("noisy") and not r.get("error")]
+
+
+def _notes(rows: list[dict[str, Any]]) -> list[str]:
+    """report.md's notes: errors, accuracy not measured, published figures, noisy timings."""
+    notes = [
+        f"- {model}: {what}" for kind in ("error", "n/a") for model, what in problems(rows, kind)
+    ]
+    notes += [f"- {r['model']}: * {r['published_note']}" for r in rows if r.get("published_note")]
+    notes += [f"- {model}: {what}" for model, what in problems(rows, "noisy")]
+    repeat = max((r.get("repeat", 1) for r in rows), default=1)
+    if repeat > 1:
+        notes.append(f"- timings: median of {repeat} runs, round-robin (ranges in results.json)")
+    return notes

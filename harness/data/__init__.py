@@ -1,0 +1,1 @@
+"""Images and labels: finding and decoding files, samples, transforms, the DataModule."""

@@ -1,0 +1,1 @@
+"""Running a model: the LightningModule, Trainer runs, recovery, speed-ups, results files."""

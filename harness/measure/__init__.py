@@ -1,0 +1,1 @@
+"""Measuring: speed and memory, the conditions a timing was taken in, statistics."""

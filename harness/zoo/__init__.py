@@ -1,0 +1,1 @@
+"""The model zoo: one registry over torchvision and timm, weights, checkpoints, class lists."""
