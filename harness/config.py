@@ -28,6 +28,35 @@ def default_workers() -> int:
     return min(8, os.cpu_count() or 1)
 
 
+SHOWN = 16  # characters of a run's name that TensorBoard's HPARAMS table shows before "..."
+
+
+def tensorboard_runs(models: list[str]) -> dict[str, str]:
+    """Each compare model's TensorBoard run (a folder of the run directory), distinct in
+    its first ``SHOWN`` characters, since the HPARAMS table cuts names there.
+
+    A name whose start is shared keeps its path with the shortest ending that tells it
+    apart put first: the three ``timm/tf_efficientnet_lite*`` would all read
+    ``timm/tf_efficien...``.
+
+    >>> tensorboard_runs(["squeezenet1_1", "timm/tf_efficientnet_lite0", "timm/tf_efficientnet_lite1"])
+    {'squeezenet1_1': 'squeezenet1_1', 'timm/tf_efficientnet_lite0': 'lite0 timm_tf_efficientnet_lite0', 'timm/tf_efficientnet_lite1': 'lite1 timm_tf_efficientnet_lite1'}
+    """  # noqa: E501
+    slugs = {m: Spec(m, "").slug() for m in models}
+    out = {}
+    for m, slug in slugs.items():
+        if sum(s[:SHOWN] == slug[:SHOWN] for s in slugs.values()) == 1:
+            out[m] = slug
+            continue
+        parts = re.split(r"(?<=[/_.-])", slug)  # "timm/", "tf_", "efficientnet_", "lite0"
+        for k in range(len(parts) - 1, -1, -1):
+            tail = "".join(parts[k:])
+            if sum(s.endswith(tail) for s in slugs.values()) == 1:
+                break
+        out[m] = f"{tail.replace('/', '_')} {slug.replace('/', '_')}"
+    return out
+
+
 def stamp(now: float | None = None) -> str:
     """A run folder's date and time, ``YYYYmmdd-HHMMSS`` (local time; ``now``: a time.time())."""
     return time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
@@ -86,6 +115,7 @@ class Spec(RunConfig):
     classes: str | None = None  # the class list of NAME=FILE models
     weights_key: str | None = None
     run: int = 1  # which of the --repeat runs: accuracy is measured in the first only
+    tensorboard_run: str | None = None  # its folder in run_dir (tensorboard_runs); None: slug
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -112,6 +142,10 @@ class Spec(RunConfig):
         """
         name, own, file = self.model.partition("=")
         return name + own + re.sub(r"[^\w.+-]+", "_", file)
+
+    def tensorboard_dir(self) -> Path:
+        """The model's TensorBoard run: ``run_dir/<tensorboard_run, else the slug>``."""
+        return Path(self.run_dir) / (self.tensorboard_run or self.slug())
 
     def stem(self) -> str:
         """``models/<stem>.json``, ``.log``, ``.spec.json``: the slug, ``.run<N>`` after run 1."""

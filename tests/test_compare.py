@@ -101,9 +101,9 @@ def test_tensorboard_run_per_model(compared):
     from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
     for name, row in rows_of(compared).items():
-        ea = EventAccumulator(str(compared / name))
+        ea = EventAccumulator(str(compared / name))  # names distinct in 16 characters: as is
         ea.Reload()
-        p50 = ea.Scalars("compare/latency_ms_p50")[-1].value
+        p50 = ea.Scalars("timing/latency_ms_p50")[-1].value
         assert p50 == pytest.approx(row["latency_ms_p50"], rel=1e-6)
         start = ea.PluginTagToContent("hparams")["_hparams_/session_start_info"]
         hp = HParamsPluginData.FromString(start).session_start_info.hparams

@@ -184,7 +184,7 @@ def test_printed_test_uses_data_and_its_labels(
 def test_printed_tensorboard_command_finds_the_run(demo: list[str], checkout: Path) -> None:
     proc = sh(demo[2] + " --inspect", checkout, timeout=120)  # --inspect: read, do not serve
     assert proc.returncode == 0, proc.stderr
-    assert "compare/latency_ms_p50" in proc.stdout + proc.stderr
+    assert "timing/latency_ms_p50" in proc.stdout + proc.stderr
 
 
 def test_empty_data_folder_says_what_to_put_there(tmp_path: Path) -> None:

@@ -97,6 +97,56 @@ def test_ddp_two_processes_count_each_image_once(nips, squeezenet_weights, refer
     assert two["top1"] == top1 / 101 and two["top5"] == top5 / 101
     assert [r["file"] for r in rows] == files  # each once, in the labels file's order
     check_rows_against_reference(rows, reference, labels)
+    # threads as each process had them, the same in the summary and in results.json
+    per = two["threads"]
+    assert two["environment"]["torch_threads"] == per
+    assert f"cpu x2, {per} thread{'s' * (per != 1)} per process)" in proc.stdout
+    assert grid_files(out, nips / "images", files) == files[:16]  # as one process shows them
+    # the note on DDP slower than one process, from the run's own two times
+    assert 0 < two["loop_seconds"] < two["seconds"]
+    slower = [n for n in two["notes"] if "processes on one CPU took" in n]
+    assert bool(slower) == (two["seconds"] >= 2 * two["loop_seconds"])
+    assert all(f"note      {n}" in proc.stdout for n in slower)
+
+
+@pytest.mark.parametrize(
+    ("devices", "nodes", "accelerator", "seconds", "loop", "noted"),
+    [(2, 1, "cpu", 3.0, 1.5, True), (2, 1, "cpu", 2.9, 1.5, False), (1, 1, "cpu", 9.0, 1.0, False),
+     (2, 2, "cpu", 9.0, 1.0, False), (2, 1, "cuda", 9.0, 1.0, False)],
+)  # fmt: skip
+def test_ddp_slower_note_only_for_processes_sharing_one_cpu(
+    devices: int, nodes: int, accelerator: str, seconds: float, loop: float, noted: bool
+) -> None:
+    """Twice the loop's time or more, several processes, one machine, its CPU: noted."""
+    from harness.engine.results import ddp_note
+
+    res = {"devices": devices, "num_nodes": nodes, "accelerator": accelerator,
+           "seconds": seconds, "loop_seconds": loop, "n": 10}  # fmt: skip
+    assert bool(ddp_note(res)) == noted
+
+
+def grid_files(run: Path, images: Path, files: list[str]) -> list[str]:
+    """Which of ``files`` each tile of the run's sample grid shows: the file whose
+    squeezenet preprocessing (un-normalised, by hand) is nearest the tile's pixels."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from torchvision.models import SqueezeNet1_1_Weights
+
+    ea = EventAccumulator(str(run), size_guidance={"images": 0})
+    ea.Reload()
+    (grid,) = ea.Images("test/samples")
+    pixels = np.asarray(Image.open(io.BytesIO(grid.encoded_image_string)).convert("RGB"))
+    tf = SqueezeNet1_1_Weights.DEFAULT.transforms()
+    mean, std = np.array(tf.mean), np.array(tf.std)
+    crops = {}
+    for f in files[:32]:
+        x = tf(Image.open(images / f).convert("RGB")).permute(1, 2, 0).numpy()
+        crops[f] = np.clip((x * std + mean) * 255, 0, 255)
+    shown = []
+    for k in range(len(files[:16])):
+        y, x = (k // 4) * (224 + 32 + 4) + 32, (k % 4) * (224 + 4)
+        tile = pixels[y : y + 224, x : x + 224].astype(float)
+        shown.append(min(crops, key=lambda f: np.abs(crops[f] - tile).mean()))
+    return shown
 
 
 def test_tensorboard_holds_the_run(nips, squeezenet_weights, tmp_path, monkeypatch):

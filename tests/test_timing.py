@@ -13,6 +13,8 @@ import hashlib
 import json
 import os
 import platform
+import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -32,18 +34,42 @@ ROOT = Path(__file__).resolve().parents[1]
 LINUX = pytest.mark.skipif(not Path("/proc/loadavg").is_file(), reason="no /proc/loadavg")
 
 
+SPIN = "print('spinning', flush=True)\nwhile True: pass"
+
+
 @pytest.fixture
 def busy() -> Iterator[Callable[[int], None]]:
-    """Start busy (spinning) processes on demand; all are killed at the end."""
+    """Start busy (spinning) processes on demand, not ours: each is started by a shell that
+    exits at once, so that it is no descendant of this process (as another user's work is
+    not). All are killed at the end."""
+    pids: list[int] = []
+
+    def start(n: int) -> None:
+        for _ in range(n):
+            cmd = f"{shlex.quote(sys.executable)} -S -c {shlex.quote(SPIN)} & echo $!"
+            sh = subprocess.Popen(["sh", "-c", cmd], stdout=subprocess.PIPE)
+            assert sh.stdout is not None
+            pids.append(int(sh.stdout.readline()))
+            assert sh.wait() == 0
+            # past its start-up, in the loop: no sleep guessed
+            assert sh.stdout.readline() == b"spinning\n"
+
+    yield start
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def own_busy() -> Iterator[Callable[[int], None]]:
+    """Spinning child processes of this one, as DataLoader workers are."""
     procs: list[subprocess.Popen] = []
 
     def start(n: int) -> None:
-        spin = "print('spinning', flush=True)\nwhile True: pass"
         for _ in range(n):
             procs.append(
-                subprocess.Popen([sys.executable, "-S", "-c", spin], stdout=subprocess.PIPE)
+                subprocess.Popen([sys.executable, "-S", "-c", SPIN], stdout=subprocess.PIPE)
             )
-        for p in procs[-n:]:  # each is past its start-up, in the loop: no sleep guessed
+        for p in procs[-n:]:
             assert p.stdout is not None and p.stdout.readline() == b"spinning\n"
 
     yield start
@@ -94,11 +120,24 @@ def test_combine_medians_ranges_and_majority() -> None:
     assert (row["throughput_ips"], row["throughput_ips_range"]) == (20.0, [10.0, 30.0])
     assert row["top1"] == 0.75 and row["repeat"] == 3 and row["failed_runs"] == ["boom"]
     assert row["noisy_runs"] == 2 and row["noisy"]  # 2 of 3: the median may be a noisy run
-    assert row["load_before"] == 2.5 and row["noisy_reasons"] == ["load average 2.5 > 2 cores"]
+    assert row["load_before"] == 2.5 and row["noisy_reasons"] == [
+        "load average 2.5 > 2 cores",
+        "batch-1 median 10-30 ms over the 3 runs: 3.0x > 1.5",  # 30 / 10
+    ]
     assert [r["latency_ms_p50"] for r in row["runs"]] == [30.0, 10.0, 20.0]
-    calm = conditions.combine([run(1.0, 1.0, True), run(2.0, 1.0, False), run(3.0, 1.0, False)])
+    calm = conditions.combine([run(10.0, 1.0, True), run(12.0, 1.0, False), run(14.0, 1.0, False)])
     assert not calm["noisy"] and calm["noisy_runs"] == 1 and calm["noisy_reasons"] == []
     assert conditions.combine([first]) is first
+
+
+def test_batch1_median_that_moved_between_runs_is_noisy() -> None:
+    """Two runs each quiet by its own account, 20 then 34 ms: the runs disagree by 1.7x."""
+    row = conditions.combine([run(20.0, 50.0, False), run(34.0, 29.4, False)])
+    why = "batch-1 median 20-34 ms over the 2 runs: 1.7x > 1.5"  # 34 / 20 = 1.7
+    assert row["noisy"] and row["noisy_runs"] == 0 and row["noisy_reasons"] == [why]
+    assert conditions.describe(row) == f"noisy timings: {why}"
+    close = conditions.combine([run(20.0, 50.0, False), run(30.0, 33.3, False)])  # 1.5x: not over
+    assert not close["noisy"] and close["noisy_reasons"] == []
 
 
 @LINUX
@@ -131,6 +170,19 @@ def test_runnable_counts_busy_processes_but_not_our_own_threads(busy) -> None:
     finally:
         stop.set()
         t.join()
+
+
+@LINUX
+def test_our_own_child_processes_are_not_other_load(busy, own_busy) -> None:
+    """Loader workers are the run's own work: two spinning children of ours count as our
+    running threads, not as others; two spinners of someone else's as others."""
+    own_busy(2)
+    conditions._FAMILY["at"] = -1.0  # the children started just now: list them again
+    assert max(conditions._own_running() for _ in range(20)) >= 3  # this thread and both
+    before = min(conditions.runnable_others() for _ in range(20))
+    busy(2)
+    after = max(conditions.runnable_others() for _ in range(20))
+    assert after >= 2 and after >= before + 1  # others' spinners seen
 
 
 @LINUX
@@ -203,14 +255,34 @@ def test_repeat_measures_accuracy_once(repeated: Path, nips: Path, reference) ->
     assert row["model"] == "squeezenet1_1" and row["top1"] == first["correct1"] / LIMIT
 
 
-def test_repeat_tensorboard_steps_are_the_runs(repeated: Path) -> None:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+def test_repeat_hparams_tab_shows_the_report_medians(repeated: Path, nips: Path) -> None:
+    """TensorBoard's own server gives, for each model, the figures results.json and
+    report.md give (the medians of the runs, not the last run), accuracy among the
+    five metrics its table ticks, and the data, labels and limit as hyperparameters."""
+    from tensorboard_api import hparams_tab, metric_values
 
-    ea = EventAccumulator(str(repeated / "mobilenet_v3_small"))
-    ea.Reload()
-    got = {e.step: e.value for e in ea.Scalars("compare/latency_ms_p50")}
-    runs = per_run(repeated, "mobilenet_v3_small")
-    assert got == pytest.approx({i: r["latency_ms_p50"] for i, r in enumerate(runs)}, rel=1e-6)
+    experiment, groups = hparams_tab(repeated, sessions=len(MODELS))
+    rows = {r["model"]: r for r in json.loads((repeated / "results.json").read_text())}
+    assert sorted(g["name"] for g in groups) == sorted(MODELS)
+    tags = [m["name"]["tag"] for m in experiment["metricInfos"]]
+    assert {"test/top1", "test/top5"} <= set(tags[:5])  # the table ticks the first five
+    keys = {"latency_ms_p50": "timing/latency_ms_p50", "latency_ms_p90": "timing/latency_ms_p90",
+            "throughput_ips": "timing/throughput_ips",
+            "throughput_e2e_ips": "timing/throughput_e2e_ips"}  # fmt: skip
+    for g in groups:
+        row, shown = rows[g["hparams"]["model"]], metric_values(g)
+        runs = per_run(repeated, row["model"])
+        for key, tag in keys.items():  # each the median of the three runs, by hand
+            median = sorted(r[key] for r in runs)[1]
+            assert shown[tag] == pytest.approx(median, rel=1e-6), (row["model"], key)
+        # memory: the first run's (its process also ran the accuracy pass), as in the report
+        assert shown["usage/peak_memory_mib"] == pytest.approx(runs[0]["peak_memory_mib"])
+        assert row["peak_memory_mib"] == runs[0]["peak_memory_mib"]
+        if row["top1"] is not None:
+            assert shown["test/top1"] == pytest.approx(row["top1"], abs=1e-6)
+        hp = g["hparams"]
+        assert (hp["data"], hp["labels"]) == (str(nips / "images"), str(nips / "labels.csv"))
+        assert (hp["limit"], hp["repeat"], hp["sample"]) == (LIMIT, 3, "None")
 
 
 @pytest.fixture

@@ -163,7 +163,7 @@ def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
     print(
         f"time      {res['seconds']:.2f} s, {res['images_per_second']:.1f} images/s "
         f"({res['precision']}, {res['accelerator']} x{res['devices']}{_nodes(res)}, "
-        f"{counted(res['threads'], 'thread')})"
+        f"{threads(res)})"
     )
     for s in res["skipped"]:
         print(f"skipped   {s['file']}: {s['reason']}")
@@ -184,6 +184,12 @@ def _label_issues(res: dict[str, Any]) -> str:
         f"top-1 without {'them' if k != 1 else 'it'} {pct(res['top1_label_issues_aside'])} "
         f"({right}/{n})"
     )
+
+
+def threads(res: dict[str, Any]) -> str:
+    """``2 threads``, ``1 thread``; ``per process`` where several processes ran."""
+    n = res["threads"]
+    return counted(n, "thread") + (" per process" if res["devices"] > 1 else "")
 
 
 def _nodes(res: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.compare import figures
 from harness.compare.published import published_section
+from harness.config import tensorboard_runs
 from harness.engine.files import to_csv, write_atomic
 from harness.measure import stats
 
@@ -69,7 +70,7 @@ def analyse(run: Path, rows: Sequence[dict[str, Any]], data: str | None) -> list
     return [
         *intervals_section(measured),
         *pairwise_section(run, pairs, [p for p in every if p not in pairs]),
-        *calibration_section(run, measured, preds),
+        *calibration_section(run, measured, preds, tensorboard_runs([r["model"] for r in rows])),
         *disagreements_section(run, preds, root),
         *worst_classes_section(run, measured),
         *published_section(run, measured),
@@ -185,8 +186,12 @@ def p_text(p: float) -> str:
 
 
 def calibration_section(
-    run: Path, measured: Sequence[dict[str, Any]], preds: Mapping[str, Predictions]
+    run: Path,
+    measured: Sequence[dict[str, Any]],
+    preds: Mapping[str, Predictions],
+    tensorboard: Mapping[str, str],
 ) -> list[str]:
+    """ECE and a reliability diagram per model, each also in the model's TensorBoard run."""
     lines = [
         "## Can the models' confidence be trusted?",
         "",
@@ -204,7 +209,7 @@ def calibration_section(
         right = [p["correct1"] == "1" for p in labelled]
         fig = figures.reliability(m, stats.reliability_bins(conf, right), r["ece"])
         png = reliability_png(m)
-        figures.save(fig, run / png, run / slug(m), "compare/reliability")  # m's TensorBoard run
+        figures.save(fig, run / png, run / tensorboard[m], "compare/reliability")  # its TB run
         mean, acc = sum(conf) / len(conf), sum(right) / len(right)
         lines += [
             f"- {m}: ECE {r['ece']:.3f}; mean top-1 probability {100 * mean:.1f}% against "

@@ -37,10 +37,11 @@ def measure(spec: Spec) -> dict[str, Any]:
         torch.cuda.reset_peak_memory_stats(device)
     row, loaded = _load(spec)
     samples = _samples(spec, loaded) if spec.data else None
-    logger = _logger(spec)
     spec = replace(spec, progress=False)
     if spec.run == 1 and samples is not None and samples.labelled and not loaded.random:
+        logger = _logger(spec)  # test/top1, test/top5; the parent adds the rest at the end
         acc, precision = _accuracy(spec, loaded, logger, samples)  # resolved there, once
+        logger.experiment.close()
         row.update(acc)
     else:
         precision = resolve_precision(spec.precision, spec.accelerator)
@@ -55,7 +56,6 @@ def measure(spec: Spec) -> dict[str, Any]:
         row["accuracy_note"] = "measured in the first run only"
     elif row["top1"] is None and not row.get("accuracy_note"):
         row["accuracy_note"] = f"n/a ({_why_unlabelled(samples)})"
-    _log_tensorboard(logger, row, spec.run)
     return row
 
 
@@ -240,7 +240,8 @@ def _samples(spec: Spec, loaded: Any) -> Any:
 def _logger(spec: Spec) -> Any:
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    return TensorBoardLogger(spec.run_dir, name=spec.slug(), version="", default_hp_metric=False)
+    where = spec.tensorboard_dir()
+    return TensorBoardLogger(where.parent, name=where.name, version="", default_hp_metric=False)
 
 
 def _accuracy(spec: Spec, loaded: Any, logger: Any, samples: Any) -> tuple[dict[str, Any], str]:
@@ -264,31 +265,6 @@ def _accuracy(spec: Spec, loaded: Any, logger: Any, samples: Any) -> tuple[dict[
     keys = ("top1", "top5", "n", "labelled", "correct1", "correct5", "accuracy_note", "skipped")
     words = [k for k in WORD_KEYS if k in res]  # where labels are words
     return {k: res[k] for k in (*keys, *SUMMARY, *words)}, res["precision"]
-
-
-TB_METRICS = {
-    "latency_ms_p50": "compare/latency_ms_p50",
-    "latency_ms_p90": "compare/latency_ms_p90",
-    "throughput_ips": "compare/throughput_ips",
-    "throughput_e2e_ips": "compare/throughput_e2e_ips",
-    "peak_memory_mib": "compare/peak_memory_mib",
-    "params": "compare/params",
-    "flops": "compare/flops",
-}
-
-
-def _log_tensorboard(logger: Any, row: dict[str, Any], run: int = 1) -> None:
-    """One TensorBoard run per model: measurements (step: the run, from 0), hyperparameters."""
-    from harness.engine.tensorboard import log_hparams
-
-    values = {tag: row[key] for key, tag in TB_METRICS.items() if row.get(key) is not None}
-    if run == 1:  # the scalars at step 0 and the HPARAMS entry naming them, with accuracy
-        values |= {f"test/{k}": row[k] for k in ("top1", "top5") if row.get(k) is not None}
-        params = {k: row.get(k) for k in ("model", "weights", "precision", "device", "batch_size")}
-        log_hparams(logger, params, values)
-    else:
-        logger.log_metrics(values, step=run - 1)
-    logger.experiment.close()
 
 
 def main(spec_file: str) -> int:

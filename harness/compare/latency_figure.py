@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.compare.callouts import Point, place
 from harness.compare.figures import pyplot, save_png
 
 MEASURED = "top-1 measured here, on these images (bar: its 95% interval)"
@@ -22,11 +23,12 @@ def title(data: str | None, rows: Sequence[dict[str, Any]], env: dict[str, Any])
     return f"{what}\n{machine}" + (f", {env['gpu']}" if env.get("gpu") else "")
 
 
-def _label(ax: Any, text: str, xy: tuple[float, float], **kw: Any) -> None:
-    ax.annotate(text, xy, textcoords="offset points", xytext=(5, 5), **kw)
+LEGEND = {"fontsize": 8, "loc": "upper center", "bbox_to_anchor": (0.5, -0.14)}
+MARKERS = "s^Dvp*hX"  # a named point that has no room for its name, in the legend
 
 
-def _accuracy_panel(ax: Any, done: Sequence[dict[str, Any]]) -> None:
+def _accuracy_panel(ax: Any, done: Sequence[dict[str, Any]]) -> list[Point]:
+    points = []
     for r in done:
         x = r["latency_ms_p50"]
         if r.get("top1") is not None:
@@ -35,51 +37,76 @@ def _accuracy_panel(ax: Any, done: Sequence[dict[str, Any]]) -> None:
                 low, high = r["top1_ci95"]
                 err = [[100 * (r["top1"] - low)], [100 * (high - r["top1"])]]
                 ax.errorbar(x, 100 * r["top1"], yerr=err, color="C0", capsize=4)
-            _label(ax, r["model"], (x, 100 * r["top1"]))
+            points.append(Point(r["model"], (x, 100 * r["top1"])))
         published = r.get("published_top1")
         if published is not None and (r.get("top1") is None or r.get("published_note")):
             ax.scatter(x, 100 * published, s=60, facecolors="none", edgecolors="C1")
-            _label(ax, f"{r['model']} (published)", (x, 100 * published), color="C1", fontsize=8)
+            style = {"color": "C1", "fontsize": 8}
+            points.append(Point(f"{r['model']} (published)", (x, 100 * published), style=style))
     ax.scatter([], [], color="C0", label=MEASURED)
     ax.scatter([], [], facecolors="none", edgecolors="C1", label=PUBLISHED)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14))
+    ax.legend(**LEGEND)
     ax.set(xlabel="latency per image, p50 (ms, batch 1)", ylabel="top-1 accuracy (%)")
     ax.set_title("Accuracy vs latency")
+    return points
 
 
-def _memory_panel(ax: Any, done: Sequence[dict[str, Any]]) -> None:
+def _memory_panel(ax: Any, done: Sequence[dict[str, Any]]) -> list[Point]:
     biggest = max(d["params"] for d in done)
 
     def area(params: float) -> float:
         return 20 + 200 * params / biggest
 
+    points = []
     for r in done:
         xy = (r["latency_ms_p50"], r["peak_memory_mib"])
         ax.scatter(*xy, s=area(r["params"]), alpha=0.7)
-        _label(ax, r["model"], xy)
+        points.append(Point(r["model"], xy, area=area(r["params"])))
     for params in (biggest / 10, biggest):  # what a point's size means, in the legend
         label = f"{params / 1e6:.1f} M parameters"
         ax.scatter([], [], s=area(params), color="grey", alpha=0.5, label=label)
-    ax.legend(title="point area", fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14))
+    ax.legend(title="point area", **LEGEND)
     ax.set(xlabel="latency per image, p50 (ms, batch 1)", ylabel="peak memory (MiB)")
     ax.set_title("Memory vs latency")
     ax.set_ylim(bottom=0, top=1.15 * max(r["peak_memory_mib"] for r in done))
+    return points
 
 
-def _keep_inside(fig: Any, ax: Any) -> None:
-    """Turn the point labels that stick out of their panel back into it."""
-    renderer = fig.canvas.get_renderer()
-    box = ax.get_window_extent(renderer)
-    for text in ax.texts:
-        ext = text.get_window_extent(renderer)
-        dx, dy = text.get_position()  # the offset from the point, in points
-        if ext.x1 > box.x1:
-            text.set_horizontalalignment("right")
-            dx = -5
-        if ext.y1 > box.y1:
-            text.set_verticalalignment("top")
-            dy = -5
-        text.set_position((dx, dy))
+def _to_legend(ax: Any, left: list[Point]) -> None:
+    """The points ``left`` without room for their names, each marked and named in the legend."""
+    legend = ax.get_legend()
+    handles, labels = list(legend.legend_handles), [t.get_text() for t in legend.texts]
+    for p, marker in zip(left, MARKERS, strict=False):
+        handles.append(
+            ax.scatter(*p.xy, s=40, marker=marker, facecolors="none", edgecolors="black", zorder=3)
+        )
+        labels.append(p.name)
+    title = legend.get_title().get_text() or None
+    ncol = 1 if max(map(len, labels)) > 40 else 2
+    ax.legend(handles, labels, title=title, ncol=ncol, **LEGEND)
+
+
+def _name_points(fig: Any, named: dict[Any, list[Point]]) -> None:
+    """Names beside their points (``callouts.place``); those with no room go to the legend.
+
+    A longer legend changes the layout, so the names are placed again after it, with
+    the points already in the legend left out.
+    """
+    listed: dict[Any, list[Point]] = {ax: [] for ax in named}
+    for _ in range(3):  # the layout settles in one or two rounds
+        left = {ax: place(fig, ax, points, listed[ax]) for ax, points in named.items()}
+        if not any(left.values()):
+            return
+        for ax in named:
+            for text in list(ax.texts):
+                text.remove()
+            _to_legend(ax, left[ax])
+            listed[ax] += left[ax]
+        fig.tight_layout()
+    for ax, points in named.items():  # the layout as it is now: any still left, to the legend
+        late = place(fig, ax, points, listed[ax])
+        if late:
+            _to_legend(ax, late)
 
 
 def compare_figure(rows: Sequence[dict[str, Any]], heading: str) -> Any:
@@ -89,19 +116,17 @@ def compare_figure(rows: Sequence[dict[str, Any]], heading: str) -> Any:
     plt = pyplot()
     done = [r for r in rows if r.get("latency_ms_p50")]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5.5), sharex=True)
-    _accuracy_panel(left, done)
-    _memory_panel(right, done)
+    named = {left: _accuracy_panel(left, done), right: _memory_panel(right, done)}
     for ax in (left, right):
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
         ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.margins(x=0.2, y=0.12)
+        ax.margins(x=0.3, y=0.12)  # room for names beside the outer points
         ax.grid(True, alpha=0.3)
     fig.suptitle(heading, fontsize=9)
     fig.tight_layout()
-    for ax in (left, right):
-        _keep_inside(fig, ax)
+    _name_points(fig, named)
     return fig
 
 

@@ -92,12 +92,14 @@ def compare(
     rows and marks the rest not run.
     """
     from harness.compare.report import write_compare
+    from harness.config import tensorboard_runs
     from harness.engine.files import environment
     from harness.measure.conditions import combine
 
     env = environment(spec.precision)  # the machine, and when the comparison started
     env["torch_threads"] = spec.threads or env["torch_threads"]  # the children's
     rows = [{"model": m, "error": NOT_RUN} for m in models]
+    tb = tensorboard_runs(models)
     runs: list[list[dict[str, Any]]] = [[] for _ in models]
     try:
         for run in range(1, repeat + 1):
@@ -105,7 +107,8 @@ def compare(
                 if run > 1 and runs[i][0].get("error"):
                     continue
                 tag = f"[{i + 1}/{len(models)}]" + (f" run {run}/{repeat}" if repeat > 1 else "")
-                runs[i].append(_measured(replace(spec, model=m, run=run), tag, timeout))
+                child = replace(spec, model=m, run=run, tensorboard_run=tb[m])
+                runs[i].append(_measured(child, tag, timeout))
                 rows[i] = combine(runs[i])
                 write_compare(Path(spec.run_dir), rows, spec, env, final=False)
     except KeyboardInterrupt:

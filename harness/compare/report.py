@@ -87,7 +87,8 @@ def same_classes(rows: Sequence[dict[str, Any]]) -> str:
 def write_compare(
     run: Path, rows: list[dict[str, Any]], spec: Spec, env: dict[str, Any], final: bool
 ) -> None:
-    """results.json, results.csv, report.md and (at the end) accuracy_vs_latency.png.
+    """results.json, results.csv, report.md and (at the end) accuracy_vs_latency.png and
+    each model's TensorBoard figures (``compare_tb``).
 
     ``env`` is ``report.environment()`` taken once when the comparison started.
     """
@@ -102,8 +103,10 @@ def write_compare(
     sections: list[str] = []
     if final:  # intervals, paired tests, calibration, disagreements, worst classes
         from harness.compare.analysis import analyse
+        from harness.compare.tensorboard import write_runs
 
         sections = analyse(run, rows, spec.data)
+        write_runs(run, rows, spec)
     write_atomic(run / "report.md", report_md(rows, spec, env, final, sections))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -69,7 +70,11 @@ class ClassifierModule(L.LightningModule):
         self.rows: list[tuple[int, int, list[int], list[float]]] = []
         self.label_probs: dict[int, float] = {}
         self.skipped: list[tuple[int, str]] = []
-        self.samples: list[tuple[torch.Tensor, int, int]] = []  # for the TensorBoard grid
+        # for the TensorBoard grid: the run's first GRID images (of all processes)
+        self.samples: list[tuple[torch.Tensor, int, int]] = []
+        self._shown: list[tuple[int, torch.Tensor, int, int]] = []  # this process's, by index
+        self._first_batch: float | None = None
+        self.loop_seconds: float | None = None  # first test batch to all processes' end
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.dim() == 4:  # (B, C, H, W) stored as NHWC
@@ -105,8 +110,13 @@ class ClassifierModule(L.LightningModule):
         return order, by_label
 
     def on_test_epoch_start(self) -> None:
-        self.rows, self.skipped, self.samples = [], [], []
+        self.rows, self.skipped, self.samples, self._shown = [], [], [], []
         self.label_probs, self.word_probs = {}, []
+        self._first_batch = self.loop_seconds = None
+
+    def on_test_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if self._first_batch is None:  # the processes are up and the loaders started
+            self._first_batch = time.perf_counter()
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         found = self._predict(batch)
@@ -128,9 +138,9 @@ class ClassifierModule(L.LightningModule):
             self.test_top5.update(scores[known], y[known])
         if known.any():
             self.test_labelled.update(known.sum())
-        for img, label, pred in zip(batch["image"], y, order[:, 0], strict=True):
-            if len(self.samples) < GRID:
-                self.samples.append((img.float().cpu(), int(label), int(pred)))
+        for i, img, label, pred in zip(batch["index"], batch["image"], y, order[:, 0], strict=True):
+            if len(self._shown) < GRID:  # each process's first GRID: the run's first lie among them
+                self._shown.append((int(i), img.float().cpu(), int(label), int(pred)))
 
     def _count_words(self, order: torch.Tensor, y: torch.Tensor, by_label: torch.Tensor) -> None:
         """Right at top-1 (top-5) when that class (any of those) lies under the label;
@@ -161,6 +171,11 @@ class ClassifierModule(L.LightningModule):
         for m in (self.test_top1, self.test_top5, self.test_labelled, *sums):
             m.reset()
         self._gather()
+        every = (s for part in _every_process(self._shown) for s in part)
+        shown = sorted(every, key=lambda s: s[0])[:GRID]
+        self.samples = [(img, label, pred) for _, img, label, pred in shown]
+        if self._first_batch is not None:
+            self.loop_seconds = time.perf_counter() - self._first_batch
 
     def on_predict_epoch_start(self) -> None:
         self.rows, self.skipped, self.label_probs, self.word_probs = [], [], {}, []
@@ -173,17 +188,20 @@ class ClassifierModule(L.LightningModule):
 
     def _gather(self) -> None:
         """Collect every process's rows and skips, sorted by sample index."""
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            parts: list[Any] = [None] * torch.distributed.get_world_size()
-            mine = (self.rows, self.skipped, self.label_probs, self.word_probs)
-            torch.distributed.all_gather_object(parts, mine)
-            self.rows = [r for rows, _, _, _ in parts for r in rows]
-            self.skipped = [s for _, skipped, _, _ in parts for s in skipped]
-            self.label_probs = {i: q for _, _, probs, _ in parts for i, q in probs.items()}
-            self.word_probs = [p for _, _, _, words in parts for p in words]
-        self.rows.sort()
-        self.skipped.sort()
-        self.word_probs.sort()
+        parts = _every_process((self.rows, self.skipped, self.label_probs, self.word_probs))
+        self.rows = sorted(r for rows, _, _, _ in parts for r in rows)
+        self.skipped = sorted(s for _, skipped, _, _ in parts for s in skipped)
+        self.label_probs = {i: q for _, _, probs, _ in parts for i, q in probs.items()}
+        self.word_probs = sorted(p for _, _, _, words in parts for p in words)
+
+
+def _every_process(mine: Any) -> list[Any]:
+    """``mine`` from every process of a distributed run, in rank order; ``[mine]`` alone."""
+    parts = [mine]
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        parts = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(parts, mine)
+    return parts
 
 
 def build_module(

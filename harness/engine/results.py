@@ -141,7 +141,7 @@ def summarise(
     labels: str | None,
 ) -> dict[str, Any]:
     """The results.json of a ``test`` run: what was run on what, its accuracy, how it ran."""
-    return {
+    res = {
         "model": loaded.name,
         "weights": loaded.source,
         "random_weights": loaded.random,
@@ -152,8 +152,10 @@ def summarise(
         "layout": samples.layout,
         **samples.chosen,
         **accuracy(loaded, samples, module, metrics),
-        **how_run(cfg, t, loaded, len(module.rows), seconds),
+        **how_run(cfg, t, loaded, len(module.rows), seconds, module.loop_seconds),
     }
+    res["notes"] += ddp_note(res)
+    return res
 
 
 def accuracy(
@@ -226,8 +228,11 @@ def _trivial_top5(classes: int, measured: bool) -> list[str]:
     return [f"top-5 of a model with {classes} classes holds every class: 100% by definition"]
 
 
-def how_run(cfg: RunConfig, t: L.Trainer, loaded: Loaded, n: int, seconds: float) -> dict[str, Any]:
-    """Precision, devices, batch size, threads, decoding and the time the run took."""
+def how_run(
+    cfg: RunConfig, t: L.Trainer, loaded: Loaded, n: int, seconds: float, loop: float | None
+) -> dict[str, Any]:
+    """Precision, devices, batch size, threads, decoding and the time the run took: in
+    all (``seconds``), and from the first batch on (``loop_seconds``)."""
     return {
         "precision": cfg.precision,
         "accelerator": t.accelerator.__class__.__name__.replace("Accelerator", "").lower(),
@@ -240,7 +245,35 @@ def how_run(cfg: RunConfig, t: L.Trainer, loaded: Loaded, n: int, seconds: float
         **decoding(cfg, loaded),
         "seconds": round(seconds, 4),
         "images_per_second": round(n / seconds, 3) if seconds > 0 else None,
+        "loop_seconds": None if loop is None else round(loop, 4),
     }
+
+
+SLOWER = 2.0  # DDP's whole time over its loop's from which a note says one process is faster
+
+
+def ddp_note(res: dict[str, Any]) -> list[str]:
+    """A note where several processes on one machine's CPU took ``SLOWER`` times or more
+    the time their images did: starting and joining the processes cost more than it gained.
+
+    On one machine's CPU the processes share its cores (Lightning gives each cores /
+    processes threads), so one process with all the threads does the same work on the
+    same cores: about the loop's time, without the start-up.
+
+    >>> ddp_note({"devices": 2, "num_nodes": 1, "accelerator": "cpu", "seconds": 9.4,
+    ...           "loop_seconds": 1.5, "n": 100})
+    ['2 processes on one CPU took 9.4 s, 1.5 s of it for the 100 images (the rest: starting and joining the processes): one process would take about 1.5 s on the same cores, 6.3x faster (--devices 1)']
+    """  # noqa: E501
+    seconds, loop = res["seconds"], res.get("loop_seconds")
+    one_cpu = res["devices"] > 1 and res["num_nodes"] == 1 and res["accelerator"] == "cpu"
+    if not one_cpu or not loop or seconds < SLOWER * loop:
+        return []
+    return [
+        f"{res['devices']} processes on one CPU took {seconds:.1f} s, {loop:.1f} s of it for "
+        f"the {res['n']} images (the rest: starting and joining the processes): one process "
+        f"would take about {loop:.1f} s on the same cores, {seconds / loop:.1f}x faster "
+        "(--devices 1)"
+    ]
 
 
 def decoding(cfg: RunConfig, loaded: Loaded) -> dict[str, Any]:

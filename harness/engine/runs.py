@@ -172,7 +172,9 @@ def test(
             return None
         metrics = {k: float(v) for k, v in t.callback_metrics.items()}
         results = summarise(loaded, samples, module, metrics, cfg, t, seconds, data, labels)
-        results |= {"started": env["date"], "environment": {**env, "precision": cfg.precision}}
+        # threads as the run had them: a DDP process gets cores / processes (Lightning's)
+        env |= {"precision": cfg.precision, "torch_threads": results["threads"]}
+        results |= {"started": env["date"], "environment": env}
         results["run_dir"] = str(run_dir)
         write(run_dir, results, module, samples, loaded)
     except BaseException:  # no empty run for TensorBoard to show

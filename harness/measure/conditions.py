@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import statistics
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -74,20 +75,56 @@ def set_threads(n: int | None) -> int:
     return torch.get_num_threads()
 
 
-def _own_running() -> int:
-    """This process's threads in state R (running or waiting for a core) at this instant."""
-    n = 0
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            stat = (task / "stat").read_text()
-        except OSError:  # the thread ended meanwhile
+_FAMILY: dict[str, Any] = {"at": -1.0, "pids": []}
+FAMILY_TTL = 0.5  # seconds a list of our processes is reused: a scan reads every /proc/PID
+
+
+def _family() -> list[int]:
+    """This process and its descendants (DataLoader workers, say), by ``/proc/*/stat``'s
+    parent ids; the list is rescanned at most every ``FAMILY_TTL`` seconds."""
+    now = time.monotonic()
+    if now - _FAMILY["at"] < FAMILY_TTL:
+        return list(_FAMILY["pids"])
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
-        n += stat[stat.rindex(")") + 2] == "R"  # "pid (comm) S ...": comm may hold spaces
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # it ended meanwhile
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])  # "pid (comm) S ppid ..."
+        children.setdefault(ppid, []).append(int(entry.name))
+    pids, todo = [], [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        todo += children.get(pid, [])
+    _FAMILY.update(at=now, pids=pids)
+    return pids
+
+
+def _own_running() -> int:
+    """Threads of this process and its descendants in state R (running or waiting for a
+    core) at this instant: the benchmark's or the loader's own work, not other load."""
+    n = 0
+    for pid in _family():
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:  # the process ended meanwhile
+            continue
+        for task in tasks:
+            try:
+                stat = (task / "stat").read_text()
+            except OSError:  # the thread ended meanwhile
+                continue
+            n += stat[stat.rindex(")") + 2] == "R"  # "pid (comm) S ...": comm may hold spaces
     return n
 
 
 def runnable_others() -> int | None:
-    """Runnable tasks on the machine now, this process's own excepted; None off Linux."""
+    """Runnable tasks on the machine now, but for this process's and its descendants' own
+    (``_own_running``); None off Linux."""
     try:
         running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
         own = _own_running()
@@ -222,8 +259,30 @@ def conditions(
 
 def describe(row: dict[str, Any]) -> str:
     """One line for the console and report.md: why a row's timings are noisy."""
-    runs = f" in {row['noisy_runs']} of {row['repeat']} runs" if row.get("repeat") else ""
+    runs = f" in {row['noisy_runs']} of {row['repeat']} runs" if row.get("noisy_runs") else ""
     return f"noisy timings{runs}: " + "; ".join(row.get("noisy_reasons") or [])
+
+
+def between_runs(p50_range: Sequence[float] | None, runs: int) -> list[str]:
+    """The reason a model's batch-1 medians disagree from run to run, if they do.
+
+    Each run judges only its own conditions: a median that moved from one run to the
+    next by more than ``SPREAD_LIMIT`` (slowest / fastest) was measured under different
+    conditions in some run, whatever each said of itself.
+
+    >>> between_runs([20.0, 34.0], 2)
+    ['batch-1 median 20-34 ms over the 2 runs: 1.7x > 1.5']
+    >>> between_runs([20.0, 29.0], 3)
+    []
+    """
+    if not p50_range or min(p50_range) <= 0:
+        return []
+    low, high = p50_range
+    ratio = high / low
+    if ratio <= SPREAD_LIMIT:
+        return []
+    limit = f"{SPREAD_LIMIT:g}"
+    return [f"batch-1 median {low:g}-{high:g} ms over the {runs} runs: {ratio:.1f}x > {limit}"]
 
 
 def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -234,7 +293,8 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ``load_before``, ``load_after``, ``runnable_*`` and ``spread`` are the worst
     over the runs; the row is ``noisy`` (with the reasons of these worst
     figures) when most runs were, since the median of the runs then may
-    come from a noisy one. ``runs`` keeps each run's own timings and conditions.
+    come from a noisy one, and when its batch-1 medians disagree across the
+    runs (``between_runs``). ``runs`` keeps each run's own timings and conditions.
     """
     ok = [r for r in runs if not r.get("error")]
     if len(runs) == 1 or not ok or runs[0].get("error"):
@@ -257,10 +317,11 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
         if majority
         else []
     )
+    why += between_runs(row.get("latency_ms_p50_range"), len(ok))
     row.update(
         repeat=len(ok),
         noisy_runs=len(noisy),
-        noisy=majority,
+        noisy=bool(why),
         noisy_reasons=why,
         failed_runs=[r["error"] for r in runs if r.get("error")],
         runs=[{k: r.get(k) for k in (*TIMED, *_CONDITIONS)} for r in ok],
