@@ -166,10 +166,11 @@ def test_printed_test_uses_data_and_its_labels(
     lines = out.splitlines()
     assert "\r" not in out and "%|" not in out + err  # no progress bar, on stdout or off a tty
     assert [line.split()[0] for line in lines] == [
-        "model", "data", "images", "top-1", "top-5", "ECE", "time", "note", "note", "run",
+        "model", "data", "images", "top-1", "top-5", "ECE", "labels", "time", "note", "note",
+        "run",
     ]  # fmt: skip
-    assert f"no --data given: {checkout / 'data'}, the default data folder" in lines[7]
-    assert "labels from data/labels.csv" in lines[8]
+    assert f"no --data given: {checkout / 'data'}, the default data folder" in lines[8]
+    assert "labels from data/labels.csv" in lines[9]
     run = checkout / lines[-1].split()[1]
     res = json.loads((run / "results.json").read_text())
     assert (res["data"], res["labels"], res["n"]) == ("data", "data/labels.csv", PHOTOS)
