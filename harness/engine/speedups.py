@@ -13,7 +13,7 @@ import sys
 import torch
 from torch import nn
 
-from harness.config import AMP
+from harness.config import AMP, RUNTIME_PRECISIONS
 from harness.data.malloc import reuse_freed_memory
 from harness.errors import HarnessError
 
@@ -57,8 +57,11 @@ def resolve_precision(precision: str, accelerator: str) -> str:
     but for 16-mixed on a CPU, which has no fp16 autocast: bf16-mixed instead.
 
     Each substitution, and an explicit bf16 request on hardware that only
-    emulates it, gets one warning line (callers resolve once per run).
+    emulates it, gets one warning line (callers resolve once per run). An exported
+    runtime's precision (fp32, bf16, int8) is its own to check: it stays as it is.
     """
+    if precision in RUNTIME_PRECISIONS:
+        return precision
     dev = device_type(accelerator)
     if precision == "auto":
         return "bf16-mixed" if bf16_native(dev) else "32-true"
