@@ -30,6 +30,7 @@ RUNTIMES = ("torch", "compile", "onnxruntime", "openvino")  # MODEL@RUNTIME; tor
 EXPORTED = ("onnxruntime", "openvino")  # runtimes of the model's exported ONNX file, on the CPU
 RUNTIME_PRECISIONS = ("fp32", "bf16", "int8")  # MODEL@RUNTIME:PRECISION
 TORCH_PRECISION = {"fp32": "32-true", "bf16": "bf16-mixed"}  # as --precision says them
+SHORT_PRECISION = {"32-true": "fp32", "bf16-mixed": "bf16", "16-mixed": "fp16"}  # in words
 INSTALL_DEPLOY = "pip install 'harness[deploy]'"  # onnx, onnxscript, onnxruntime, openvino
 
 

@@ -86,10 +86,9 @@ def models(args: argparse.Namespace) -> int:
 
 
 def classes(args: argparse.Namespace) -> int:
+    from harness.config import variant
     from harness.engine.files import to_csv, to_json
     from harness.zoo import checkpoints, registry, weights
-
-    from harness.config import variant
 
     # the class list is the architecture's, whatever weights fill it (or runtime runs it)
     c, path, source = weights.resolve(variant(args.model).model, args.weights, args.weights_dir)

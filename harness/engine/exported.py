@@ -155,7 +155,9 @@ class OnnxRuntime(Exported):
                 str(found.path), options, providers=["CPUExecutionProvider"]
             )
         except Exception as e:  # a model the runtime cannot take
-            raise HarnessError(f"onnxruntime could not load {found.path}: {first_line(e)}") from None
+            raise HarnessError(
+                f"onnxruntime could not load {found.path}: {first_line(e)}"
+            ) from None
         name = session.get_inputs()[0].name
 
         def run(x: np.ndarray) -> np.ndarray:
@@ -195,7 +197,9 @@ class OpenVino(Exported):
         try:
             compiled = ov.Core().compile_model(str(found.path), "CPU", config)
         except Exception as e:
-            raise HarnessError(f"openvino could not compile {found.path}: {first_line(e)}") from None
+            raise HarnessError(
+                f"openvino could not compile {found.path}: {first_line(e)}"
+            ) from None
         found_in = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
         runs_in = {v: k for k, v in OV_PRECISION.items()}.get(found_in, found_in)
 

@@ -21,7 +21,6 @@ from harness.engine.classifier import ClassifierModule, build_module
 from harness.engine.distributed import num_nodes, per_node, strategy
 from harness.engine.files import environment
 from harness.engine.progress import progress_bar
-from harness.engine.runtimes import trainer_precision
 from harness.engine.results import (
     discard_failed,
     earlier_note,
@@ -30,6 +29,7 @@ from harness.engine.results import (
     summarise,
     write,
 )
+from harness.engine.runtimes import trainer_precision
 from harness.engine.speedups import check_accelerator, cuda_settings, resolve_precision
 from harness.errors import HarnessError
 from harness.measure.conditions import set_threads
