@@ -1,0 +1,324 @@
+"""The exported runtimes (ONNX Runtime, OpenVINO): names, the cached export, parity, errors.
+
+Parity is checked against an independent loop: PIL, torchvision's transforms, and
+``onnxruntime.InferenceSession`` / OpenVINO run directly on the exported file, beside
+the torch model itself; the harness's figures must match that loop's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from harness.cli.main import main
+from harness.compare.parity import add_parity, references
+from harness.config import RunConfig, Spec, Variant, for_variant, variant
+from harness.engine import onnx_files, outputs
+from harness.engine.exported import OnnxRuntime, OpenVino, Session
+from harness.engine.runtimes import example_batch, runtime
+from harness.errors import HarnessError
+from harness.measure.parity import likely_defect, parity
+from harness.zoo import registry, weights
+from tests.conftest import compare_args, labels_of
+
+PHOTOS = 8
+
+
+@pytest.fixture
+def cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """One export cache for the session's tests (each export costs seconds)."""
+    folder = tmp_path_factory.getbasetemp() / "harness_cache"
+    monkeypatch.setenv(onnx_files.CACHE_ENV, str(folder))
+    return folder
+
+
+# MODEL@RUNTIME[:PRECISION]
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("resnet50", Variant("resnet50")),
+        ("resnet50@torch", Variant("resnet50")),
+        ("resnet50@compile:bf16", Variant("resnet50", "compile", "bf16")),
+        (
+            "timm/tf_efficientnet_lite0@OpenVINO:BF16",
+            Variant("timm/tf_efficientnet_lite0", "openvino", "bf16"),
+        ),  # noqa: E501
+        (
+            "timm/tf_efficientnet_lite*@onnxruntime",
+            Variant("timm/tf_efficientnet_lite*", "onnxruntime"),
+        ),  # noqa: E501
+        ("m@openvino:int8", Variant("m", "openvino", "int8")),
+        ("resnet50=runs@2/ft.ckpt", Variant("resnet50=runs@2/ft.ckpt")),  # a file's @
+        ("resnet50=a@b.ckpt@openvino", Variant("resnet50=a@b.ckpt", "openvino")),
+    ],
+)
+def test_a_name_says_its_runtime_and_precision(text: str, want: Variant) -> None:
+    assert variant(text) == want
+    assert variant(str(want)) == want  # the canonical text reads back the same
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("resnet50@onnxrutime", "unknown runtime 'onnxrutime'; did you mean onnxruntime?"),
+        ("resnet50@openvino:fp16", "unknown precision 'fp16'; choose from fp32, bf16, int8"),
+        ("resnet50@torch:int8", "int8 runs in onnxruntime and openvino only"),
+        ("@openvino", "unknown runtime"),
+    ],
+)
+def test_a_wrong_runtime_or_precision_is_named(text: str, said: str) -> None:
+    with pytest.raises(HarnessError, match=said):
+        variant(text)
+
+
+def test_a_pattern_keeps_its_runtime_on_every_match() -> None:
+    lites = registry.match_variants(["timm/tf_efficientnet_lite*@openvino"])
+    assert lites[:3] == [f"timm/tf_efficientnet_lite{k}@openvino" for k in range(3)]
+    assert all(v.endswith("@openvino") for v in lites)
+    assert registry.match_variants(["alexnet", "alexnet@torch", "alexnet@onnxruntime"]) == [
+        "alexnet",
+        "alexnet@onnxruntime",
+    ]
+
+
+def test_an_exported_runtime_runs_on_the_cpu_in_nchw() -> None:
+    cfg = for_variant(RunConfig(precision="bf16-mixed"), variant("m@openvino"))
+    assert (cfg.runtime, cfg.precision, cfg.accelerator, cfg.channels_last) == (
+        "openvino", "fp32", "cpu", False,
+    )  # fmt: skip
+    assert for_variant(RunConfig(), variant("m@torch:bf16")).precision == "bf16-mixed"
+    with pytest.raises(HarnessError, match="runs on the CPU"):
+        for_variant(RunConfig(accelerator="gpu"), variant("m@onnxruntime"))
+    assert Spec("timm/m@openvino:bf16", "r").slug() == "timm/m@openvino-bf16"
+
+
+# the export and its cache
+
+
+def squeezenet(path: Path) -> torch.nn.Module:
+    return weights.load("squeezenet1_1", str(path)).model
+
+
+def test_the_export_is_cached_and_a_changed_weights_file_exports_again(
+    cache: Path, squeezenet_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exports: list[Path] = []
+    real = onnx_files.export
+    monkeypatch.setattr(
+        onnx_files, "export", lambda *a: (exports.append(a[2]), real(*a))[1]
+    )  # counts the exports
+    rt = OnnxRuntime("fp32", threads=1, model_name="squeezenet1_1")
+    first = rt.prepare(squeezenet(squeezenet_weights), example_batch(224)).setup
+    path = Path(first.onnx_file)
+    mtime = path.stat().st_mtime_ns
+    again = rt.prepare(squeezenet(squeezenet_weights), example_batch(224)).setup  # a new model
+    assert again.export_cached and again.onnx_file == first.onnx_file
+    assert path.stat().st_mtime_ns == mtime and len(exports) <= 1  # 0: an earlier test made it
+    key = json.loads(path.with_suffix(".json").read_text())
+    assert key["input_size"] == 224 and key["precision"] == "fp32" and key["torch_version"]
+    changed = tmp_path / "squeezenet1_1-changed.pth"
+    state = torch.load(squeezenet_weights, weights_only=True)
+    state["classifier.1.bias"][0] += 1.0
+    torch.save(state, changed)
+    other = rt.prepare(squeezenet(changed), example_batch(224)).setup
+    assert not other.export_cached and other.onnx_file != first.onnx_file
+    assert exports[-1] != path and Path(other.onnx_file).is_file()
+    assert [p.name for p in path.parent.glob(".*.tmp")] == []  # atomic: no temporary left
+
+
+def test_a_model_the_exporter_cannot_take_is_one_line(cache: Path) -> None:
+    class DataDependent(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x[: int(x.sum().item() > 0) + 1].flatten(1)  # the batch size from the data
+
+    with pytest.raises(HarnessError, match=r"^odd could not be exported to ONNX \(") as e:
+        OnnxRuntime("fp32", 1, "odd").prepare(DataDependent(), example_batch(8))
+    assert "\n" not in str(e.value)
+
+
+# errors before any model loads
+
+
+def test_a_missing_runtime_is_one_line_naming_what_to_install(
+    tiny_images: list[Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino raises ImportError
+    args = ["predict", str(tiny_images[0]), "--model", "squeezenet1_1@openvino", "--weights"]
+    assert main([*args, "none", "--num-workers", "0"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "harness: error: the openvino runtime needs openvino, which is not installed: "
+        "pip install 'harness[deploy]' (or pip install openvino)"
+    ]
+
+
+def test_int8_and_unsupported_bf16_are_refused_in_one_line(
+    tiny_images: list[Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import openvino
+
+    args = ["predict", str(tiny_images[0]), "--weights", "none", "--model"]
+    assert main([*args, "squeezenet1_1@onnxruntime:int8"]) == 2
+    assert capsys.readouterr().err.strip().endswith("int8 is not available yet")
+    assert main([*args, "squeezenet1_1@onnxruntime:bf16"]) == 2
+    assert "runs no bf16 here" in capsys.readouterr().err
+    monkeypatch.setattr(openvino.Core, "get_property", lambda self, dev, key: ["FP32", "INT8"])
+    with pytest.raises(HarnessError, match="this CPU has no bf16 for OpenVINO"):
+        OpenVino("bf16").check()
+
+
+def test_runs_without_the_exported_runtimes_import_none_of_them(tiny_images: list[Path]) -> None:
+    code = (
+        "import sys\n"
+        "from harness.cli.main import main\n"
+        f"assert main(['predict', {str(tiny_images[0])!r}, '--model', 'squeezenet1_1', "
+        "'--weights', 'none', '--num-workers', '0', '--format', 'json']) == 0\n"
+        "import harness.compare.child, harness.compare.parity\n"
+        "deploy = ('onnx', 'onnxscript', 'onnxruntime', 'openvino', 'onnx_ir')\n"
+        "print([m for m in sys.modules if m.split('.')[0] in deploy])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ)
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+# parity
+
+
+def test_parity_counts_as_a_hand_count() -> None:
+    ref = {f"f{i}": ([i, 100, 101, 102, 103], 0.5, i % 2 == 0) for i in range(10)}
+    new = dict(ref)
+    new["f0"] = ([9, 100, 101, 102, 103], 0.4, False)  # right -> wrong, another set of five
+    new["f1"] = ([7, 100, 101, 102, 103], 0.5000001, True)  # wrong -> right, another set
+    new["f3"] = ([103, 102, 101, 100, 3], 0.75, False)  # another top-1, the same five
+    found = parity(ref, new)
+    assert found["parity_n"] == 10 and found["agree_top1"] == 7 and found["agree_top5"] == 8
+    assert found["max_top1_prob_diff"] == pytest.approx(0.25)
+    assert (found["right_to_wrong"], found["wrong_to_right"], found["parity_p"]) == (1, 1, 1.0)
+    assert likely_defect(found, fp32=True) and not likely_defect(found, fp32=False)
+    assert parity(ref, {"other": ref["f0"]})["parity_n"] == 0
+
+
+def test_the_reference_is_the_runs_own_torch_fp32_row(tmp_path: Path) -> None:
+    models = ["m", "m@onnxruntime", "m@torch:bf16", "n@openvino", "n@torch:fp32"]
+    refs = references(models, Spec("", str(tmp_path)))
+    assert refs == {"m@onnxruntime": "m", "m@torch:bf16": "m", "n@openvino": "n@torch:fp32"}
+    assert references(models, Spec("", "r", precision="bf16-mixed"))["m@onnxruntime"] is None
+    for model, top in (("m", [1, 2, 3, 4, 5]), ("m@onnxruntime", [1, 2, 3, 5, 4])):
+        outputs.write(
+            Spec(model, str(tmp_path)).test_dir() / outputs.OUTPUTS, {"a": (top, 0.5, True)}
+        )
+    rows = [{"model": m, "precision": "fp32"} for m in ("m", "m@onnxruntime")]
+    add_parity(tmp_path, rows, refs)
+    assert rows[1]["agree_top1"] == 1 and rows[1]["parity_reference"] == "m, its row in this run"
+    assert "agree_top1" not in rows[0]
+
+
+@pytest.fixture(scope="module")
+def deployed(
+    nips: Path, squeezenet_weights: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, dict]]:
+    """compare of squeezenet1_1 in ONNX Runtime and OpenVINO alone, on a few photos: each
+    child computes its own torch fp32 reference."""
+    out = tmp_path_factory.mktemp("deployed") / "run"
+    env = {onnx_files.CACHE_ENV: str(tmp_path_factory.getbasetemp() / "harness_cache")}
+    models = ["squeezenet1_1@onnxruntime", "squeezenet1_1@openvino"]
+    args = compare_args(nips, squeezenet_weights, out, models, PHOTOS)
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        code = main([*args, "--latency-seconds", "0", "--threads", "1"])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert code == 0
+    rows = json.loads((out / "results.json").read_text())
+    return out, {r["model"]: r for r in rows}
+
+
+def loop_answers(nips: Path, files: list[str], run) -> dict[str, tuple[list[int], float]]:
+    """file -> (top-5, top-1 probability): PIL, torchvision's transforms, ``run``, softmax."""
+    from torchvision.models import SqueezeNet1_1_Weights
+
+    tf = SqueezeNet1_1_Weights.DEFAULT.transforms()
+    found = {}
+    for name in files:
+        x = tf(Image.open(nips / "images" / name).convert("RGB")).unsqueeze(0).numpy()
+        p = torch.from_numpy(np.asarray(run(x), dtype=np.float32)).softmax(-1)[0]
+        prob, top = p.topk(5)
+        found[name] = (top.tolist(), float(prob[0]))
+    return found
+
+
+def test_parity_matches_an_independent_loop_over_the_exported_file(
+    deployed: tuple[Path, dict[str, dict]], nips: Path, squeezenet_weights: Path
+) -> None:
+    import onnxruntime
+    import openvino
+
+    run, rows = deployed
+    files = list(labels_of(nips))[:PHOTOS]  # --limit: the labels file's first
+    model = squeezenet(squeezenet_weights).eval()
+    with torch.inference_mode():
+        ref = loop_answers(nips, files, lambda x: model(torch.from_numpy(x)).numpy())
+    onnx = rows["squeezenet1_1@onnxruntime"]["onnx_file"]
+    session = onnxruntime.InferenceSession(onnx, providers=["CPUExecutionProvider"])
+    compiled = openvino.Core().compile_model(onnx, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    direct = {
+        "squeezenet1_1@onnxruntime": loop_answers(
+            nips, files, lambda x: session.run(None, {"images": x})[0]
+        ),  # noqa: E501
+        "squeezenet1_1@openvino": loop_answers(nips, files, lambda x: compiled(x)[0]),
+    }
+    for name, answers in direct.items():
+        row = rows[name]
+        same1 = sum(answers[f][0][0] == ref[f][0][0] for f in files)
+        same5 = sum(set(answers[f][0]) == set(ref[f][0]) for f in files)
+        diff = max(abs(answers[f][1] - ref[f][1]) for f in files)
+        assert (row["parity_n"], row["agree_top1"], row["agree_top5"]) == (PHOTOS, same1, same5)
+        assert row["max_top1_prob_diff"] == pytest.approx(diff, abs=2e-6) and diff < 1e-4
+        assert row["parity_reference"].startswith("torch fp32, computed")
+        assert not row["parity_flag"] and row["runs_in"] == "fp32" and row["threads"] == 1
+        mine = outputs.read(Spec(name, str(run)).test_dir() / outputs.OUTPUTS)
+        by_name = {Path(f).name: a for f, a in mine.items()}
+        for f in files:  # the harness's own answers are the session's, image by image
+            assert by_name[f][0] == answers[f][0]
+            assert by_name[f][1] == pytest.approx(answers[f][1], abs=1e-6)
+
+
+def test_a_runtime_row_says_how_it_was_made(deployed: tuple[Path, dict[str, dict]]) -> None:
+    run, rows = deployed
+    row = rows["squeezenet1_1@openvino"]
+    assert row["runtime"] == "openvino" and row["precision"] == "fp32"
+    assert row["size_mib"] == pytest.approx(os.path.getsize(row["onnx_file"]) / 2**20, abs=1e-3)
+    assert 0 < row["compile_seconds"] <= row["first_answer_seconds"]
+    assert row["latency_ms_p50"] > 0 and row["throughput_e2e_ips"] > 0
+    report = (run / "report.md").read_text()
+    assert "openvino fp32 changed " in report and "largest top-1 probability difference" in report
+    assert f"| {rows['squeezenet1_1@onnxruntime']['agree_top1']}/{PHOTOS} |" in report
+
+
+def test_a_session_is_what_the_module_calls(cache: Path, squeezenet_weights: Path) -> None:
+    from harness.engine.classifier import build_module
+
+    loaded = weights.load("squeezenet1_1", str(squeezenet_weights))
+    cfg = for_variant(RunConfig(threads=1), variant("squeezenet1_1@onnxruntime"))
+    module = build_module(cfg, loaded)
+    assert isinstance(module.net, Session) and module.net is runtime(
+        cfg, model_name="squeezenet1_1"
+    ).prepare(loaded.model, example_batch(224))  # noqa: E501
+    x = torch.randn(3, 3, 224, 224)
+    with torch.inference_mode():
+        torch.testing.assert_close(module(x), loaded.model(x), atol=1e-4, rtol=1e-4)
