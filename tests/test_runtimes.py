@@ -41,7 +41,6 @@ def test_the_runtime_a_config_asks_for(cfg: RunConfig, kind: type, name: str) ->
     assert runtime(cfg, "bf16-mixed").precision == "bf16-mixed"
 
 
-@pytest.mark.parametrize("channels_last", [True, False])
 @pytest.mark.parametrize(("name", "kind"), [("onnxruntime", OnnxRuntime), ("openvino", OpenVino)])
 def test_an_exported_runtime_takes_threads_and_the_models_name(name: str, kind: type) -> None:
     cfg = RunConfig(runtime=name, precision="fp32", threads=3, compile=True)
@@ -52,6 +51,7 @@ def test_an_exported_runtime_takes_threads_and_the_models_name(name: str, kind: 
     assert trainer_precision(RunConfig(precision="bf16-mixed")) == "bf16-mixed"
 
 
+@pytest.mark.parametrize("channels_last", [True, False])
 def test_eager_runs_the_model_itself(channels_last: bool) -> None:
     model, x = small(), torch.randn(2, 3, 8, 8)
     want = nn.Sequential(*small()).eval()(x)  # the same seeded weights, never prepared
@@ -77,7 +77,7 @@ def test_build_module_takes_its_net_from_the_runtime(monkeypatch: pytest.MonkeyP
             seen.append((self.precision, tuple(example.shape)))
             return super().prepare(model, example)
 
-    monkeypatch.setattr(classifier, "runtime", lambda cfg: Recording(cfg.precision))
+    monkeypatch.setattr(classifier, "runtime", lambda cfg, **_: Recording(cfg.precision))
     loaded = weights.load("squeezenet1_1", "none")
     module = build_module(RunConfig(precision="bf16-mixed"), loaded)
     assert seen == [("bf16-mixed", (1, 3, 224, 224))]
