@@ -19,6 +19,7 @@ PAGES = [
     "models",
     "comparing",
     "speed",
+    "runtimes",
     "photos",
     "distributed",
     "studies",
