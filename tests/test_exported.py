@@ -322,3 +322,55 @@ def test_a_session_is_what_the_module_calls(cache: Path, squeezenet_weights: Pat
     x = torch.randn(3, 3, 224, 224)
     with torch.inference_mode():
         torch.testing.assert_close(module(x), loaded.model(x), atol=1e-4, rtol=1e-4)
+
+
+def test_tensorboard_hparams_name_the_runtime_and_precision(
+    deployed: tuple[Path, dict[str, dict]],
+) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    from harness.config import tensorboard_runs
+
+    run, rows = deployed
+    for name, folder in tensorboard_runs(list(rows)).items():
+        ea = EventAccumulator(str(run / folder))
+        ea.Reload()
+        start = ea.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+        hp = HParamsPluginData.FromString(start).session_start_info.hparams
+        assert hp["model"].string_value == name
+        assert (hp["runtime"].string_value, hp["precision"].string_value) == (
+            name.rpartition("@")[2], "fp32",
+        )  # fmt: skip
+
+
+def test_an_export_keeps_stdout_for_the_data(
+    tiny_images: list[Path],
+    squeezenet_weights: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    monkeypatch.setenv(onnx_files.CACHE_ENV, str(tmp_path / "fresh"))  # an export, now
+    args = ["predict", *map(str, tiny_images[:2]), "--model", "squeezenet1_1@onnxruntime"]
+    assert main([*args, "--weights", str(squeezenet_weights), "--format", "json"]) == 0
+    found = json.loads(capsys.readouterr().out)  # nothing but the JSON document
+    assert [r["model"] for r in found] == ["squeezenet1_1@onnxruntime"] * 2
+    assert len(list((tmp_path / "fresh" / "onnx").glob("squeezenet1_1-fp32-*.onnx"))) == 1
+
+
+def test_a_test_run_reports_its_runtime(
+    cache: Path, nips: Path, squeezenet_weights: Path, tmp_path: Path, capsys
+) -> None:
+    images, labels = str(nips / "images"), str(nips / "labels.csv")
+    args = ["test", "--model", "squeezenet1_1@openvino", "--weights", str(squeezenet_weights)]
+    args += ["--data", images, "--labels", labels, "--limit", "4", "--num-workers", "0"]
+    assert main([*args, "--output", str(tmp_path / "out"), "--threads", "1"]) == 0
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert (res["runtime"], res["precision"]) == ("openvino", "fp32")
+    setup = res["export"]
+    assert setup["runs_in"] == "fp32" and setup["threads"] == 1
+    assert setup["first_answer_seconds"] >= setup["compile_seconds"] > 0
+    assert Path(setup["onnx_file"]).parent == cache / "onnx"
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("runtime"))
+    assert "openvino" in line and "first answer after" in line and "1 thread" in line
