@@ -37,7 +37,8 @@ def need(path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _offline_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """An empty torchvision cache, so no test depends on (or fills) the user's.
+    """An empty torchvision cache and export cache ($HARNESS_CACHE, one per session), so
+    no test depends on (or fills) the user's.
 
     The environment is restored after each test: Lightning's DDP launcher leaves
     its variables (LOCAL_RANK, WORLD_SIZE, MASTER_PORT, ...) in ``os.environ``,
@@ -45,6 +46,7 @@ def _offline_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     """
     saved = dict(os.environ)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.getbasetemp() / "torch_home"))
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path_factory.getbasetemp() / "harness_cache"))
     monkeypatch.delenv("HARNESS_WEIGHTS_DIR", raising=False)
     torch.manual_seed(0)
     yield

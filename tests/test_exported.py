@@ -33,11 +33,9 @@ PHOTOS = 8
 
 
 @pytest.fixture
-def cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """One export cache for the session's tests (each export costs seconds)."""
-    folder = tmp_path_factory.getbasetemp() / "harness_cache"
-    monkeypatch.setenv(onnx_files.CACHE_ENV, str(folder))
-    return folder
+def cache() -> Path:
+    """The session's export cache (conftest's): each export costs seconds."""
+    return Path(os.environ[onnx_files.CACHE_ENV])
 
 
 # MODEL@RUNTIME[:PRECISION]
@@ -233,17 +231,11 @@ def deployed(
     """compare of squeezenet1_1 in ONNX Runtime and OpenVINO alone, on a few photos: each
     child computes its own torch fp32 reference."""
     out = tmp_path_factory.mktemp("deployed") / "run"
-    env = {onnx_files.CACHE_ENV: str(tmp_path_factory.getbasetemp() / "harness_cache")}
     models = ["squeezenet1_1@onnxruntime", "squeezenet1_1@openvino"]
     args = compare_args(nips, squeezenet_weights, out, models, PHOTOS)
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        code = main([*args, "--latency-seconds", "0", "--threads", "1"])
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    assert code == 0
+    with pytest.MonkeyPatch.context() as mp:  # set up before conftest's per-test cache
+        mp.setenv(onnx_files.CACHE_ENV, str(tmp_path_factory.getbasetemp() / "harness_cache"))
+        assert main([*args, "--latency-seconds", "0", "--threads", "1"]) == 0
     rows = json.loads((out / "results.json").read_text())
     return out, {r["model"]: r for r in rows}
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import time
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
@@ -77,7 +78,7 @@ def need(package: str, runtime: str) -> Any:
 
 
 @dataclass(frozen=True)
-class Exported:
+class Exported(ABC):
     """A runtime of the model's ONNX file; subclasses say how a session is built."""
 
     precision: str  # fp32, bf16 or int8 (config.RUNTIME_PRECISIONS)
@@ -124,9 +125,9 @@ class Exported:
         """The file a session of this precision runs: the fp32 export (bf16 too)."""
         return onnx_file(model, self.model_name, example)
 
+    @abstractmethod
     def load(self, found: OnnxFile, threads: int) -> tuple[Run, str, str]:
         """The session's run, the precision it runs in, and the runtime's version."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)
