@@ -36,7 +36,7 @@ def run_test(tmp: Path, *args: str) -> tuple[dict, list[dict]]:
 
 
 def test_test_matches_reference_loop(nips, squeezenet_weights, reference, tmp_path):
-    """Batch 32 over the labels file (batch 7 over wnid folders: test_timm's 500-image run)."""
+    """Batch 32 over the labels file (batch 7 over wnid folders: the lite0 run below)."""
     labels = labels_of(nips)
     res, rows = run_test(tmp_path, *nips_args(nips, squeezenet_weights), "--batch-size", "32")
     top1, top5 = reference_counts(reference, labels, list(labels))
