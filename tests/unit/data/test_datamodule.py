@@ -97,7 +97,7 @@ def test_class_subfolders_with_stray_files(tmp_path: Path) -> None:
 def test_class_subfolders_with_one_unknown_folder(tmp_path: Path) -> None:
     image(tmp_path / "1" / "a.png")
     image(tmp_path / "salmon" / "b.png")
-    with pytest.raises(HarnessError, match="1 subfolders.*name no class.*'salmon'"):
+    with pytest.raises(HarnessError, match="1 subfolder .*names no class.*'salmon'"):
         find_samples(tmp_path, CATS, WNIDS)
 
 
@@ -200,6 +200,18 @@ def test_labels_csv_unknown_labels(tmp_path: Path) -> None:
     msg = str(e.value)
     assert msg.startswith("3 unknown labels")
     assert "a.png" in msg and "c.png" in msg and "d.png" in msg and "b.png" not in msg
+
+
+def test_one_bad_row_is_named_in_the_singular(tmp_path: Path) -> None:
+    image(tmp_path / "a.png")
+    cases = [("a.png", "salmon", "1 unknown label in "), ("x.png", "0", "1 file listed in ")]
+    for name, label, start in cases:
+        with pytest.raises(HarnessError) as e:
+            find_samples(
+                tmp_path, CATS, WNIDS, labels=write_csv(tmp_path / "l.csv", [(name, label)])
+            )
+        assert str(e.value).startswith(start), str(e.value)
+    assert " does not exist in " in str(e.value)
 
 
 # --- find_samples: unlabelled, limits, bad paths ---------------------------------------------
