@@ -28,11 +28,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*(does not have many workers|Le
 
 
 FAST = ["--no-progress", "--num-workers", "0", "--accelerator", "cpu"]
-
-
 GOOD = 20
-
-
 ORIENTATION = 0x0112  # the Exif tag
 
 

@@ -19,11 +19,7 @@ import pytest
 from tests.helpers import ROOT
 
 QUICK = ["--models", "squeezenet1_1", "--bench-batch", "2", "--bench-rounds", "3"]
-
-
 QUICK += ["--bench-warmup", "1", "--threads", "1", "-q", "-p", "no:cacheprovider"]
-
-
 EXTRA_KEYS = {
     "peak_memory_mib",
     "rss_rise_mib",

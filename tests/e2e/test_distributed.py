@@ -31,8 +31,6 @@ from harness.cli.main import main
 from tests.helpers import ROOT, check_rows_against_reference, labels_of, nips_args, reference_counts
 
 LOOPBACK = "127.0.0.1"
-
-
 LIMIT = 40
 
 

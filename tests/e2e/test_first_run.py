@@ -26,8 +26,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*(does not have many workers|Le
 
 
 PHOTOS = 6  # nips17-dev photos copied into data/, with their rows of labels.csv
-
-
 DEMO = {  # the demo at its cheapest: one model, two images
     "DEMO_MODELS": "squeezenet1_1",
     "DEMO_LIMIT": "2",

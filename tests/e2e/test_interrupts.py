@@ -24,8 +24,6 @@ import pytest
 from harness.cli.main import main
 
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
-
-
 RESULT_FILES = ("results.json", "predictions.csv", "*.tmp")
 
 
@@ -89,8 +87,6 @@ images.load_rgb = gated
 sys.argv[0] = "harness"
 runpy.run_module("harness", run_name="__main__", alter_sys=True)
 """
-
-
 GATE_AT = 12  # of the run's --limit 40 images (batch 4: the third batch)
 
 

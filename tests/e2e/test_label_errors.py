@@ -21,8 +21,6 @@ from harness.cli.main import main
 from harness.measure import sample_size
 
 MODELS = ["squeezenet1_1", *(f"timm/tf_efficientnet_lite{i}" for i in range(3))]
-
-
 # Photos all four models get right at top-1 (from an earlier run; the test checks it still
 # holds), swapped in pairs: each takes the other's label.
 SWAPPED = [
@@ -34,15 +32,9 @@ SWAPPED = [
     "0be391239ccba0f2.png", "0ceee9a38409e30c.png", "0d85e0103989c850.png",
     "0e83f990a04ed67d.png", "0ed355357757528d.png",
 ]  # fmt: skip
-
-
 # more photos of classes above: distinct photos of one class, which are no duplicates
 SAME_CLASS = ["4d008626b4b68665.png", "3f8bf287f20333eb.png", "b0e0e06e647b478f.png"]
-
-
 PHOTOS = 52  # the first of labels.csv, besides SAME_CLASS
-
-
 COPY = "copy.jpg"  # one of them saved again as a JPEG
 
 

@@ -22,8 +22,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*(does not have many workers|Le
 
 
 FAST = ["--model", "squeezenet1_1", "--weights", "none", "--no-progress", "--num-workers", "0"]
-
-
 # --- 1. stdout carries data only ------------------------------------------------------------
 
 

@@ -25,8 +25,6 @@ import harness.engine.tensorboard
 from harness.cli.main import main
 
 FAST = ["--no-progress", "--num-workers", "0", "--accelerator", "cpu"]
-
-
 HEAD = ("classifier.1.weight", "classifier.1.bias")  # the 1x1 conv: (1000, 512, 1, 1), (1000,)
 
 

@@ -27,14 +27,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*(does not have many workers|Le
 
 
 MODEL = "resnet18"  # random weights whose top-5 are well apart (mobilenet's all tie)
-
-
 TF = ResNet18_Weights.DEFAULT.transforms()  # resize 256, crop 224
-
-
 RUN = ["--model", MODEL, "--no-progress", "--num-workers", "0", "--accelerator", "cpu"]
-
-
 BIG = (12000, 9000)  # 108 megapixels, as several phones save
 
 

@@ -24,11 +24,7 @@ from tests.helpers import COMPARE_LIMIT
 from tests.helpers.stats import exact_two_sided, plain_ece, wilson_closed_form
 
 LIMIT = COMPARE_LIMIT
-
-
 FAST = ["--num-workers", "0", "--accelerator", "cpu", "--batch-size", "8", "--limit", str(LIMIT)]
-
-
 MODELS = ("squeezenet1_1", "timm/tf_efficientnet_lite0")  # the compared real-weight models
 
 

@@ -57,8 +57,7 @@ def test_bf16_top1_within_one_point_of_fp32(nips, squeezenet_weights, reference,
 
 
 LITE0 = SHARED / "weights" / "tf_efficientnet_lite0.pth"
-
-
+FAST = ["--no-progress", "--num-workers", "0", "--accelerator", "cpu"]
 # --- exact numbers ------------------------------------------------------------------------
 
 

@@ -26,8 +26,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*(does not have many workers|Le
 
 
 FAST = ["--model", "squeezenet1_1", "--weights", "none", "--no-progress", "--num-workers", "0"]
-
-
 CATS = SqueezeNet1_1_Weights.DEFAULT.meta["categories"]
 
 

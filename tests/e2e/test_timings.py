@@ -142,8 +142,6 @@ def test_compare_row_noisy_under_injected_load(busy, tmp_path, capsys) -> None:
 
 
 LIMIT = 8
-
-
 MODELS = ("squeezenet1_1", "mobilenet_v3_small")
 
 

@@ -21,11 +21,7 @@ from tests.helpers import need, once
 from tests.helpers.wordnet_is_a import WORDNET, under
 
 FAST = ["--no-progress", "--num-workers", "0", "--accelerator", "cpu"]
-
-
 SHARED = WORDNET.parent
-
-
 WORDS = {"bird": "n01503061", "dogs": "n02084071", "fox": "n02118333"}  # folder -> synset
 
 

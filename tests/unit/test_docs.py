@@ -25,14 +25,8 @@ PAGES = [
     "studies",
     "development",
 ]
-
-
 FENCE = re.compile(r"^ {0,3}(```|~~~)")
-
-
 HEADING = re.compile(r"^(#{1,6}) +(.+?) *#* *$")
-
-
 LINK = re.compile(r"(?<!!)\[([^\]]*)\]\(([^)\s]+)\)|!\[([^\]]*)\]\(([^)\s]+)\)")
 
 

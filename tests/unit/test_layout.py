@@ -1,4 +1,5 @@
-"""The package's layers: imports run one way, from the command line down to the leaves.
+"""The package's layers: imports run one way, from the command line down to the leaves;
+and the tests' own layout: tests/unit mirrors the package, tests import tests.helpers.
 
 Every import is read with ``ast`` from the source, those inside functions and
 under ``TYPE_CHECKING`` included, so nothing hides a dependency by importing late.
@@ -15,14 +16,9 @@ from tests.helpers import ROOT as CHECKOUT
 
 PACKAGE = CHECKOUT / "harness"
 
-
 # Top to bottom: a module may import its own layer and the layers below it, never above.
 LAYERS = ("cli", "compare", "engine", "measure", "data", "labels", "zoo", "config", "errors")
-
-
 TOP = {"__main__": "cli"}  # modules at the package's root that belong to a layer above
-
-
 ROOT = "errors"  # the package itself (``harness/__init__``: its version) is a leaf
 
 
@@ -172,3 +168,35 @@ def test_a_planted_circle_is_found(tmp_path: Path) -> None:
     }
     (root / "config.py").write_text("")
     assert circle(graph(root)) == []
+
+
+# --- the tests' own layout: tests/unit mirrors the package, helpers come from tests.helpers ---
+
+TESTS = CHECKOUT / "tests"
+WHOLE = {"test_layout.py", "test_docs.py"}  # of the package as a whole and of docs/
+
+
+def test_unit_tests_mirror_the_package() -> None:
+    """tests/unit/SUB/test_MODULE.py tests harness/SUB/MODULE.py (benchmarks/ the scripts)."""
+    astray = []
+    for path in sorted((TESTS / "unit").rglob("test_*.py")):
+        sub = path.parent.relative_to(TESTS / "unit")
+        module = path.name.removeprefix("test_")
+        home = CHECKOUT / "benchmarks" if sub.parts[:1] == ("benchmarks",) else PACKAGE / sub
+        if not (home / module).is_file() and not (sub == Path(".") and path.name in WHOLE):
+            astray.append(str(path.relative_to(TESTS)))
+    assert astray == []
+
+
+def test_tests_import_helpers_not_conftest_or_each_other() -> None:
+    found = []
+    for path in sorted(TESTS.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                last = name.split(".")[-1]
+                if last == "conftest" or last.startswith("test_"):
+                    found.append(f"{path.relative_to(TESTS)}: {name}")
+    assert found == []

@@ -24,8 +24,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*(does not have many workers|Le
 
 
 FAST = ["--model", "squeezenet1_1", "--weights", "none", "--no-progress", "--num-workers", "0"]
-
-
 CATS = SqueezeNet1_1_Weights.DEFAULT.meta["categories"]
 
 
@@ -321,6 +319,9 @@ def test_top5_of_three_classes_is_flagged(tmp_path: Path) -> None:
     res = json.loads((tmp_path / "out" / "results.json").read_text())
     assert (res["labelled"], res["correct5"], res["top5"]) == (3, 3, 1.0)
     assert "top-5 of a model with 3 classes holds every class: 100% by definition" in res["notes"]
+
+
+FAST = ["--model", "squeezenet1_1", "--weights", "none", "--no-progress", "--num-workers", "0"]
 
 
 def test_limit_and_sample_exclude_each_other_and_help_says_what_limit_does(capsys) -> None:

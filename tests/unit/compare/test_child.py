@@ -11,8 +11,6 @@ from tests.helpers.images import image
 
 # a made-up model with five classes; "Crane" twice, as ImageNet has it
 CATS = ["tench", "goldfish", "Crane", "great white shark", "crane"]
-
-
 WNIDS = ["n00000010", "n00000011", "n00000012", "n00000013", "n00000014"]
 
 

@@ -38,8 +38,6 @@ REPEAT_MEDIANS = [
     row("alexnet", 19.5, 1790.0, 61e6, None, published_top1=0.56522),
     row("vgg16", 21.4, 1815.0, 138e6, None, published_top1=0.71592),
 ]
-
-
 # many models within a few per cent of each other: not all names can sit beside their points
 CROWD = [row(f"model_{k}", 10.0 + 0.05 * k, 1000.0 + k, 5e6, 0.7 + 0.001 * k) for k in range(8)]
 

@@ -32,8 +32,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*(does not have many workers|Le
 
 # a made-up model with five classes; "Crane" twice, as ImageNet has it
 CATS = ["tench", "goldfish", "Crane", "great white shark", "crane"]
-
-
 WNIDS = ["n00000010", "n00000011", "n00000012", "n00000013", "n00000014"]
 
 
@@ -333,11 +331,7 @@ def test_batches_pinned_only_for_a_cuda_device(tmp_path: Path, monkeypatch) -> N
 
 
 MODES = ["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F"]
-
-
 FORMATS = {"CMYK": "TIFF", "I": "TIFF", "F": "TIFF"}  # PNG holds the rest
-
-
 TRANSFORM = SqueezeNet1_1_Weights.DEFAULT.transforms()
 
 

@@ -18,8 +18,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*(does not have many workers|Le
 
 
 FAST = ["--model", "squeezenet1_1", "--weights", "none", "--no-progress", "--num-workers", "0"]
-
-
 CATS = SqueezeNet1_1_Weights.DEFAULT.meta["categories"]
 
 
@@ -75,7 +73,9 @@ BAD_ROWS = "file,label\np0.jpg,cannon\ngone.jpg,geyser\np1.jpg,canon\np2.jpg,gey
 
 def test_lenient_skips_and_lists_bad_rows(jpegs: Path) -> None:
     (jpegs / "labels.csv").write_text(BAD_ROWS)
-    with pytest.raises(HarnessError, match=r"do not exist .*--lenient skips such rows.*gone\.jpg"):
+    with pytest.raises(
+        HarnessError, match=r"does not exist .*--lenient skips such rows.*gone\.jpg"
+    ):
         find_samples(jpegs, CATS, (), jpegs / "labels.csv")
     s = find_samples(jpegs, CATS, (), jpegs / "labels.csv", lenient=True)
     assert [f.name for f in s.files] == ["p0.jpg", "p2.jpg"]

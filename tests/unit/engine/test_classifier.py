@@ -24,8 +24,6 @@ pytestmark = pytest.mark.filterwarnings(
 
 
 C = 10
-
-
 CATS = [f"class{c}" for c in range(C)]
 
 

@@ -27,8 +27,6 @@ TORCHRUN = {  # what torchrun --nnodes 2 --nproc-per-node 2 gives a worker of no
     "RANK": "3",
     "LOCAL_RANK": "1",
 }
-
-
 SLURM = {  # sbatch --nodes 3 --ntasks-per-node 2, a task of the last node
     "SLURM_NTASKS": "6",
     "SLURM_NNODES": "3",

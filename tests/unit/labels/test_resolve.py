@@ -18,8 +18,6 @@ from harness.zoo import registry
 from tests.helpers.wordnet_is_a import WORDNET, under
 
 CATS = SqueezeNet1_1_Weights.DEFAULT.meta["categories"]
-
-
 FOXES = ("red fox", "kit fox", "Arctic fox", "grey fox")
 
 

@@ -21,8 +21,6 @@ from harness.zoo import registry, weights
 from tests.helpers import CLASSES_CSV, SHARED, need
 
 LITE0 = SHARED / "weights" / "tf_efficientnet_lite0.pth"
-
-
 LITE1 = SHARED / "weights" / "tf_efficientnet_lite1.pth"
 
 
