@@ -104,12 +104,16 @@ def set_tf32(on: bool) -> None:
     """TF32 for cuDNN (convolutions) and cuBLAS (matrix products) on or off.
 
     PyTorch 2.9 and later refuse a mix of its new ``fp32_precision`` settings and
-    the legacy ``allow_tf32`` switches: the new ones are used where they exist.
+    the legacy ``allow_tf32`` switches: the new ones are used where they exist, on
+    cuDNN's convolutions and RNNs too, which stop following ``cudnn`` once anything
+    sets them on their own (``torch.export`` does, restoring ``allow_tf32``).
     """
     b = torch.backends
     if hasattr(b.cudnn, "fp32_precision"):
         mode = "tf32" if on else "ieee"
         b.cudnn.fp32_precision = mode
+        for leaf in ("conv", "rnn"):
+            getattr(b.cudnn, leaf).fp32_precision = mode
         b.cuda.matmul.fp32_precision = mode
     else:
         b.cudnn.allow_tf32 = on
