@@ -10,6 +10,7 @@ from typing import Any
 
 from harness.engine.files import counted, table, to_csv
 from harness.labels.resolve import mapping_line
+from harness.rows import TestResult
 from harness.zoo.library import library_name
 
 # `harness models` table: (header, key, format); {machine}: the --speed-on machine
@@ -130,7 +131,7 @@ def pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.2f}%"
 
 
-def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
+def summary(res: TestResult, notes: Sequence[str] = ()) -> None:
     """The summary of a ``test`` run on stdout, ending with the run directory."""
     chosen = "" if res["selection"].startswith("all") else f" ({res['selection']})"
     print(f"model     {res['model']}  (weights: {res['weights']})")
@@ -141,12 +142,11 @@ def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
     )
     for name, record in (res.get("label_map") or {}).items():
         print(f"label     {mapping_line(name, record)}")
-    for k in ("1", "5"):
-        ci = res[f"top{k}_ci95"]
+    top = (("1", res["top1"], res["correct1"], res["top1_ci95"]),
+           ("5", res["top5"], res["correct5"], res["top5_ci95"]))  # fmt: skip
+    for k, share, right, ci in top:
         interval = f"  95% CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f}%" if ci else ""
-        print(
-            f"top-{k}     {pct(res[f'top{k}'])}  ({res[f'correct{k}']}/{res['labelled']}){interval}"
-        )
+        print(f"top-{k}     {pct(share)}  ({right}/{res['labelled']}){interval}")
     if "label_map" in res:  # labels that are words: the model as a classifier of them alone
         ci = res["top1_among_labels_ci95"]
         interval = f"  95% CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f}%" if ci else ""
@@ -165,8 +165,8 @@ def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
         f"({res['precision']}, {res['accelerator']} x{res['devices']}{_nodes(res)}, "
         f"{threads(res)})"
     )
-    if res.get("export"):
-        print(f"runtime   {runtime_line(res['export'])}")
+    if export := res.get("export"):
+        print(f"runtime   {runtime_line(export)}")
     for s in res["skipped"]:
         print(f"skipped   {s['file']}: {s['reason']}")
     for note in [*notes, *res["notes"]]:
@@ -194,7 +194,7 @@ def runtime_line(setup: dict[str, Any]) -> str:
     )
 
 
-def _label_issues(res: dict[str, Any]) -> str:
+def _label_issues(res: TestResult) -> str:
     """Likely label errors, and top-1 beside the plain figure with them set aside."""
     k = res["label_issues"]
     if not k:
@@ -207,12 +207,12 @@ def _label_issues(res: dict[str, Any]) -> str:
     )
 
 
-def threads(res: dict[str, Any]) -> str:
+def threads(res: TestResult) -> str:
     """``2 threads``, ``1 thread``; ``per process`` where several processes ran."""
     n = res["threads"]
     return counted(n, "thread") + (" per process" if res["devices"] > 1 else "")
 
 
-def _nodes(res: dict[str, Any]) -> str:
+def _nodes(res: TestResult) -> str:
     n = res["num_nodes"]
     return f" = {n} nodes x {res['devices_per_node']}" if n > 1 else ""

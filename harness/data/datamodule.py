@@ -29,6 +29,7 @@ from harness.data.selection import check_inputs, choose, no_images
 from harness.data.transforms import split
 from harness.errors import HarnessError
 from harness.labels.resolve import UNLABELLED, Label, Resolver, check_nested, read_label_map
+from harness.rows import Chosen
 
 UNNAMED_FOLDERS = "no subfolder names a class of the model"  # a note of find_samples
 
@@ -44,7 +45,7 @@ class Samples:
     notes: list[str] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # passed over before decoding
     dropped: list[tuple[Path, str]] = field(default_factory=list)  # labels rows, --lenient
-    chosen: dict[str, Any] = field(default_factory=dict)  # limit, sample, seed, selection
+    chosen: Chosen = field(default_factory=lambda: Chosen())  # limit, sample, seed, selection
     # where a label stands for several classes (a word): labels index these, else classes
     label_set: list[Label] | None = None
 

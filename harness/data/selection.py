@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Any
 
 from harness.data.images import scan, walk
 from harness.errors import HarnessError
+from harness.rows import Chosen
 
 DEFAULT_DATA = "data"  # the repository's folder for the user's own images
 DEFAULT_LABELS = "labels.csv"  # the labels file of the default folder, when there
@@ -80,7 +80,7 @@ def default_data(checkout: Path | None = None) -> tuple[Path, Path | None]:
 
 def choose(
     n: int, limit: int | None = None, sample: int | None = None, seed: int = 0
-) -> tuple[list[int], dict[str, Any]]:
+) -> tuple[list[int], Chosen]:
     """Which of ``n`` listed images to take, and a record of how they were chosen.
 
     ``limit`` takes the first ones; ``sample`` a random choice drawn with ``seed``,

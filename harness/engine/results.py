@@ -6,7 +6,7 @@ import contextlib
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -27,6 +27,7 @@ from harness.labels.score import (
     score,
 )
 from harness.measure import stats
+from harness.rows import Intervals, Skipped, TestResult, WordScores
 from harness.zoo.weights import RANDOM_NOTE, Loaded
 
 EVENTS = "events.out.tfevents.*"  # TensorBoard's event files
@@ -61,7 +62,7 @@ def _ours(results: Path) -> bool:
     return isinstance(found, dict) and {"model", "run_dir", "n", "skipped"} <= found.keys()
 
 
-def replace_earlier(earlier: list[Path], results: dict[str, Any]) -> None:
+def replace_earlier(earlier: list[Path], results: TestResult) -> None:
     """Remove what ``write`` did not overwrite of the earlier run: its event files, and its
     per_class.csv where this run has no labels, its label_issues files where this one has
     none. Called once this run's files are written.
@@ -95,7 +96,7 @@ def discard_failed(run_dir: Path, earlier: list[Path], made_for_it: bool) -> Non
 
 def write(
     run_dir: Path,
-    results: dict[str, Any],
+    results: TestResult,
     module: ClassifierModule,
     samples: Samples,
     loaded: Loaded,
@@ -140,9 +141,9 @@ def summarise(
     seconds: float,
     data: str,
     labels: str | None,
-) -> dict[str, Any]:
+) -> TestResult:
     """The results.json of a ``test`` run: what was run on what, its accuracy, how it ran."""
-    res = {
+    res: TestResult = {
         "model": loaded.name,
         "weights": loaded.source,
         "random_weights": loaded.random,
@@ -162,7 +163,7 @@ def summarise(
 
 def accuracy(
     loaded: Loaded, samples: Samples, module: ClassifierModule, metrics: dict[str, float]
-) -> dict[str, Any]:
+) -> TestResult:
     """Counts, top-1/top-5 (checked against torchmetrics'), intervals, calibration, notes."""
     labelled = [r for r in module.rows if r[1] >= 0]
     if samples.label_set is not None:
@@ -173,14 +174,14 @@ def accuracy(
         correct5 = sum(r[1] in r[2][:5] for r in labelled)
     skipped = skipped_files(samples, module)
     note = RANDOM_NOTE if loaded.random else None if labelled else "no labelled images"
-    found = {
+    found: TestResult = {
         "n": len(module.rows),
         "labelled": len(labelled),
         "correct1": correct1,
         "correct5": correct5,
         "top1": None if note else check_metric(metrics, "test/top1", correct1, len(labelled)),
         "top5": None if note else check_metric(metrics, "test/top5", correct5, len(labelled)),
-        **(stats.summary(labelled) if not note else dict.fromkeys(stats.SUMMARY)),
+        **(stats.summary(labelled) if not note else cast(Intervals, dict.fromkeys(stats.SUMMARY))),
         "accuracy_note": note
         or f"micro average over the {len(labelled)} labelled images evaluated"
         + (f" ({len(skipped)} files skipped, not counted)" if skipped else ""),
@@ -198,19 +199,19 @@ def words_accuracy(
     metrics: dict[str, float],
     note: str | None,
     categories: list[str],
-) -> dict[str, Any]:
+) -> TestResult:
     """What ``accuracy`` has where labels are words: the intervals and ECE of top-1/5
     under the label, ``top1_among_labels`` with its interval and ECE, and ``label_map``
     (each label's wnid, words and classes).
     """
     n, among = len(scored), sum(s.right_among for s in scored)
-    found: dict[str, Any] = {
+    found: TestResult = {
         "correct_among_labels": among,
         "label_map": {lab.name: lab.record(categories) for lab in labels},
     }
     keys = ("top1_among_labels", "top1_among_labels_ci95", "ece_among_labels")
     if note:
-        return found | dict.fromkeys(keys)
+        return found | cast(WordScores, dict.fromkeys(keys))
     return found | {
         "top1_ci95": stats.wilson(sum(s.right1 for s in scored), n),
         "top5_ci95": stats.wilson(sum(s.right5 for s in scored), n),
@@ -232,7 +233,7 @@ def _trivial_top5(classes: int, measured: bool) -> list[str]:
 
 def how_run(
     cfg: RunConfig, t: L.Trainer, loaded: Loaded, n: int, seconds: float, loop: float | None
-) -> dict[str, Any]:
+) -> TestResult:
     """Precision, devices, batch size, threads, decoding and the time the run took: in
     all (``seconds``), and from the first batch on (``loop_seconds``)."""
     return {
@@ -251,7 +252,7 @@ def how_run(
     }
 
 
-def runtime_fields(cfg: RunConfig, module: ClassifierModule) -> dict[str, Any]:
+def runtime_fields(cfg: RunConfig, module: ClassifierModule) -> TestResult:
     """The runtime, and for an exported one how its session was made (``exported.Setup``)."""
     setup = getattr(module.net, "setup", None)
     return {"runtime": runtime(cfg).name, "export": setup.record() if setup else None}
@@ -260,7 +261,7 @@ def runtime_fields(cfg: RunConfig, module: ClassifierModule) -> dict[str, Any]:
 SLOWER = 2.0  # DDP's whole time over its loop's from which a note says one process is faster
 
 
-def ddp_note(res: dict[str, Any]) -> list[str]:
+def ddp_note(res: TestResult) -> list[str]:
     """A note where several processes on one machine's CPU took ``SLOWER`` times or more
     the time their images did: starting and joining the processes cost more than it gained.
 
@@ -284,13 +285,13 @@ def ddp_note(res: dict[str, Any]) -> list[str]:
     ]
 
 
-def decoding(cfg: RunConfig, loaded: Loaded) -> dict[str, Any]:
+def decoding(cfg: RunConfig, loaded: Loaded) -> TestResult:
     """How the files were decoded, for results: ``decode``, ``draft_side``, ``max_pixels``."""
     dec = decoder(cfg, loaded.transforms())
     return {"decode": dec.mode, "draft_side": dec.draft_side, "max_pixels": dec.max_pixels}
 
 
-def skipped_files(samples: Samples, module: ClassifierModule) -> list[dict[str, str]]:
+def skipped_files(samples: Samples, module: ClassifierModule) -> list[Skipped]:
     """Every file passed over (before or at decoding) with its reason, by name."""
     found = samples.skipped + samples.dropped + [(samples.files[i], w) for i, w in module.skipped]
     return [{"file": str(f), "reason": why} for f, why in sorted(found)]

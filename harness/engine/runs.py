@@ -33,6 +33,7 @@ from harness.engine.runtimes import trainer_precision
 from harness.engine.speedups import check_accelerator, cuda_settings, resolve_precision
 from harness.errors import HarnessError
 from harness.measure.conditions import set_threads
+from harness.rows import TestResult
 from harness.zoo.weights import Loaded
 
 
@@ -150,7 +151,7 @@ def test(
     output: str | None = None,
     logger: TensorBoardLogger | None = None,
     log_extras: bool = True,
-) -> dict[str, Any] | None:
+) -> TestResult | None:
     """Evaluate on ``samples``; write results.json and predictions.csv; return the results
     (``evaluate``'s, without the module).
     """
@@ -167,7 +168,7 @@ def evaluate(
     output: str | None = None,
     logger: TensorBoardLogger | None = None,
     log_extras: bool = True,
-) -> tuple[dict[str, Any], ClassifierModule] | None:
+) -> tuple[TestResult, ClassifierModule] | None:
     """Evaluate on ``samples``; write results.json and predictions.csv; return the results
     and the module (its ``rows`` at full precision).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 from harness.data.transforms import split
 from harness.engine import photo_grid
 from harness.engine.classifier import ClassifierModule
+from harness.rows import TestResult
 from harness.zoo.weights import Loaded
 
 HPARAMS = (
@@ -98,17 +100,16 @@ def sample_grid(
 
 
 def log_run(
-    logger: TensorBoardLogger, results: dict[str, Any], module: ClassifierModule, loaded: Loaded
+    logger: TensorBoardLogger, results: TestResult, module: ClassifierModule, loaded: Loaded
 ) -> None:
     """Hyperparameters with metrics, and the labelled sample grid, for one test run.
 
     The metrics are top-1/top-5 where there are labels, and images per second always.
     """
-    shown = ("top1", "top5", "top1_among_labels")
-    metrics = {f"test/{k}": results[k] for k in shown if results.get(k) is not None}
-    if results.get("images_per_second") is not None:
-        metrics["test/images_per_second"] = results["images_per_second"]
-    log_hparams(logger, {k: results[k] for k in HPARAMS}, metrics)
+    by_key: Mapping[str, Any] = results  # read by the names in ``shown`` and HPARAMS
+    shown = ("top1", "top5", "top1_among_labels", "images_per_second")
+    metrics = {f"test/{k}": by_key[k] for k in shown if by_key.get(k) is not None}
+    log_hparams(logger, {k: by_key[k] for k in HPARAMS}, metrics)
     if module.samples:
         add_jpeg(logger, "test/samples", sample_grid(module, loaded, results.get("label_map")))
     if results.get("label_issues"):  # the grid that results.write drew

@@ -12,6 +12,7 @@ from harness.engine.files import to_csv, write_atomic
 from harness.engine.photo_grid import Tile, grid, save
 from harness.measure import label_issues, sample_size
 from harness.measure.label_issues import Row
+from harness.rows import LabelIssues
 
 GRID = 16  # likely label errors shown
 CERTAIN = 3  # named in words
@@ -54,7 +55,7 @@ def write_issues(
     return rows
 
 
-def test_fields(run: Path, preds: Sequence[Mapping[str, Any]], root: Path) -> dict[str, Any]:
+def test_fields(run: Path, preds: Sequence[Mapping[str, Any]], root: Path) -> LabelIssues:
     """What a ``test`` run adds to results.json: likely label errors and top-1 without them."""
     view = {str(r["file"]): r for r in preds}
     rows = write_issues(run, [view], root, None, "test/label_issues")

@@ -15,10 +15,12 @@ from itertools import combinations
 from statistics import NormalDist
 from typing import Any
 
+from harness.rows import Intervals, columns
+
 N_BINS = 15  # ECE bins: torchmetrics' default, and the usual choice in the literature
 LEVEL = 0.95
 Z = NormalDist().inv_cdf(0.5 + LEVEL / 2)  # 1.96: the two-sided LEVEL point of N(0, 1)
-SUMMARY = ("top1_ci95", "top5_ci95", "ece")  # what ``summary`` adds to a run's results
+SUMMARY = columns(Intervals)  # what ``summary`` adds to a run's results
 
 
 def wilson(correct: int, n: int) -> list[float] | None:
@@ -100,7 +102,7 @@ def reliability_bins(confidence: Sequence[float], correct: Sequence[bool]) -> li
     return bins
 
 
-def summary(labelled: Sequence[tuple[int, int, list[int], list[float]]]) -> dict[str, Any]:
+def summary(labelled: Sequence[tuple[int, int, list[int], list[float]]]) -> Intervals:
     """``top1_ci95``, ``top5_ci95`` and ``ece`` of module rows (sample, label, top-k, probs)."""
     n = len(labelled)
     correct1 = [r[1] in r[2][:1] for r in labelled]

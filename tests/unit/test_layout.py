@@ -17,7 +17,18 @@ from tests.helpers import ROOT as CHECKOUT
 PACKAGE = CHECKOUT / "harness"
 
 # Top to bottom: a module may import its own layer and the layers below it, never above.
-LAYERS = ("cli", "compare", "engine", "measure", "data", "labels", "zoo", "config", "errors")
+LAYERS = (
+    "cli",
+    "compare",
+    "engine",
+    "measure",
+    "data",
+    "labels",
+    "zoo",
+    "config",
+    "rows",
+    "errors",
+)
 TOP = {"__main__": "cli"}  # modules at the package's root that belong to a layer above
 ROOT = "errors"  # the package itself (``harness/__init__``: its version) is a leaf
 
