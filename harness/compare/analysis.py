@@ -20,6 +20,7 @@ from harness.compare.published import published_section
 from harness.config import tensorboard_runs
 from harness.engine.files import to_csv, write_atomic
 from harness.measure import stats
+from harness.rows import CompareRow, known
 
 GRID = 16  # disagreements shown in the grid
 WORST = 5  # worst classes listed per model
@@ -49,7 +50,7 @@ def predictions(run: Path, model: str) -> Predictions:
     return {p["file"]: p for p in read_rows(model_dir(run, model) / "predictions.csv")}
 
 
-def analyse(run: Path, rows: Sequence[dict[str, Any]], data: str | None) -> list[str]:
+def analyse(run: Path, rows: Sequence[CompareRow], data: str | None) -> list[str]:
     """Write the files and figures of the models with measured accuracy; return report sections.
 
     Those models are the ones with real weights and labelled images.
@@ -90,7 +91,7 @@ def top1_correct(preds: Mapping[str, Predictions]) -> dict[str, dict[str, bool]]
 
 def trust_sections(
     run: Path,
-    measured: Sequence[dict[str, Any]],
+    measured: Sequence[CompareRow],
     preds: Mapping[str, Predictions],
     pairs: Sequence[dict[str, Any]],
     root: Path,
@@ -112,7 +113,7 @@ def trust_sections(
     ]
 
 
-def intervals_section(measured: Sequence[dict[str, Any]]) -> list[str]:
+def intervals_section(measured: Sequence[CompareRow]) -> list[str]:
     lines = [
         "## How precise are these accuracies?",
         "",
@@ -123,9 +124,11 @@ def intervals_section(measured: Sequence[dict[str, Any]]) -> list[str]:
         "",
     ]
     for r in measured:
+        by_key: Mapping[str, Any] = r  # read as top1, top5 and their counts and intervals
         parts = [
-            f"top-{k} {100 * r[f'top{k}']:.1f}% ({r[f'correct{k}']}/{r['labelled']}), "
-            f"95% interval {100 * r[f'top{k}_ci95'][0]:.1f}-{100 * r[f'top{k}_ci95'][1]:.1f}%"
+            f"top-{k} {100 * by_key[f'top{k}']:.1f}% ({by_key[f'correct{k}']}/{r['labelled']}), "
+            f"95% interval {100 * by_key[f'top{k}_ci95'][0]:.1f}-"
+            f"{100 * by_key[f'top{k}_ci95'][1]:.1f}%"
             for k in (1, 5)
         ]
         lines.append(f"- {r['model']}: " + "; ".join(parts))
@@ -189,7 +192,7 @@ def p_text(p: float) -> str:
 
 def calibration_section(
     run: Path,
-    measured: Sequence[dict[str, Any]],
+    measured: Sequence[CompareRow],
     preds: Mapping[str, Predictions],
     tensorboard: Mapping[str, str],
 ) -> list[str]:
@@ -209,7 +212,7 @@ def calibration_section(
         labelled = [p for p in preds[m].values() if p["correct1"] != ""]
         conf = [float(p["pred1_prob"]) for p in labelled]
         right = [p["correct1"] == "1" for p in labelled]
-        fig = figures.reliability(m, stats.reliability_bins(conf, right), r["ece"])
+        fig = figures.reliability(m, stats.reliability_bins(conf, right), known(r["ece"]))
         png = reliability_png(m)
         figures.save(fig, run / png, run / tensorboard[m], "compare/reliability")  # its TB run
         mean, acc = sum(conf) / len(conf), sum(right) / len(right)
@@ -278,7 +281,7 @@ def disagreements_section(run: Path, preds: Mapping[str, Predictions], root: Pat
     return lines
 
 
-def worst_classes_section(run: Path, measured: Sequence[dict[str, Any]]) -> list[str]:
+def worst_classes_section(run: Path, measured: Sequence[CompareRow]) -> list[str]:
     lines = [
         "## Worst classes",
         "",

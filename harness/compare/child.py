@@ -10,9 +10,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -27,9 +28,10 @@ from harness.labels.score import WORD_KEYS
 from harness.measure import conditions
 from harness.measure import speed as m
 from harness.measure.stats import SUMMARY
+from harness.rows import CompareRow
 
 
-def measure(spec: Spec) -> dict[str, Any]:
+def measure(spec: Spec) -> CompareRow:
     """Accuracy (real weights only), latency, throughput, memory and size of one model,
     in the runtime its name asks for (``MODEL@RUNTIME[:PRECISION]``), with its answers
     kept for parity (``compare.parity``).
@@ -70,7 +72,7 @@ def measure(spec: Spec) -> dict[str, Any]:
     return row
 
 
-def _first_answer(spec: Spec, loaded: Any, device: torch.device) -> dict[str, Any]:
+def _first_answer(spec: Spec, loaded: Any, device: torch.device) -> CompareRow:
     """The runtime, and the seconds from the built model to its first answer: preparing
     it (an exported runtime: its export or cached file, and compiling it) and one image.
 
@@ -83,10 +85,14 @@ def _first_answer(spec: Spec, loaded: Any, device: torch.device) -> dict[str, An
     net = rt.prepare(loaded.model.to(device), example)
     with torch.inference_mode(), m.autocast(device, amp_dtype(spec.precision)):
         net(example)
-    found = {"runtime": rt.name, "first_answer_seconds": round(time.perf_counter() - start, 3)}
+    found: CompareRow = {
+        "runtime": rt.name,
+        "first_answer_seconds": round(time.perf_counter() - start, 3),
+    }
     setup = getattr(net, "setup", None)
     if setup is not None:  # its own first answer, made while it was prepared
-        found |= {k: v for k, v in setup.record().items() if k not in ("runtime", "precision")}
+        record = {k: v for k, v in setup.record().items() if k not in ("runtime", "precision")}
+        found |= cast(CompareRow, record)  # exported.Setup's fields, as CompareRow declares them
         found["size_mib"] = setup.model_file_mib  # the file the runtime loads
     return found
 
@@ -125,13 +131,15 @@ def _speed(
     samples: Any,
     device: torch.device,
     threads: int,
-) -> dict[str, Any]:
+) -> CompareRow:
     """Batch-1 latency, model throughput, end-to-end throughput (with data) and the load."""
     amp = amp_dtype(spec.precision)
     size = loaded.card.input_size
     with conditions.Watch() as watch:  # the load before, during and after the model-only timings
         lat, thr = _model_timings(spec, model, size, device, amp)
-    row = {f"latency_{k}": round(v, 3) for k, v in lat.items() if k.startswith("ms_")}
+    row = cast(
+        CompareRow, {f"latency_{k}": round(v, 3) for k, v in lat.items() if k.startswith("ms_")}
+    )
     row["latency_runs"] = lat["runs"]
     row["throughput_ips"] = round(thr["images_per_s"], 3)
     if samples is not None:
@@ -165,7 +173,7 @@ def _model_timings(
 
 def _end_to_end(
     spec: Spec, model: Any, loaded: Any, samples: Any, device: torch.device
-) -> dict[str, Any]:
+) -> CompareRow:
     """Images per second from files to predictions, with the decoding used."""
     tf = loaded.transforms()
     dec = decoder(spec, tf)
@@ -183,10 +191,10 @@ def _end_to_end(
     return {"throughput_e2e_ips": round(e2e["images_per_s"], 3), "decode": dec.mode}
 
 
-def _memory(baseline: float, device: torch.device) -> dict[str, Any]:
+def _memory(baseline: float, device: torch.device) -> CompareRow:
     """Peak resident memory, what the model added to it, and the GPU's peaks on CUDA."""
     peak = m.peak_rss_mib()
-    row: dict[str, Any] = {
+    row: CompareRow = {
         "peak_memory_mib": round(peak, 1),
         "memory_rise_mib": round(peak - baseline, 1),
         "baseline_memory_mib": round(baseline, 1),
@@ -197,7 +205,7 @@ def _memory(baseline: float, device: torch.device) -> dict[str, Any]:
     return row
 
 
-def _setup(spec: Spec, model: Any, loaded: Any, device: torch.device) -> dict[str, Any]:
+def _setup(spec: Spec, model: Any, loaded: Any, device: torch.device) -> CompareRow:
     """Size (parameters, FLOPs) and how the model was run: device, precision, classes."""
     size = loaded.card.input_size
     return {
@@ -221,7 +229,7 @@ def _device(accelerator: str) -> Any:
     return torch.device(check_accelerator(accelerator))
 
 
-def _load(spec: Spec, model: str) -> tuple[dict[str, Any], Any]:
+def _load(spec: Spec, model: str) -> tuple[CompareRow, Any]:
     """Real weights where they can be had; random ones (accuracy n/a) where not.
 
     ``model`` is ``spec.model`` less its runtime; ``NAME=FILE`` models load FILE, with
@@ -243,7 +251,7 @@ def _load(spec: Spec, model: str) -> tuple[dict[str, Any], Any]:
             loaded, note = weights.load(name, "none"), "n/a (weights unavailable offline)"
     source = Path(loaded.source)
     custom = source.is_file()
-    row: dict[str, Any] = {
+    row: CompareRow = {
         "model": spec.model,
         "architecture": name,
         "top1": None,
@@ -282,9 +290,7 @@ def _logger(spec: Spec) -> Any:
     return TensorBoardLogger(where.parent, name=where.name, version="", default_hp_metric=False)
 
 
-def _accuracy(
-    spec: Spec, loaded: Any, logger: Any, samples: Any
-) -> tuple[dict[str, Any], str, Any]:
+def _accuracy(spec: Spec, loaded: Any, logger: Any, samples: Any) -> tuple[CompareRow, str, Any]:
     """The accuracy fields of the row, the precision the run resolved, and its module.
 
     On the images the child found already (``samples``): the folder is not listed twice.
@@ -305,7 +311,9 @@ def _accuracy(
     res, module = found
     keys = ("top1", "top5", "n", "labelled", "correct1", "correct5", "accuracy_note", "skipped")
     words = [k for k in WORD_KEYS if k in res]  # where labels are words
-    return {k: res[k] for k in (*keys, *SUMMARY, *words)}, res["precision"], module
+    by_key: Mapping[str, Any] = res  # read by the keys above
+    acc = {k: by_key[k] for k in (*keys, *SUMMARY, *words)}
+    return cast(CompareRow, acc), res["precision"], module  # keys both rows declare alike
 
 
 def main(spec_file: str) -> int:

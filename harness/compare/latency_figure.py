@@ -8,6 +8,7 @@ from typing import Any
 
 from harness.compare.callouts import Point, place
 from harness.compare.figures import pyplot, save_png
+from harness.rows import CompareRow
 
 MEASURED = "top-1 measured here, on these images (bar: its 95% interval)"
 PUBLISHED = (
@@ -15,7 +16,7 @@ PUBLISHED = (
 )
 
 
-def title(data: str | None, rows: Sequence[dict[str, Any]], env: dict[str, Any]) -> str:
+def title(data: str | None, rows: Sequence[CompareRow], env: dict[str, Any]) -> str:
     """What the figure shows: the data set and its size, then the machine."""
     n = max((r.get("n") or 0 for r in rows), default=0)
     what = f"{'/'.join(Path(data).parts[-2:])}: {n} images" if data and n else "no labelled images"
@@ -27,19 +28,19 @@ LEGEND = {"fontsize": 8, "loc": "upper center", "bbox_to_anchor": (0.5, -0.14)}
 MARKERS = "s^Dvp*hX"  # a named point that has no room for its name, in the legend
 
 
-def _accuracy_panel(ax: Any, done: Sequence[dict[str, Any]]) -> list[Point]:
+def _accuracy_panel(ax: Any, done: Sequence[CompareRow]) -> list[Point]:
     points = []
     for r in done:
-        x = r["latency_ms_p50"]
-        if r.get("top1") is not None:
-            ax.scatter(x, 100 * r["top1"], s=60, color="C0")
-            if r.get("top1_ci95"):  # yerr: [[below], [above]] the point, in points
-                low, high = r["top1_ci95"]
-                err = [[100 * (r["top1"] - low)], [100 * (high - r["top1"])]]
-                ax.errorbar(x, 100 * r["top1"], yerr=err, color="C0", capsize=4)
-            points.append(Point(r["model"], (x, 100 * r["top1"])))
+        x, top1, ci = r["latency_ms_p50"], r.get("top1"), r.get("top1_ci95")
+        if top1 is not None:
+            ax.scatter(x, 100 * top1, s=60, color="C0")
+            if ci:  # yerr: [[below], [above]] the point, in points
+                low, high = ci
+                err = [[100 * (top1 - low)], [100 * (high - top1)]]
+                ax.errorbar(x, 100 * top1, yerr=err, color="C0", capsize=4)
+            points.append(Point(r["model"], (x, 100 * top1)))
         published = r.get("published_top1")
-        if published is not None and (r.get("top1") is None or r.get("published_note")):
+        if published is not None and (top1 is None or r.get("published_note")):
             ax.scatter(x, 100 * published, s=60, facecolors="none", edgecolors="C1")
             style = {"color": "C1", "fontsize": 8}
             points.append(Point(f"{r['model']} (published)", (x, 100 * published), style=style))
@@ -51,7 +52,7 @@ def _accuracy_panel(ax: Any, done: Sequence[dict[str, Any]]) -> list[Point]:
     return points
 
 
-def _memory_panel(ax: Any, done: Sequence[dict[str, Any]]) -> list[Point]:
+def _memory_panel(ax: Any, done: Sequence[CompareRow]) -> list[Point]:
     biggest = max(d["params"] for d in done)
 
     def area(params: float) -> float:
@@ -109,7 +110,7 @@ def _name_points(fig: Any, named: dict[Any, list[Point]]) -> None:
             _to_legend(ax, late)
 
 
-def compare_figure(rows: Sequence[dict[str, Any]], heading: str) -> Any:
+def compare_figure(rows: Sequence[CompareRow], heading: str) -> Any:
     """The two panels over the measured rows, as a matplotlib figure."""
     import matplotlib.ticker
 
@@ -130,7 +131,7 @@ def compare_figure(rows: Sequence[dict[str, Any]], heading: str) -> Any:
     return fig
 
 
-def plot_compare(rows: Sequence[dict[str, Any]], path: Path, heading: str) -> None:
+def plot_compare(rows: Sequence[CompareRow], path: Path, heading: str) -> None:
     """Write ``compare_figure`` to ``path`` as a PNG, atomically."""
     fig = compare_figure(rows, heading)
     save_png(fig, path, dpi=120)

@@ -14,11 +14,12 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from harness.config import Spec
 from harness.engine.files import write_atomic
 from harness.errors import HarnessError
+from harness.rows import CompareRow
 
 NOT_RUN = "not run"
 
@@ -43,7 +44,7 @@ def entries(models: list[str]) -> list[str]:
     return found
 
 
-def run_child(spec: Spec, timeout: float | None = None) -> dict[str, Any]:
+def run_child(spec: Spec, timeout: float | None = None) -> CompareRow:
     """Measure one model in a fresh interpreter; any failure becomes an error row."""
     models = spec.models_dir()
     spec_file = write_atomic(models / f"{spec.stem()}.spec.json", spec.to_json())
@@ -63,7 +64,7 @@ def run_child(spec: Spec, timeout: float | None = None) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             return {"model": spec.model, "error": f"timed out after {timeout:.0f} s"}
     if code == 0 and out.is_file():
-        return dict(json.loads(out.read_text()))
+        return cast(CompareRow, json.loads(out.read_text()))  # the child's measure()
     if code < 0:
         why = f"killed by signal {-code}" + (" (out of memory?)" if code == -9 else "")
     else:
@@ -72,7 +73,7 @@ def run_child(spec: Spec, timeout: float | None = None) -> dict[str, Any]:
     return {"model": spec.model, "error": why, "log": str(log)}
 
 
-def _measured(spec: Spec, tag: str, timeout: float | None) -> dict[str, Any]:
+def _measured(spec: Spec, tag: str, timeout: float | None) -> CompareRow:
     """One child's row, with progress on stderr."""
     print(f"{tag} {spec.model} ...", file=sys.stderr, flush=True)
     start = time.perf_counter()
@@ -85,7 +86,7 @@ def _measured(spec: Spec, tag: str, timeout: float | None) -> dict[str, Any]:
 
 def compare(
     models: list[str], spec: Spec, timeout: float | None = None, repeat: int = 1
-) -> list[dict[str, Any]]:
+) -> list[CompareRow]:
     """Measure each model in turn; results files are rewritten after every model.
 
     With ``repeat`` K > 1 the models are measured round-robin K times (A B C A B
@@ -102,10 +103,10 @@ def compare(
 
     env = environment(spec.precision)  # the machine, and when the comparison started
     env["torch_threads"] = spec.threads or env["torch_threads"]  # the children's
-    rows = [{"model": m, "error": NOT_RUN} for m in models]
+    rows: list[CompareRow] = [{"model": m, "error": NOT_RUN} for m in models]
     tb = tensorboard_runs(models)
     refs = references(models, spec)  # each row's torch fp32 row, where parity needs one
-    runs: list[list[dict[str, Any]]] = [[] for _ in models]
+    runs: list[list[CompareRow]] = [[] for _ in models]
     try:
         for run in range(1, repeat + 1):
             for i, m in enumerate(models):

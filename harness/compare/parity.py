@@ -17,6 +17,7 @@ from typing import Any
 from harness.config import SHORT_PRECISION, Spec, Variant, variant
 from harness.engine import outputs
 from harness.measure.parity import likely_defect, parity
+from harness.rows import CompareRow
 
 COMPUTED = "torch fp32, computed in the row's own process"
 
@@ -63,7 +64,7 @@ def child_answers(spec: Spec, loaded: Any, samples: Any, module: Any) -> None:
         outputs.write(folder / outputs.REFERENCE, outputs.answers(ref, samples))
 
 
-def add_parity(run: Path, rows: list[dict[str, Any]], refs: dict[str, str | None]) -> None:
+def add_parity(run: Path, rows: list[CompareRow], refs: dict[str, str | None]) -> None:
     """Each row that needs a reference gets the parity figures, or why there are none."""
     by_model = {r["model"]: r for r in rows}
     for row in rows:
@@ -84,7 +85,7 @@ def add_parity(run: Path, rows: list[dict[str, Any]], refs: dict[str, str | None
         row |= found | {"parity_reference": source, "parity_flag": likely_defect(found, fp32)}
 
 
-def _missing(row: dict[str, Any], ref_row: dict[str, Any] | None) -> str:
+def _missing(row: CompareRow, ref_row: CompareRow | None) -> str:
     """Why a row that needs a reference has no parity figures."""
     if row.get("random_weights"):
         return "n/a (random weights: answers near chance, parity not meaningful)"
@@ -93,13 +94,13 @@ def _missing(row: dict[str, Any], ref_row: dict[str, Any] | None) -> str:
     return "n/a (no images evaluated)"
 
 
-def runs_as(row: dict[str, Any]) -> str:
+def runs_as(row: CompareRow) -> str:
     """``onnxruntime fp32``, ``torch bf16``: a row's runtime and precision in words."""
     p = row.get("precision") or "?"
     return f"{row.get('runtime', 'torch')} {SHORT_PRECISION.get(p, p)}"
 
 
-def parity_sentence(row: dict[str, Any]) -> str:
+def parity_sentence(row: CompareRow) -> str:
     """One row's parity in words, with its reference and, over 0.5% changed in fp32, a flag."""
     n, same = row["parity_n"], row["agree_top1"]
     diff = row["max_top1_prob_diff"]
@@ -123,7 +124,7 @@ def parity_sentence(row: dict[str, Any]) -> str:
     return text
 
 
-def parity_section(rows: Sequence[dict[str, Any]]) -> list[str]:
+def parity_section(rows: Sequence[CompareRow]) -> list[str]:
     """report.md's section on the rows run otherwise than in torch fp32."""
     checked = [r for r in rows if "parity_n" in r or "parity_note" in r]
     if not checked:

@@ -12,16 +12,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from harness.compare import figures
 from harness.measure.kendall import Kendall, kendall
+from harness.rows import CompareRow, known
 
 PNG = "published_vs_measured.png"
 MIN_MODELS = 3
 
 
-def row_figures(default: Any, card: Any, custom: bool) -> dict[str, Any]:
+def row_figures(default: Any, card: Any, custom: bool) -> CompareRow:
     """A compare row's published figures (the ``published_*`` keys of :mod:`harness.zoo.published`).
 
     ``default`` is the library's card of the architecture, ``card`` the one of
@@ -35,15 +36,15 @@ def row_figures(default: Any, card: Any, custom: bool) -> dict[str, Any]:
 
     every = {k: v for k, v in registry.figures(default).items() if k.startswith("published_")}
     if card.categories != default.categories:
-        return dict.fromkeys([*every, "published_weights"])
-    known = every.get("published_top1") is not None
-    every["published_weights"] = f"{default.library} {default.weights}" if known else None
-    if custom and known and default.library == "torchvision":  # a file: maybe other weights
+        return cast(CompareRow, dict.fromkeys([*every, "published_weights"]))
+    found = every.get("published_top1") is not None
+    every["published_weights"] = f"{default.library} {default.weights}" if found else None
+    if custom and found and default.library == "torchvision":  # a file: maybe other weights
         every["published_note"] = f"published figures are for torchvision's {default.weights}"
-    return every
+    return cast(CompareRow, every)  # the library's keys, as CompareRow declares them
 
 
-def comparable(measured: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def comparable(measured: Sequence[CompareRow]) -> list[CompareRow]:
     """The measured rows with a published ImageNet top-1 for the very weights measured."""
     return [
         r
@@ -61,12 +62,12 @@ def agreement(k: Kendall, photos: int) -> str:
     return f"on these {photos} photos the ranking {verb} ImageNet's: tau = {k.tau:.2f}, {p}"
 
 
-def published_section(run: Path, measured: Sequence[dict[str, Any]]) -> list[str]:
+def published_section(run: Path, measured: Sequence[CompareRow]) -> list[str]:
     """report.md's section (and the figure) where at least three models can be ranked both ways."""
     rows = comparable(measured)
     if len(rows) < MIN_MODELS:
         return []
-    k = kendall([r["published_top1"] for r in rows], [r["top1"] for r in rows])
+    k = kendall([known(r["published_top1"]) for r in rows], [known(r["top1"]) for r in rows])
     photos = int(rows[0].get("labelled") or 0)
     words = agreement(k, photos)
     fig = published_figure(rows, words)
@@ -99,7 +100,7 @@ def published_section(run: Path, measured: Sequence[dict[str, Any]]) -> list[str
     return lines
 
 
-def _left_out(measured: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]]) -> list[str]:
+def _left_out(measured: Sequence[CompareRow], rows: Sequence[CompareRow]) -> list[str]:
     """The measured models not ranked, and why, as a line of report.md."""
     other, none = "its published figures are for other weights", "no published ImageNet top-1"
     why = [
@@ -114,12 +115,12 @@ def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.1f}%"
 
 
-def published_figure(rows: Sequence[dict[str, Any]], heading: str) -> Any:
+def published_figure(rows: Sequence[CompareRow], heading: str) -> Any:
     """Measured top-1 (y) against published ImageNet top-1 (x), one point per model."""
     plt = figures.pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    xs = [100 * r["published_top1"] for r in rows]
-    ys = [100 * r["top1"] for r in rows]
+    xs = [100 * known(r["published_top1"]) for r in rows]
+    ys = [100 * known(r["top1"]) for r in rows]
     ax.scatter(xs, ys, s=60, color="C0")
     for i, (r, x, y) in enumerate(zip(rows, xs, ys, strict=True)):  # labels above, below in turn
         below = i % 2

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.engine.files import counted, table, to_csv, to_json, write_atomic
+from harness.rows import CompareRow, columns
 
 if TYPE_CHECKING:
     from harness.config import Spec
@@ -34,7 +35,7 @@ COMPARE_COLUMNS = (
 )
 
 
-def cell(row: dict[str, Any], key: str, fmt: str | None) -> str:
+def cell(row: Mapping[str, Any], key: str, fmt: str | None) -> str:
     """One formatted table cell; n/a where the value is missing."""
     v = row.get(key)
     if v is None:
@@ -52,7 +53,7 @@ def cell(row: dict[str, Any], key: str, fmt: str | None) -> str:
     return format(v, fmt) if fmt else str(v)
 
 
-def compare_table(rows: Sequence[dict[str, Any]], markdown: bool = False) -> str:
+def compare_table(rows: Sequence[CompareRow], markdown: bool = False) -> str:
     """The comparison as a text table, or a Markdown one."""
     header = [h for h, _, _ in COMPARE_COLUMNS]
     body = [
@@ -65,14 +66,14 @@ def compare_table(rows: Sequence[dict[str, Any]], markdown: bool = False) -> str
     return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in body)])
 
 
-def same_classes(rows: Sequence[dict[str, Any]]) -> str:
+def same_classes(rows: Sequence[CompareRow]) -> str:
     """A sentence on whether the measured models share one label space (classes by WordNet id).
 
     Accuracy is only comparable within one label space: models of different ones
     are named in groups, and their accuracy is not ranked across them.
     """
     done = [r for r in rows if not r.get("error")]
-    spaces: dict[Any, list[dict[str, Any]]] = {}
+    spaces: dict[Any, list[CompareRow]] = {}
     for r in done:
         spaces.setdefault(r.get("label_space"), []).append(r)
     if len(spaces) <= 1 and done:
@@ -89,7 +90,7 @@ def same_classes(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def write_compare(
-    run: Path, rows: list[dict[str, Any]], spec: Spec, env: dict[str, Any], final: bool
+    run: Path, rows: list[CompareRow], spec: Spec, env: dict[str, Any], final: bool
 ) -> None:
     """results.json, results.csv, report.md and (at the end) accuracy_vs_latency.png and
     each model's TensorBoard figures (``compare_tb``).
@@ -97,9 +98,8 @@ def write_compare(
     ``env`` is ``report.environment()`` taken once when the comparison started.
     """
     write_atomic(run / "results.json", to_json(rows))
-    write_atomic(
-        run / "results.csv", to_csv([{**r, "skipped": len(r.get("skipped") or [])} for r in rows])
-    )
+    counted_skips = [{**r, "skipped": len(r.get("skipped") or [])} for r in rows]
+    write_atomic(run / "results.csv", to_csv(counted_skips, columns(CompareRow)))
     if final and any(r.get("latency_ms_p50") for r in rows):
         from harness.compare.latency_figure import plot_compare, title
 
@@ -115,7 +115,7 @@ def write_compare(
 
 
 def report_md(
-    rows: list[dict[str, Any]],
+    rows: list[CompareRow],
     spec: Spec,
     env: dict[str, Any],
     final: bool,
@@ -169,7 +169,7 @@ def _data_line(spec: Spec) -> str:
     )
 
 
-def problems(rows: Sequence[dict[str, Any]], kind: str) -> list[tuple[str, str]]:
+def problems(rows: Sequence[CompareRow], kind: str) -> list[tuple[str, str]]:
     """(model, what) of the rows that failed (``kind`` "error"), whose accuracy was not
     measured ("n/a": random weights, no labels) or whose timings are noisy ("noisy"):
     what the console and report.md both say of them.
@@ -177,7 +177,7 @@ def problems(rows: Sequence[dict[str, Any]], kind: str) -> list[tuple[str, str]]
     from harness.measure.conditions import describe
 
     if kind == "error":
-        return [(r["model"], r["error"]) for r in rows if r.get("error")]
+        return [(r["model"], e) for r in rows if (e := r.get("error"))]
     if kind == "n/a":
         return [
             (r["model"], f"accuracy {r['accuracy_note']}")
@@ -187,7 +187,7 @@ def problems(rows: Sequence[dict[str, Any]], kind: str) -> list[tuple[str, str]]
     return [(r["model"], describe(r)) for r in rows if r.get("noisy") and not r.get("error")]
 
 
-def _notes(rows: list[dict[str, Any]]) -> list[str]:
+def _notes(rows: list[CompareRow]) -> list[str]:
     """report.md's notes: errors, accuracy not measured, published figures, noisy timings."""
     notes = [
         f"- {model}: {what}" for kind in ("error", "n/a") for model, what in problems(rows, kind)

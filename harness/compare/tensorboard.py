@@ -11,9 +11,11 @@ first five hyperparameters: the tags and the order below put accuracy first
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from harness.rows import CompareRow
 
 if TYPE_CHECKING:
     from harness.config import Spec
@@ -31,7 +33,7 @@ METRICS = {  # row key: TensorBoard tag
 }
 
 
-def hyperparameters(row: dict[str, Any], spec: Spec) -> dict[str, Any]:
+def hyperparameters(row: CompareRow, spec: Spec) -> dict[str, Any]:
     """What a model's run was made of: the model, the images, then how it ran."""
     params = {
         "model": row["model"],
@@ -51,7 +53,7 @@ def hyperparameters(row: dict[str, Any], spec: Spec) -> dict[str, Any]:
     return {k: v if isinstance(v, int | float | str | bool) else str(v) for k, v in params.items()}
 
 
-def write_runs(run: Path, rows: Sequence[dict[str, Any]], spec: Spec) -> None:
+def write_runs(run: Path, rows: Sequence[CompareRow], spec: Spec) -> None:
     """Each measured row's metrics (step 0) and HPARAMS session, in its TensorBoard run."""
     from torch.utils.tensorboard import SummaryWriter
     from torch.utils.tensorboard.summary import hparams
@@ -64,7 +66,8 @@ def write_runs(run: Path, rows: Sequence[dict[str, Any]], spec: Spec) -> None:
     # table's columns from one run's list, whichever it reads first
     listed = {tag: 0.0 for k, tag in METRICS.items() if any(r.get(k) is not None for r in done)}
     for row in done:
-        metrics = {tag: float(row[k]) for k, tag in METRICS.items() if row.get(k) is not None}
+        by_key: Mapping[str, Any] = row  # read by METRICS' keys
+        metrics = {tag: float(by_key[k]) for k, tag in METRICS.items() if row.get(k) is not None}
         writer = SummaryWriter(str(run / names[row["model"]]))
         for summary in hparams(hyperparameters(row, spec), listed):
             writer._get_file_writer().add_summary(summary)  # as add_hparams does

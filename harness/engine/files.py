@@ -9,7 +9,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,16 +53,22 @@ def to_json(obj: Any) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
 
 
-def to_csv(rows: Sequence[dict[str, Any]]) -> str:
-    """Rows of dicts as CSV text, columns in first-seen order; a dict or list cell as JSON.
+def to_csv(rows: Sequence[Mapping[str, Any]], order: Sequence[str] = ()) -> str:
+    """Rows of dicts as CSV text; a dict or list cell as JSON. The columns any row has, in
+    ``order`` (a row type's ``rows.columns``), then any others in first-seen order.
 
     >>> print(to_csv([{"model": "m", "mean": [0.5, 0.5]}]), end="")
     model,mean
     m,"[0.5, 0.5]"
+    >>> print(to_csv([{"b": 1}, {"a": 2, "c": 3}], order=("a", "b")), end="")
+    a,b,c
+    ,1,
+    2,,3
     """
-    columns: dict[str, None] = {}
+    seen: dict[str, None] = {}
     for r in rows:
-        columns.update(dict.fromkeys(r))
+        seen.update(dict.fromkeys(r))
+    columns = [k for k in order if k in seen] + [k for k in seen if k not in order]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()

@@ -14,15 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.labels.resolve import Label
+from harness.rows import WordScores, columns
 
 # what a results.json has where labels are words, beside the usual accuracy fields
-WORD_KEYS = (
-    "correct_among_labels",
-    "top1_among_labels",
-    "top1_among_labels_ci95",
-    "ece_among_labels",
-    "label_map",
-)
+WORD_KEYS = columns(WordScores)  # what a run's results add where labels are words
 Row = tuple[int, int, list[int], list[float]]  # sample, label, top-k classes, their probs
 
 

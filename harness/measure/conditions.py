@@ -29,11 +29,13 @@ import os
 import statistics
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+
+from harness.rows import CompareRow
 
 SPREAD_LIMIT = 1.5
 # per-run figures that ``--repeat`` summarises by their median and range
@@ -176,7 +178,7 @@ class Watch:
         """The mean count, to 2 decimals; None when nothing could be sampled."""
         return round(statistics.fmean(self.samples), 2) if self.samples else None
 
-    def conditions(self, threads: int, spread: float | None) -> dict[str, Any]:
+    def conditions(self, threads: int, spread: float | None) -> CompareRow:
         """``conditions`` of the watched block: the load before and after it, and during."""
         return conditions(threads, self.before, self.after, spread, self.mean())
 
@@ -239,7 +241,7 @@ def conditions(
     after: dict[str, Any],
     spread: float | None,
     during: float | None = None,
-) -> dict[str, Any]:
+) -> CompareRow:
     """The fields a compare row or a benchmark records about how its timing was made."""
     n = cores()
     why = reasons(threads, before, after, spread, n, during)
@@ -257,7 +259,7 @@ def conditions(
     }
 
 
-def describe(row: dict[str, Any]) -> str:
+def describe(row: CompareRow) -> str:
     """One line for the console and report.md: why a row's timings are noisy."""
     runs = f" in {row['noisy_runs']} of {row['repeat']} runs" if row.get("noisy_runs") else ""
     return f"noisy timings{runs}: " + "; ".join(row.get("noisy_reasons") or [])
@@ -285,7 +287,7 @@ def between_runs(p50_range: Sequence[float] | None, runs: int) -> list[str]:
     return [f"batch-1 median {low:g}-{high:g} ms over the {runs} runs: {ratio:.1f}x > {limit}"]
 
 
-def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def combine(runs: list[CompareRow]) -> CompareRow:
     """One row from the ``--repeat`` runs of a model: medians of the timings, with ranges.
 
     The first run gives everything else (accuracy is measured there only; memory
@@ -299,14 +301,15 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ok = [r for r in runs if not r.get("error")]
     if len(runs) == 1 or not ok or runs[0].get("error"):
         return runs[0]
-    row = dict(runs[0])
+    row: dict[str, Any] = dict(runs[0])  # read and written by TIMED's and _CONDITIONS' keys
+    by_key: list[Mapping[str, Any]] = list(ok)
     for key in TIMED:
-        values = [r[key] for r in ok if r.get(key) is not None]
+        values = [r[key] for r in by_key if r.get(key) is not None]
         if values:
             row[key] = round(statistics.median(values), 3)
             row[f"{key}_range"] = [min(values), max(values)]
     for key in _CONDITIONS[:-1]:  # all but "noisy": the worst over the runs
-        values = [r[key] for r in ok if r.get(key) is not None]
+        values = [r[key] for r in by_key if r.get(key) is not None]
         row[key] = max(values) if values else None
     noisy = [r for r in ok if r.get("noisy")]
     before, after = ({"load": row[f"load_{w}"], "runnable": row[f"runnable_{w}"]} for w in WHEN)
@@ -326,4 +329,4 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
         failed_runs=[r["error"] for r in runs if r.get("error")],
         runs=[{k: r.get(k) for k in (*TIMED, *_CONDITIONS)} for r in ok],
     )
-    return row
+    return cast(CompareRow, row)

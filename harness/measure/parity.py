@@ -7,15 +7,15 @@ where labelled, whether its top-1 is right), as ``outputs.json`` holds them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from harness.measure.stats import mcnemar
+from harness.rows import CompareRow
 
 Answer = tuple[list[int], float, bool | None]  # top-5 classes, top-1 probability, right?
 DEFECT = 0.005  # fp32 answers changed on more than this share of images: likely a defect
 
 
-def parity(reference: Mapping[str, Answer], answers: Mapping[str, Answer]) -> dict[str, Any]:
+def parity(reference: Mapping[str, Answer], answers: Mapping[str, Answer]) -> CompareRow:
     """Agreement of ``answers`` with ``reference`` over the images both answered.
 
     Returns ``parity_n`` (images), ``agree_top1`` (same top-1 class), ``agree_top5``
@@ -47,7 +47,7 @@ def parity(reference: Mapping[str, Answer], answers: Mapping[str, Answer]) -> di
     }
 
 
-def likely_defect(found: Mapping[str, Any], fp32: bool) -> bool:
+def likely_defect(found: CompareRow, fp32: bool) -> bool:
     """An fp32 runtime whose top-1 differs from torch fp32's on more than ``DEFECT`` of the
     images: an export or preprocessing defect more likely than rounding.
     """
