@@ -9,7 +9,7 @@ the module's rows, shared by ``test``'s results and its files.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,13 @@ WORD_KEYS = (
     "ece_among_labels",
     "label_map",
 )
+PROB_PREFIX = "prob_"  # predictions.csv's column of each label's probability: prob_fox
 Row = tuple[int, int, list[int], list[float]]  # sample, label, top-k classes, their probs
+
+
+def scored_by_words(rows: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether every results row was scored under labels that are words (has a ``label_map``)."""
+    return bool(rows) and all("label_map" in r for r in rows)
 
 
 @dataclass(frozen=True)
