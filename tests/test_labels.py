@@ -214,23 +214,38 @@ def test_singulars() -> None:
     assert wordnet.singulars("glasses")[0] == "glass"
 
 
+@pytest.mark.skipif(not WORDNET.is_dir(), reason="../shared/data/wordnet is absent")
 def test_imagenet22k_classes_under_a_word(tmp_path: Path) -> None:
-    """timm's 22k label space (no model built): a word means the synset and all below it."""
+    """timm's 22k label space (no model built): a word means the synset and all below it
+    (by the original is_a.txt), even where the word is a class's name there ("fox"); the
+    class alone is its index or wnid.
+    """
     from timm.data import ImageNetInfo
 
     info = ImageNetInfo("imagenet-22k")
     wnids = list(info.label_names())
     cats = [info.index_to_description(i).split(",")[0] for i in range(len(wnids))]
-    fox = {"n02118333", "n02119022", "n02119789", "n02120079", "n02120505"}
-    assert fox <= set(wnids)
+    below = under("n02118333")
+    fox = tuple(i for i, w in enumerate(wnids) if w in below)
+    assert len(fox) > 5 and cats.index("fox") in fox
     r = Resolver(cats, wnids)
     foxes = r.labels[r("foxes")]  # not a class name: the word, so the synset and below
-    assert fox <= {wnids[c] for c in foxes.classes} and foxes.wnid == "n02118333"
-    assert {wnids[c] for c in r.labels[r("fox")].classes} == {"n02118333"}  # its own class
+    assert foxes.classes == fox and foxes.wnid == "n02118333"
+    assert r.labels[r("fox")].classes == fox and len(r.notes) == 1  # a class's name: the word
+    assert "the class alone" in r.notes[0]
+    for alone in ("n02118333", str(cats.index("fox"))):
+        assert r.labels[r(alone)].classes == (cats.index("fox"),)
     path = tmp_path / "map.csv"
-    path.write_text("fox,n02118333\n")
+    path.write_text("fox,n02118333\nthe fox,n02118333;1\n")
     mapped = Resolver(cats, wnids, read_label_map(str(path)))
-    assert mapped.labels[mapped("fox")].classes == foxes.classes
+    assert mapped.labels[mapped("fox")].classes == fox
+    assert 1 not in fox and mapped.labels[mapped("the fox")].classes == (1, *fox)
+
+
+def test_no_imagenet1k_class_lies_under_another() -> None:
+    """What lets a 1k model's class names be read without the WordNet table."""
+    wn, wnids = wordnet.load(), registry.imagenet_wnids()
+    assert all(wn.ancestors(w) & set(wnids) == {w} for w in wnids)
 
 
 def test_classes_under_a_word(capsys: pytest.CaptureFixture[str]) -> None:

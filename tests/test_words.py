@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -58,12 +59,28 @@ def word_folders(nips: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return once(tmp_path_factory, "word_folders", make)
 
 
-def plain_loop(folder: Path, weights: Path) -> dict[str, tuple[list[int], list[float]]]:
+def plain_model(name: str, weights_dir: Path) -> tuple[torch.nn.Module, Any]:
+    """squeezenet1_1 or timm's tf_efficientnet_lite0 with the shared weights, and its
+    preprocessing, as ../shared/weights/README.md says to build them.
+    """
+    if name == "squeezenet1_1":
+        model, tf = squeezenet1_1(), SqueezeNet1_1_Weights.DEFAULT.transforms()
+        file = "squeezenet1_1-webnn.pth"
+    else:
+        import timm
+        from timm.data import create_transform, resolve_data_config
+
+        model = timm.create_model(name.removeprefix("timm/"), pretrained=False)
+        tf, file = create_transform(**resolve_data_config(model=model)), "tf_efficientnet_lite0.pth"
+    model.load_state_dict(torch.load(weights_dir / file, weights_only=True))
+    return model.eval(), tf
+
+
+def plain_loop(
+    folder: Path, weights: Path, name: str = "squeezenet1_1"
+) -> dict[str, tuple[list[int], list[float]]]:
     """file (word/name) -> (the top-5 classes, each word's summed probability)."""
-    model = squeezenet1_1()
-    model.load_state_dict(torch.load(weights, weights_only=True))
-    model.eval()
-    tf = SqueezeNet1_1_Weights.DEFAULT.transforms()
+    model, tf = plain_model(name, weights.parent)
     classes = word_classes()
     out = {}
     with torch.inference_mode():
@@ -141,3 +158,44 @@ def test_word_folders_in_two_processes(word_folders, squeezenet_weights, tmp_pat
     assert proc.returncode == 0, proc.stderr[-2000:]
     res = check_run(out, plain_loop(word_folders, squeezenet_weights))
     assert res["world_size"] == 2
+
+
+def test_compare_two_models_on_word_folders(word_folders, squeezenet_weights, tmp_path):
+    """compare of two real-weight models on fox/, dogs/, bird/: each row's counts, the
+    paired tests (top-1 under the word, and among the labels) and the disagreements in
+    the labels' terms, all against the plain loops; the likely label errors over the
+    labels' probabilities (where compare once stopped with a ValueError).
+    """
+    models = ["squeezenet1_1", "timm/tf_efficientnet_lite0"]
+    run = tmp_path / "run"
+    args = ["compare", "--models", *models, "--data", str(word_folders), "--weights-dir",
+            str(squeezenet_weights.parent), "--batch-size", "8", "--latency-seconds", "0.3",
+            "--output", str(run), "--num-workers", "0", "--accelerator", "cpu"]  # fmt: skip
+    assert main(args) == 0
+    loops = {m: plain_loop(word_folders, squeezenet_weights, m) for m in models}
+    rows = {r["model"]: r for r in json.loads((run / "results.json").read_text())}
+    classes, words = word_classes(), sorted(WORDS)
+    right: dict[str, dict[str, list[bool]]] = {"top1": {}, "among": {}}
+    named: dict[str, list[str]] = {}  # the label each top-1 class lies under, "" for none
+    for m, loop in loops.items():
+        c1, c5, among = expected(loop)
+        r = rows[m]
+        assert (r["correct1"], r["correct5"], r["correct_among_labels"]) == (c1, c5, among)
+        assert r["top1_among_labels"] == among / len(loop)
+        files = sorted(loop)
+        right["top1"][m] = [loop[f][0][0] in classes[f.split("/")[0]] for f in files]
+        best = [words[max(range(3), key=loop[f][1].__getitem__)] for f in files]
+        right["among"][m] = [b == f.split("/")[0] for b, f in zip(best, files, strict=True)]
+        named[m] = [next((w for w in words if loop[f][0][0] in classes[w]), "") for f in files]
+    for kind, csv_name in (("top1", "pairwise.csv"), ("among", "pairwise_among_labels.csv")):
+        a, b = (right[kind][m] for m in models)
+        (pair,) = read_csv(run / csv_name)
+        x = sum(p and not q for p, q in zip(a, b, strict=True))
+        y = sum(q and not p for p, q in zip(a, b, strict=True))
+        assert (int(pair["n"]), int(pair["a_only"]), int(pair["b_only"])) == (len(a), x, y)
+    files = sorted(loops[models[0]])
+    differ = [f for k, f in enumerate(files) if named[models[0]][k] != named[models[1]][k]]
+    assert sorted(d["file"] for d in read_csv(run / "disagreements.csv")) == differ
+    report = (run / "report.md").read_text()
+    assert "top-1 among the labels" in report and "not compared" not in report
+    assert (run / "label_issues.csv").is_file() and "## Can I trust the labels?" in report

@@ -4,7 +4,10 @@ In this order, the first that applies:
 
 1. an entry of ``--label-map FILE`` (``label,target`` rows; the target a wnid,
    a word, or classes separated by ``;``);
-2. an exact class of the model: index, WordNet id or name, as always;
+2. an exact class of the model: index, WordNet id or name, as always; but a class
+   name whose synset has more of the model's classes under it (possible in timm's
+   22k/12k label spaces: ``fox`` is a class there, and so are ``red fox`` ...) is
+   taken as the word it is, for all those classes (a note says so);
 3. a WordNet id of a synset above some classes: those classes;
 4. the first word of WordNet synsets (case, ``_``, ``-`` and simple plurals do
    not matter): the classes under the synset it names. Where several of its synsets
@@ -79,6 +82,7 @@ class Resolver:
     notes: list[str] = field(default_factory=list)
     _seen: dict[str, int] = field(default_factory=dict)
     _under: dict[str, set[str]] | None = None  # class wnid -> it and its ancestors
+    _leaf_space: bool | None = None  # no class under another (ImageNet-1k's): see _leaves
 
     def __post_init__(self) -> None:
         self.exact = LabelMap(self.categories, self.wnids)
@@ -109,9 +113,41 @@ class Resolver:
         """A label as an exact class, else as a WordNet id or word."""
         try:
             i = self.exact(v)
-            return Label(v, (i,), "class", self.wnids[i] if self.wnids else "", self.categories[i])
         except ValueError as e:
             return self._wordnet(v, e)
+        wnid = self.wnids[i] if self.wnids else ""
+        named = not (v.isdigit() or WNID.match(v))  # a name, not an index or a wnid
+        if named and wnid and not self._leaves() and len(self.under(wnid)) > 1:
+            return self._widened(v, i, wnid)
+        return Label(v, (i,), "class", wnid, self.categories[i])
+
+    def _leaves(self) -> bool:
+        """Whether the classes are ImageNet-1k's, none of which lies under another (a test
+        checks): then no class name is widened, and the table need not be read.
+        """
+        if self._leaf_space is None:
+            from harness.zoo.library import imagenet_wnids
+
+            self._leaf_space = set(self.wnids) <= set(imagenet_wnids())
+        return self._leaf_space
+
+    def _widened(self, v: str, i: int, wnid: str) -> Label:
+        """A class name whose synset has more of the model's classes under it (timm's
+        22k/12k spaces: ``fox`` is a class there, and so are the four foxes): a word, so
+        those classes too. Its index or wnid still means the class alone.
+        """
+        from harness.labels.wordnet import load
+
+        classes = self.under(wnid)
+        more = [self.categories[c] for c in classes if c != i]
+        shown = ", ".join(more[:3]) + (", ..." if len(more) > 3 else "")
+        self.notes.append(
+            f"label {v!r}: the class {i} {self.categories[i]} and {len(more)} more of the "
+            f"model's classes under its synset {wnid} ({shown}): it stands for all "
+            f"{len(classes)}, as a word does; the index {i} or the wnid {wnid} means the "
+            "class alone"
+        )
+        return Label(v, classes, "word", wnid, load().name(wnid))
 
     def _target(self, v: str, target: str) -> Label:
         """A --label-map row's label: the union of its target's parts."""

@@ -1,0 +1,189 @@
+"""compare where labels are words: models of different label spaces paired on the same
+photos and words (hand-counted stub predictions), and a timm model of the 12k label
+space built offline, its classes under a word checked against ImageNet's is_a.txt.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from wordnet_is_a import WORDNET, under
+
+from harness.cli.main import main
+from harness.compare import analysis
+from harness.compare.report import compare_table, same_classes
+from harness.config import Spec
+from harness.labels.resolve import Resolver
+from harness.measure import stats
+
+TWELVE = "timm/convnext_nano.in12k"  # ImageNet-12k classes; random weights offline
+FAST = ["--no-progress", "--num-workers", "0", "--accelerator", "cpu"]
+
+# photo: label, then per model (top-1 class, the label it lies under, P(fox), P(dog))
+PHOTOS = {
+    "0.png": ("fox", ("red fox", "fox", 0.9, 0.05), ("red fox", "fox", 0.95, 0.01)),
+    "1.png": ("fox", ("grey wolf", "", 0.3, 0.2), ("kit fox", "fox", 0.8, 0.1)),
+    "2.png": ("fox", ("beagle", "dog", 0.2, 0.6), ("red fox", "fox", 0.7, 0.2)),
+    "3.png": ("fox", ("coyote", "", 0.1, 0.3), ("timber wolf", "", 0.2, 0.1)),
+    "4.png": ("dog", ("beagle", "dog", 0.01, 0.9), ("beagle", "dog", 0.02, 0.9)),
+    "5.png": ("dog", ("pug", "dog", 0.0, 0.8), ("tabby", "", 0.05, 0.3)),
+    "6.png": ("dog", ("red fox", "fox", 0.6, 0.3), ("collie", "dog", 0.1, 0.85)),
+    "7.png": ("dog", ("collie", "dog", 0.1, 0.7), ("collie", "dog", 0.2, 0.6)),
+}
+# by hand from the table: right at top-1 (the top-1 class under the label)
+RIGHT1 = {"a": "10001101", "b": "11101011"}  # a alone on 5; b alone on 1, 2, 6
+AMONG = {"a": "11001101", "b": "11111111"}  # a chose dog on 2, 3 and fox on 6
+DIFFER = ["1.png", "2.png", "5.png", "6.png"]  # the label of the top-1 differs (3: none, none)
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def prediction(file: str, k: int, offset: int) -> dict:
+    """A predictions.csv row as test writes it where labels are words."""
+    label, *answers = PHOTOS[file]
+    name, under_label, fox, dog = answers[k]
+    probs = {"fox": fox, "dog": dog}
+    chosen = max(probs, key=probs.__getitem__)
+    return {
+        "file": file, "label": label, "label_wnid": "", "label_name": label,
+        "pred1_index": offset + len(name), "pred1_name": name, "pred1_prob": "0.5",
+        "correct1": int(under_label == label), "correct5": 1, "label_prob": probs[label],
+        "pred1_label": under_label, "among_label": chosen, "among_prob": probs[chosen],
+        "correct_among_labels": int(chosen == label), "prob_fox": fox, "prob_dog": dog,
+    }  # fmt: skip
+
+
+@pytest.fixture
+def word_run(tmp_path: Path) -> tuple[Path, list[dict]]:
+    """Models a (ImageNet-1k) and b (ImageNet-22k, other class indices) on 8 photos."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, file in enumerate(PHOTOS):
+        Image.new("RGB", (20, 20), (25 * i, 90, 0)).save(data / file)
+    rows = []
+    for k, (m, space, offset) in enumerate((("a", "1k", 0), ("b", "22k", 5000))):
+        preds = [prediction(f, k, offset) for f in PHOTOS]
+        where = tmp_path / "run" / "models" / Spec(m, "").slug()
+        write_csv(where / "predictions.csv", preds)
+        per_label = [{"label": w, "wnid": "", "name": w, "words": w, "classes": 1, "n": 4,
+                      "correct1": 2, "correct5": 4, "correct_among_labels": 2}
+                     for w in ("fox", "dog")]  # fmt: skip
+        write_csv(where / "per_class.csv", per_label)
+        c1, among = RIGHT1[m].count("1"), AMONG[m].count("1")
+        rows.append(
+            {"model": m, "error": None, "label_space": space, "dataset": space, "classes": 9,
+             "top1": c1 / 8, "top5": 1.0, "labelled": 8, "correct1": c1, "correct5": 8,
+             "top1_ci95": stats.wilson(c1, 8), "top5_ci95": stats.wilson(8, 8), "ece": 0.1,
+             "correct_among_labels": among, "top1_among_labels": among / 8,
+             "top1_among_labels_ci95": stats.wilson(among, 8), "ece_among_labels": 0.2,
+             "label_map": {"fox": {}, "dog": {}}}
+        )  # fmt: skip
+    return tmp_path, rows
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def discordant(a: str, b: str) -> tuple[int, int]:
+    """(a right alone, b right alone), counted over the marks."""
+    return (
+        sum(x == "1" and y == "0" for x, y in zip(a, b, strict=True)),
+        sum(x == "0" and y == "1" for x, y in zip(a, b, strict=True)),
+    )
+
+
+def test_models_of_two_label_spaces_are_paired_on_the_words(word_run) -> None:
+    root, rows = word_run
+    run = root / "run"
+    md = "\n".join(analysis.analyse(run, rows, str(root / "data")))
+    assert "not compared" not in md
+    for csv_name, marks in (("pairwise.csv", RIGHT1), ("pairwise_among_labels.csv", AMONG)):
+        (pair,) = read_csv(run / csv_name)
+        x, y = discordant(marks["a"], marks["b"])
+        assert (pair["n"], pair["a_only"], pair["b_only"]) == ("8", str(x), str(y))
+        # exact McNemar by hand: twice the smaller binomial tail of x + y discordant
+        tail = sum(math.comb(x + y, i) for i in range(min(x, y) + 1))
+        assert float(pair["p_value"]) == pytest.approx(min(1.0, 2 * tail / 2 ** (x + y)))
+    assert (x, y) == (0, 3)  # among the labels: b alone right on 2, 3 and 6
+    assert "- a: top-1 among the labels 62.5% (5/8)" in md
+    dis = read_csv(run / "disagreements.csv")
+    assert [d["file"] for d in dis] == DIFFER  # every class index differs; the words do not
+    assert (dis[0]["a_top1_label"], dis[0]["b_top1_label"]) == ("", "fox")
+    assert "differ on 4 of the 8 images" in md
+    chosen = [max(p[1][2], p[1][3]) for p in PHOTOS.values()]  # a's label's probability
+    mean = f"{100 * sum(chosen) / len(chosen):.1f}%"
+    assert f"- a: ECE 0.200 among the labels; mean probability of the chosen label {mean}" in md
+    for png in ("reliability_among_labels_a.png", "reliability_among_labels_b.png"):
+        assert (run / png).read_bytes().startswith(b"\x89PNG")
+    assert "Confident learning over the probabilities of 2 models" in md  # both spaces
+    assert (run / "label_issues.csv").is_file()
+    assert same_classes(rows).startswith("The labels are words: each model is scored by its own")
+    assert "among labels" in compare_table(rows) and "62.5%" in compare_table(rows)
+
+
+def test_without_words_two_label_spaces_are_still_not_ranked(word_run) -> None:
+    root, rows = word_run
+    for r in rows:
+        del r["label_map"]
+    md = "\n".join(analysis.analyse(root / "run", rows, str(root / "data")))
+    assert "- a and b predict different classes: not compared." in md
+    assert same_classes(rows).startswith("WARNING: different label spaces")
+    assert "among labels" not in compare_table(rows)
+
+
+def twelve_k() -> tuple[list[str], list[str]]:
+    """timm's ImageNet-12k classes: WordNet ids and names, as the harness names them."""
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo("imagenet-12k")
+    wnids = [info.index_to_label_name(i) for i in range(info.num_classes())]
+    return wnids, [info.index_to_description(i).split(",")[0] for i in range(len(wnids))]
+
+
+@pytest.mark.skipif(not WORDNET.is_dir(), reason="../shared/data/wordnet is absent")
+def test_a_12k_model_scores_fox_by_its_classes_under_fox(tmp_path, capsys) -> None:
+    """Built offline with random weights: the label map of fox/ and dog/ folders is the
+    12k classes under each synset by the original is_a.txt; the class fox alone by its wnid.
+    """
+    wnids, names = twelve_k()
+    synsets = {"fox": under("n02118333"), "dog": under("n02084071")}
+    below = {w: {i for i, x in enumerate(wnids) if x in s} for w, s in synsets.items()}
+    assert len(below["fox"]) > 1 and names.index("fox") in below["fox"]
+    for word in ("fox", "dog"):
+        for i in range(2):
+            (tmp_path / "data" / word).mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (32, 32), (9, 80 * i, 9)).save(tmp_path / "data" / word / f"{i}.png")
+    out = tmp_path / "out"
+    args = ["test", "--model", TWELVE, "--weights", "none", "--data", str(tmp_path / "data")]
+    assert main([*args, "--output", str(out), *FAST]) == 0
+    res = json.loads((out / "results.json").read_text())
+    for word in ("fox", "dog"):
+        assert {c["index"] for c in res["label_map"][word]["classes"]} == below[word]
+    assert res["top1"] is None and res["classes"] is None and res["labelled"] == 4
+    printed = capsys.readouterr().out
+    assert f"the index {names.index('fox')} or the wnid n02118333 means the class alone" in printed
+    r = Resolver(names, wnids)
+    assert r.labels[r("n02118333")].classes == (names.index("fox"),)
+
+
+@pytest.mark.skipif(not WORDNET.is_dir(), reason="../shared/data/wordnet is absent")
+def test_classes_under_a_word_of_a_12k_model(capsys) -> None:
+    wnids, _ = twelve_k()
+    args = ["classes", "--model", TWELVE, "--weights", "none", "--format", "csv"]
+    assert main([*args, "--under", "foxes"]) == 0
+    got = [line.split(",")[1] for line in capsys.readouterr().out.splitlines()[1:]]
+    foxes = under("n02118333")
+    assert got == [w for w in wnids if w in foxes]
