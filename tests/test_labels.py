@@ -262,7 +262,10 @@ def test_classes_under_a_word(capsys: pytest.CaptureFixture[str]) -> None:
     ]
     assert "Foxes -> n02118333 fox: 4 classes" in err
     assert main([*args, "--under", "giraffe"]) == 2
-    assert "--under giraffe: no class of the model lies under it" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "harness: error: --under giraffe (n02439033 giraffe, camelopard, Giraffa "
+        "camelopardalis): no class of the model lies under it\n"
+    )
 
 
 def test_class_labels_never_read_the_wordnet_table(tmp_path: Path) -> None:

@@ -199,3 +199,63 @@ def test_compare_two_models_on_word_folders(word_folders, squeezenet_weights, tm
     report = (run / "report.md").read_text()
     assert "top-1 among the labels" in report and "not compared" not in report
     assert (run / "label_issues.csv").is_file() and "## Can I trust the labels?" in report
+
+
+LABELS_OF = {"fox": "n02118333", "dog": "n02084071", "cat": "n02121620"}  # cat: "cat, true cat"
+
+
+def test_predict_labels_of_as_a_plain_softmax_summed(nips, squeezenet_weights, capsys):
+    """predict --labels-of fox,dog,cat: each label's probability in the JSON, CSV and table
+    formats, against the plain model's softmax summed over the label's classes by is_a.txt.
+    """
+    files = sorted((nips / "images").iterdir())[:3]
+    wnids = imagenet_wnids()
+    below = {w: under(s) for w, s in LABELS_OF.items()}
+    members = {w: [i for i, x in enumerate(wnids) if x in below[w]] for w in LABELS_OF}
+    model, tf = plain_model("squeezenet1_1", squeezenet_weights.parent)
+    with torch.inference_mode():
+        expected = {
+            str(f): {
+                w: float(p[c].sum())
+                for w, c in members.items()
+                for p in [model(tf(Image.open(f).convert("RGB")).unsqueeze(0)).softmax(-1)[0]]
+            }
+            for f in files
+        }
+    args = ["predict", *map(str, files), "--model", "squeezenet1_1", "--weights",
+            str(squeezenet_weights), "--labels-of", "fox,dog,cat", *FAST]  # fmt: skip
+    assert main([*args, "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    for r in json.loads(out):
+        got = {q["label"]: q["probability"] for q in r["labels"]}
+        assert got == pytest.approx(expected[r["file"]], abs=1e-5)
+        assert [q["classes"] for q in r["labels"]] == [len(c) for c in members.values()]
+    assert "harness: cat -> n02121620 cat, true cat: 7 classes" in err
+    assert main([*args, "--format", "csv"]) == 0
+    rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert len(rows) == 3 * 5
+    for r in rows:
+        got = {w: float(r[f"prob_{w}"]) for w in LABELS_OF}
+        assert got == pytest.approx(expected[r["file"]], abs=1e-5)
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    fox = expected[str(files[0])]["fox"]
+    assert f"fox    n02118333        4       {fox:.4f}" in table
+
+
+@pytest.mark.parametrize(
+    ("labels", "error"),
+    [
+        ("fox,holiday snaps", "--labels-of holiday snaps: 'holiday snaps' (no such class"),
+        ("cranes", "--labels-of cranes: label 'cranes' is ambiguous: n02012849 crane"),
+        ("giraffe", "--labels-of giraffe (n02439033 giraffe, camelopard, Giraffa camelopardalis)"
+                    ": no class of the model lies under it"),
+    ],
+)  # fmt: skip
+def test_predict_labels_of_a_bad_label_is_one_line(nips, labels, error, capsys):
+    image = sorted((nips / "images").iterdir())[0]
+    args = ["predict", str(image), "--model", "squeezenet1_1", "--weights", "none", *FAST]
+    assert main([*args, "--labels-of", labels]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip().splitlines()[-1].startswith(f"harness: error: {error}")
+    assert err.count("error") == 1

@@ -80,6 +80,7 @@ class Resolver:
     label_map: dict[str, str] = field(default_factory=dict)
     labels: list[Label] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    empty: dict[str, str] = field(default_factory=dict)  # a word with no class -> its synsets
     _seen: dict[str, int] = field(default_factory=dict)
     _under: dict[str, set[str]] | None = None  # class wnid -> it and its ancestors
     _leaf_space: bool | None = None  # no class under another (ImageNet-1k's): see _leaves
@@ -196,9 +197,10 @@ class Resolver:
         held = {s: c for s, c in held.items() if c}
         how = "wnid" if WNID.match(v) else "word"
         if not held:
+            self.empty[v] = "; ".join(f"{s} {wn.name(s)}" for s in synsets)
             self.notes.append(
-                f"label {v!r} ({'; '.join(f'{s} {wn.name(s)}' for s in synsets)}): no class "
-                "of the model lies under it: its images are evaluated unlabelled"
+                f"label {v!r} ({self.empty[v]}): no class of the model lies under it: its "
+                "images are evaluated unlabelled"
             )
             return None
         best = self._choose(v, held, wn.name)
@@ -226,6 +228,26 @@ class Resolver:
             f"label {v!r} is ambiguous: {listed}; name the folder (or label) by one of "
             "these wnids, or map it with --label-map FILE (rows label,wnid)"
         )
+
+
+def named(
+    option: str, values: Sequence[str], categories: Sequence[str], wnids: Sequence[str]
+) -> tuple[list[Label], list[str]]:
+    """The labels named by a command's option (``--under fox``, ``--labels-of fox,dog``),
+    once each, and the resolver's notes; a value that is no label, is ambiguous or has no
+    class of the model under it is a HarnessError of one line naming the option.
+    """
+    r = Resolver(categories, wnids)
+    found: list[Label] = []
+    for v in values:
+        try:
+            k = r(v)
+        except (ValueError, HarnessError) as e:  # no label, or an ambiguous one
+            raise HarnessError(f"{option} {v}: {e}") from None
+        if k == UNLABELLED:
+            raise HarnessError(f"{option} {v} ({r.empty[v]}): no class of the model lies under it")
+        found += [r.labels[k]] if r.labels[k] not in found else []
+    return found, r.notes
 
 
 def check_nested(labels: Sequence[Label]) -> None:
