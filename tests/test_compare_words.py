@@ -187,3 +187,17 @@ def test_classes_under_a_word_of_a_12k_model(capsys) -> None:
     got = [line.split(",")[1] for line in capsys.readouterr().out.splitlines()[1:]]
     foxes = under("n02118333")
     assert got == [w for w in wnids if w in foxes]
+
+
+def test_a_model_of_one_label_has_no_among_figures(word_run) -> None:
+    """A row whose top1_among_labels is n/a (one label: 100% by definition) gets no
+    paired test or calibration among the labels, and says why."""
+    root, rows = word_run
+    rows[1] |= dict.fromkeys(("top1_among_labels", "top1_among_labels_ci95", "ece_among_labels"))
+    md = "\n".join(analysis.analyse(root / "run", rows, str(root / "data")))
+    assert "- b: top-1 among the labels n/a (one label only: among one label every" in md
+    assert not (root / "run" / "pairwise_among_labels.csv").exists()
+    assert not (root / "run" / "reliability_among_labels_b.png").exists()
+    assert (root / "run" / "reliability_among_labels_a.png").exists()
+    table = compare_table(rows, markdown=True).splitlines()
+    assert "| n/a | n/a | 0.100 |" in table[3] and "| 62.5% |" in table[2]  # rows a, b

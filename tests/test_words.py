@@ -84,7 +84,7 @@ def plain_loop(
     classes = word_classes()
     out = {}
     with torch.inference_mode():
-        for word in sorted(WORDS):
+        for word in sorted(w for w in WORDS if (folder / w).is_dir()):
             for path in sorted((folder / word).iterdir()):
                 p = model(tf(Image.open(path).convert("RGB")).unsqueeze(0)).softmax(-1)[0]
                 sums = [float(p[sorted(classes[w])].sum()) for w in sorted(WORDS)]
@@ -259,3 +259,26 @@ def test_predict_labels_of_a_bad_label_is_one_line(nips, labels, error, capsys):
     out, err = capsys.readouterr()
     assert out == "" and err.strip().splitlines()[-1].startswith(f"harness: error: {error}")
     assert err.count("error") == 1
+
+
+def test_one_label_has_no_top1_among_labels(word_folders, squeezenet_weights, tmp_path, capsys):
+    """Only dogs/: top-1 and top-5 under the word as the plain loop counts them; among one
+    label every answer is right, so top1_among_labels is n/a with a note, not 100%.
+    """
+    import shutil
+
+    shutil.copytree(word_folders / "dogs", tmp_path / "data" / "dogs")
+    out = tmp_path / "out"
+    args = ["test", "--model", "squeezenet1_1", "--weights", str(squeezenet_weights)]
+    assert main([*args, "--data", str(tmp_path / "data"), "--output", str(out), *FAST]) == 0
+    res = json.loads((out / "results.json").read_text())
+    loop = plain_loop(tmp_path / "data", squeezenet_weights)
+    dogs = word_classes()["dogs"]
+    assert res["correct1"] == sum(top5[0] in dogs for top5, _ in loop.values())
+    assert res["correct5"] == sum(bool(set(top5) & dogs) for top5, _ in loop.values())
+    assert res["labelled"] == len(loop) > 1 and list(res["label_map"]) == ["dogs"]
+    assert res["top1_among_labels"] is None and res["top1_among_labels_ci95"] is None
+    assert res["among_labels_note"].startswith("one label only")
+    printed = capsys.readouterr().out
+    assert "among     n/a  (one label only: among one label every answer is right" in printed
+    assert "label_issues" not in res

@@ -158,7 +158,9 @@ def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
         print(
             f"top-{k}     {pct(res[f'top{k}'])}  ({res[f'correct{k}']}/{res['labelled']}){interval}"
         )
-    if "label_map" in res:  # labels that are words: the model as a classifier of them alone
+    if res.get("among_labels_note"):  # one label: no meaningless 100%
+        print(f"among     n/a  ({res['among_labels_note'].removesuffix(': n/a')})")
+    elif "label_map" in res:  # labels that are words: the model as a classifier of them alone
         ci = res["top1_among_labels_ci95"]
         interval = f"  95% CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f}%" if ci else ""
         print(

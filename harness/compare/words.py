@@ -15,10 +15,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.compare.disagreements import Predictions
-from harness.labels.score import scored_by_words
+from harness.labels.score import ONE_LABEL, scored_by_words
 from harness.measure import stats
 
-ONE_LABEL = "n/a: one label only, among which any answer is right"
 CALIBRATION_LINE = (
     "Among the labels alone: the summed probability of the label each model chose, "
     "against how often that label is right (ece_among_labels):"
@@ -44,7 +43,7 @@ def interval_lines(measured: Sequence[Mapping[str, Any]]) -> list[str]:
     lines = ["Among the labels alone (the label of the highest summed probability):", ""]
     for r in measured:
         if r.get("top1_among_labels") is None:
-            lines.append(f"- {r['model']}: top-1 among the labels {ONE_LABEL}")
+            lines.append(f"- {r['model']}: top-1 among the labels n/a ({ONE_LABEL})")
             continue
         low, high = r["top1_among_labels_ci95"]
         lines.append(

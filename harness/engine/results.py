@@ -18,6 +18,7 @@ from harness.engine.classifier import ClassifierModule
 from harness.engine.files import to_csv, to_json, write_atomic
 from harness.labels.resolve import Label
 from harness.labels.score import (
+    ONE_LABEL,
     PROB_PREFIX,
     Scored,
     best_label,
@@ -112,7 +113,8 @@ def write(
         labelled = [r for r in module.rows if r[1] >= 0]
         per_class = stats.per_class(labelled, module.categories, loaded.card.wnids)
         write_atomic(run_dir / "per_class.csv", to_csv(per_class))
-    if results["top1"] is not None:  # over the classes, or the labels where they are words
+    if results["top1"] is not None and not results.get("among_labels_note"):  # one word: none
+        # over the classes, or the labels where they are words
         from harness.engine.trust import test_fields
 
         results |= test_fields(run_dir, [r for r in preds if r["label"] != ""], samples.root)
@@ -199,8 +201,9 @@ def words_accuracy(
     categories: list[str],
 ) -> dict[str, Any]:
     """What ``accuracy`` has where labels are words: the intervals and ECE of top-1/5
-    under the label, ``top1_among_labels`` with its interval and ECE, and ``label_map``
-    (each label's wnid, words and classes).
+    under the label, ``top1_among_labels`` with its interval and ECE (n/a, with
+    ``among_labels_note``, where one label only is present), and ``label_map`` (each
+    label's wnid, words and classes).
     """
     n, among = len(scored), sum(s.right_among for s in scored)
     found: dict[str, Any] = {
@@ -210,10 +213,14 @@ def words_accuracy(
     keys = ("top1_among_labels", "top1_among_labels_ci95", "ece_among_labels")
     if note:
         return found | dict.fromkeys(keys)
-    return found | {
+    found |= {
         "top1_ci95": stats.wilson(sum(s.right1 for s in scored), n),
         "top5_ci95": stats.wilson(sum(s.right5 for s in scored), n),
         "ece": stats.ece([s.top1_prob for s in scored], [s.right1 for s in scored]),
+    }
+    if len(labels) < 2:  # n/a, not a meaningless 100%
+        return found | dict.fromkeys(keys) | {"among_labels_note": f"{ONE_LABEL}: n/a"}
+    return found | {
         "top1_among_labels": check_metric(metrics, "test/top1_among_labels", among, n),
         "top1_among_labels_ci95": stats.wilson(among, n),
         "ece_among_labels": stats.ece(

@@ -21,8 +21,10 @@ WORD_KEYS = (
     "top1_among_labels",
     "top1_among_labels_ci95",
     "ece_among_labels",
+    "among_labels_note",
     "label_map",
 )
+ONE_LABEL = "one label only: among one label every answer is right (100% by definition)"
 PROB_PREFIX = "prob_"  # predictions.csv's column of each label's probability: prob_fox
 Row = tuple[int, int, list[int], list[float]]  # sample, label, top-k classes, their probs
 
