@@ -16,7 +16,8 @@ from wordnet_is_a import WORDNET, under
 from harness.data.datamodule import find_samples
 from harness.errors import HarnessError
 from harness.labels import wordnet
-from harness.labels.resolve import UNLABELLED, Resolver, read_label_map
+from harness.labels.label_map import read_label_map
+from harness.labels.resolve import UNLABELLED, Resolver
 from harness.zoo import registry
 
 CATS = SqueezeNet1_1_Weights.DEFAULT.meta["categories"]
@@ -99,11 +100,52 @@ def test_ambiguous_word_stops_listing_the_candidates() -> None:
 
 
 def test_a_word_names_the_synsets_it_comes_first_in() -> None:
+    """The documented rule for cat: "cat, true cat" (7 classes), not "big cat, cat" (6),
+    whose later word it is; a note says so (never a silent choice).
+    """
     r = imagenet()
-    cat = r.labels[r("cat")]  # "cat, true cat", not "big cat, cat"
+    cat = r.labels[r("cat")]
     assert (cat.wnid, len(cat.classes)) == ("n02121620", 7)
+    assert r.notes == [
+        "label 'cat': took n02121620 cat, true cat (7 classes), whose first word it is; it "
+        "is a later word of n02127808 big cat, cat (6 classes): a wnid or --label-map "
+        "chooses that"
+    ]
+    assert len(r.labels[r("n02127808")].classes) == 6  # the big cats, by their wnid
     with pytest.raises(ValueError, match="no such class"):
         r("sub")  # "submarine, pigboat, sub, U-boat": not its first word
+
+
+@pytest.mark.parametrize("library", ["torchvision", "timm"])
+def test_crane_stops_whatever_the_libraries_class_names(library: str) -> None:
+    """torchvision names class 517 (the machine) "crane" and 134 "crane bird"; timm names
+    both "crane": either way the word crane is the bird and the machine, and stops.
+    """
+    cats = list(CATS)
+    if library == "timm":
+        from timm.data import ImageNetInfo
+
+        info = ImageNetInfo("imagenet-1k")
+        cats = [info.index_to_description(i).split(",")[0] for i in range(1000)]
+    assert (cats[134], cats[517]) == (
+        "crane bird" if library == "torchvision" else "crane",
+        "crane",
+    )
+    r = Resolver(cats, registry.imagenet_wnids())
+    for value in ("crane", "Cranes"):
+        with pytest.raises(HarnessError) as e:
+            r(value)
+        assert str(e.value).startswith(f"label {value!r} is ambiguous: ")
+        assert "n02012849 crane (1 classes" in str(e.value) and "n03126707 crane (1 " in str(
+            e.value
+        )
+    assert r.labels[r("n03126707")].classes == (517,) and r.labels[r("134")].classes == (134,)
+
+
+def test_a_class_name_that_is_an_ambiguous_word_stops() -> None:
+    """torchvision's "amphibian" is the vehicle; the word is also the 8 amphibians' synset."""
+    with pytest.raises(HarnessError, match=r"'amphibian' is ambiguous: n01627424 amphibian \(8"):
+        imagenet()("amphibian")
 
 
 def test_dominant_synset_is_taken_with_a_note() -> None:
@@ -269,13 +311,19 @@ def test_classes_under_a_word(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_class_labels_never_read_the_wordnet_table(tmp_path: Path) -> None:
-    """No start-up cost where every label is a class: the table is read on first need."""
+    """No start-up cost where every label is a class's index or wnid (ImageNet's layout):
+    the table is read on first need; a name is a word, so it reads the table.
+    """
     image(tmp_path / "n02119022" / "a.png")
-    image(tmp_path / "kit fox" / "b.png")
+    image(tmp_path / "278" / "b.png")
     wordnet.load.cache_clear()
     find_samples(tmp_path, CATS, registry.imagenet_wnids())
     assert wordnet.load.cache_info().misses == 0
     find_samples(tmp_path, CATS, registry.imagenet_wnids(), label_map=None)
+    image(tmp_path / "kit fox" / "c.png")
+    s = find_samples(tmp_path, CATS, registry.imagenet_wnids())
+    assert s.label_set is None and sorted(s.labels) == [277, 278, 278]  # kit fox is 278
+    assert wordnet.load.cache_info().misses == 1
     image(tmp_path / "foxes" / "c.png")
     with pytest.raises(HarnessError, match="share 1 class "):
         find_samples(tmp_path, CATS, registry.imagenet_wnids())

@@ -28,7 +28,8 @@ from harness.data.malloc import return_freed_memory
 from harness.data.selection import check_inputs, choose, no_images
 from harness.data.transforms import split
 from harness.errors import HarnessError
-from harness.labels.resolve import UNLABELLED, Label, Resolver, check_nested, read_label_map
+from harness.labels.label_map import read_label_map
+from harness.labels.resolve import UNLABELLED, Label, Resolver, check_nested
 
 UNNAMED_FOLDERS = "no subfolder names a class of the model"  # a note of find_samples
 
