@@ -15,6 +15,7 @@ from harness.compare import analysis
 from harness.compare.report import compare_table, same_classes
 from harness.config import Spec
 from harness.measure import stats
+from tests.helpers import write_csv
 
 # photo: label, then per model (top-1 class, the label it lies under, P(fox), P(dog))
 PHOTOS = {
@@ -31,14 +32,6 @@ PHOTOS = {
 RIGHT1 = {"a": "10001101", "b": "11101011"}  # a alone on 5; b alone on 1, 2, 6
 AMONG = {"a": "11001101", "b": "11111111"}  # a chose dog on 2, 3 and fox on 6
 DIFFER = ["1.png", "2.png", "5.png", "6.png"]  # the label of the top-1 differs (3: none, none)
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
 
 
 def prediction(file: str, k: int, offset: int) -> dict:
