@@ -19,12 +19,13 @@ from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
 
 from harness.cli.main import main
 from harness.labels.resolve import Resolver
-from tests.helpers import need, once
+from tests.helpers import ROOT, need, once
 from tests.helpers.wordnet_is_a import WORDNET, under
 
 FAST = ["--no-progress", "--num-workers", "0", "--accelerator", "cpu"]
 SHARED = WORDNET.parent
 WORDS = {"bird": "n01503061", "dogs": "n02084071", "fox": "n02118333"}  # folder -> synset
+README = ROOT / "README.md"
 TWELVE = "timm/convnext_nano.in12k"  # ImageNet-12k classes; random weights offline
 
 
@@ -148,6 +149,10 @@ def test_word_folders_scored_as_a_plain_loop(word_folders, squeezenet_weights, t
     )
     assert printed.count("fox -> n02118333") == 1
     assert (out / "confusion.png").stat().st_size > 0
+    shown = README.read_text().split("$ python -m harness test --model squeezenet1_1 --data data")
+    assert len(shown) == 2, "README's example of word folders"
+    for line in shown[1].split("```")[0].strip().splitlines()[1:]:  # as README prints them
+        assert line in printed.splitlines()
 
 
 def test_word_folders_in_two_processes(word_folders, squeezenet_weights, tmp_path):
