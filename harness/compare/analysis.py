@@ -246,7 +246,7 @@ def reliability_lines(
     top-1 probability or (``among``) of the chosen label's summed probability.
     """
     conf, right, ece = found
-    what = "summed probability of the chosen label" if among else "top-1 probability"
+    what = "the chosen label's summed probability" if among else "top-1 probability the model gave"
     fig = figures.reliability(model, stats.reliability_bins(conf, right), ece, what)
     png = reliability_png(model, among)
     tag = "compare/reliability" + ("_among_labels" if among else "")

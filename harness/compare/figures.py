@@ -38,7 +38,10 @@ def save(fig: Any, path: Path, tensorboard_dir: Path, tag: str) -> None:
 
 
 def reliability(
-    model: str, bins: Sequence[dict[str, Any]], ece: float, what: str = "top-1 probability"
+    model: str,
+    bins: Sequence[dict[str, Any]],
+    ece: float,
+    what: str = "top-1 probability the model gave",
 ) -> Any:
     """Accuracy against stated confidence (``what``: the probability binned), one bar per
     bin; the diagonal is perfect calibration.
@@ -80,7 +83,7 @@ def reliability(
     ax.set(
         xlim=(0, 1),
         ylim=(0, 1.08),
-        xlabel=f"{what} the model gave (15 bins; number = images)",
+        xlabel=f"{what} (15 bins; number = images)",
         ylabel="share of those images it got right",
         title=f"{model}: ECE {ece:.3f} over {sum(b['n'] for b in bins)} images",
     )
