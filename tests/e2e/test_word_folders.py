@@ -334,3 +334,31 @@ def test_classes_under_a_word_of_a_12k_model(capsys) -> None:
     got = [line.split(",")[1] for line in capsys.readouterr().out.splitlines()[1:]]
     foxes = under("n02118333")
     assert got == [w for w in wnids if w in foxes]
+
+
+def test_wnid_folder_and_label_map_scored_as_the_plain_loop(
+    word_folders, squeezenet_weights, tmp_path
+):
+    """The same photos in folders n02118333/ (a wnid above classes), pets/ (mapped to dog by
+    --label-map) and bird/: the same counts as the plain loop over fox/, dogs/, bird/."""
+    import shutil
+
+    data = tmp_path / "data"
+    for old, new in (("fox", "n02118333"), ("dogs", "pets"), ("bird", "bird")):
+        shutil.copytree(word_folders / old, data / new)
+    (tmp_path / "map.csv").write_text("label,target\npets,dog\n")
+    out = tmp_path / "out"
+    args = ["test", "--model", "squeezenet1_1", "--weights", str(squeezenet_weights),
+            "--data", str(data), "--label-map", str(tmp_path / "map.csv"), "--output",
+            str(out), *FAST]  # fmt: skip
+    assert main(args) == 0
+    res = json.loads((out / "results.json").read_text())
+    c1, c5, among = expected(plain_loop(word_folders, squeezenet_weights))
+    assert (res["correct1"], res["correct5"], res["correct_among_labels"]) == (c1, c5, among)
+    assert res["label_map"]["n02118333"]["how"] == "wnid"
+    assert (res["label_map"]["pets"]["how"], res["label_map"]["pets"]["wnid"]) == (
+        "label-map",
+        "n02084071",
+    )
+    classes = word_classes()
+    assert {c["index"] for c in res["label_map"]["pets"]["classes"]} == classes["dogs"]
