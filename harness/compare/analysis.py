@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.compare import figures, words
 from harness.compare.disagreements import Predictions, disagreements_section
+from harness.compare.parity import parity_section
 from harness.compare.published import published_section
 from harness.config import tensorboard_runs
 from harness.engine.files import to_csv, write_atomic
@@ -61,7 +62,7 @@ def analyse(run: Path, rows: Sequence[dict[str, Any]], data: str | None) -> list
         and (model_dir(run, r["model"]) / "predictions.csv").is_file()
     ]
     if not measured:
-        return []
+        return parity_section(rows)
     preds = {r["model"]: predictions(run, r["model"]) for r in measured}
     row = {r["model"]: r for r in measured}
     every = stats.pairwise(top1_correct(preds))
@@ -72,6 +73,7 @@ def analyse(run: Path, rows: Sequence[dict[str, Any]], data: str | None) -> list
         *words.interval_lines(measured),
         *pairwise_section(run, pairs, [p for p in every if p not in pairs]),
         *among_pairwise_lines(run, words.among_pairs(measured, preds)),
+        *parity_section(rows),
         *calibration_section(run, measured, preds, tb),
         *disagreements_section(run, preds, root),
         *worst_classes_section(run, measured),
