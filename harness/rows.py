@@ -56,6 +56,7 @@ class WordScores(TypedDict, total=False):
     top1_among_labels: float | None  # correct_among_labels / labelled; None: n/a
     top1_among_labels_ci95: Interval | None  # its 95% interval
     ece_among_labels: float | None  # ECE of the label's summed probability, 15 bins
+    among_labels_note: str  # why top1_among_labels is n/a (one label only)
     label_map: dict[str, dict[str, Any]]  # label -> its wnid, words and classes (index, name)
 
 
