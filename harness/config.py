@@ -110,6 +110,8 @@ class Spec(RunConfig):
     limit: int | None = None
     sample: int | None = None
     seed: int = 0
+    calibration: int = 100  # photos that calibrate int8 models (--calibration)
+    calibration_data: str | None = None  # a folder of them; None: drawn from ``data``
     weights_dir: str | None = None
     latency_seconds: float = 2.0
     classes: str | None = None  # the class list of NAME=FILE models

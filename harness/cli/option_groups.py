@@ -258,9 +258,28 @@ def choice_options() -> Parser:
         "--seed",
         type=_natural,
         default=default("seed"),
-        help=f"seed of --sample (default: {default('seed')})",
+        help=f"seed of --sample and --calibration (default: {default('seed')})",
     )
+    _calibration_options(p.add_argument_group("int8 calibration (MODEL@RUNTIME:int8)"))
     return p
+
+
+def _calibration_options(g: argparse._ArgumentGroup) -> None:
+    """--calibration and --calibration-data: the photos int8 models are calibrated on."""
+    g.add_argument(
+        "--calibration",
+        type=positive,
+        default=default("calibration"),
+        metavar="N",
+        help="calibrate int8 models on N photos of the data, drawn with --seed and left "
+        "out of every model's evaluation, so that all are compared on the same photos "
+        f"(default: {default('calibration')})",
+    )
+    g.add_argument(
+        "--calibration-data",
+        metavar="DIR",
+        help="calibrate int8 models on N photos of DIR instead; then none is left out",
+    )
 
 
 # models' search filters: flag, what its value is, its largest value, metavar, help
