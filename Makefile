@@ -10,7 +10,7 @@ SHELL  := /bin/bash
 # pip's local package mirror warns about every missing folder: keep those lines out
 QUIET  := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test test-slow lint bench targets clean
+.PHONY: setup demo check test test-slow lint bench targets clean
 
 setup: $(VENV)/.installed
 
@@ -60,8 +60,13 @@ lint: setup
 	$(PY) -m ruff format --check harness tests benchmarks
 	$(PY) -m mypy harness
 
-# Two workers even on 2 cores: much of the suite waits on subprocesses starting up
-# (figures: docs/development.md). A file runs whole in one
+# The edit-test loop: lint and the unit tests (tests/unit), in one process (two workers
+# would each import torch first: no faster on 2 cores). Times: docs/development.md.
+check: lint
+	$(PY) -m pytest -q -n 0 tests/unit
+
+# Everything: tests/unit and tests/e2e. Two workers even on 2 cores: much of the suite waits
+# on subprocesses starting up (figures: docs/development.md). A file runs whole in one
 # worker, so each module fixture runs once; session fixtures are shared (tests/conftest.py).
 TEST_WORKERS ?= 2
 test: lint

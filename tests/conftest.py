@@ -1,12 +1,12 @@
-"""Shared fixtures: tiny generated images, random-weight models, ../shared paths."""
+"""Fixtures and hooks only (helpers live in tests/helpers): tiny generated images, ../shared
+files (skipped when absent), the plain reference loop and the shared comparison, each made
+once per session.
+"""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,18 +21,7 @@ import torch  # noqa: E402
 from PIL import Image
 from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("HARNESS_SHARED", ROOT.parent / "shared"))
-NIPS = SHARED / "data" / "nips17-dev"
-SQUEEZE = SHARED / "weights" / "squeezenet1_1-webnn.pth"
-CLASSES_CSV = SHARED / "data" / "imagenet1k-classes.csv"
-
-
-def need(path: Path) -> Path:
-    """Skip the calling test with a reason when a ../shared file is absent."""
-    if not path.exists():
-        pytest.skip(f"{path} is absent (../shared is not beside the checkout)")
-    return path
+from tests.helpers import COMPARE_LIMIT, NIPS, SQUEEZE, compare_args, labels_of, need, once
 
 
 @pytest.fixture(autouse=True)
@@ -63,6 +52,14 @@ def tiny_images(tmp_path: Path) -> list[Path]:
     return files
 
 
+@pytest.fixture
+def jpegs(tmp_path: Path) -> Path:
+    """Four small JPEGs, p0.jpg to p3.jpg, in ``tmp_path``."""
+    for i in range(4):
+        Image.new("RGB", (16, 12), (50 * i, 90, 20)).save(tmp_path / f"p{i}.jpg")
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def squeezenet_weights() -> Path:
     return need(SQUEEZE)
@@ -82,30 +79,6 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
         raise urllib.error.URLError("network disabled by the no_network fixture")
 
     monkeypatch.setattr(torch.hub, "urlopen", refuse)
-
-
-def labels_of(nips: Path) -> dict[str, int]:
-    with open(nips / "labels.csv", newline="") as f:
-        return {r["file"]: int(r["label"]) for r in csv.DictReader(f)}
-
-
-def once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:
-    """``make(folder)`` once per test session, also under pytest-xdist (``make test``):
-    the first worker makes it, another waits for it and reads the same folder.
-    """
-    from filelock import FileLock
-
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent  # the session's folder, above each worker's own
-    folder = base / f"once-{name}"
-    with FileLock(f"{folder}.lock"):
-        if not (folder / ".done").exists():
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir()
-            make(folder)
-            (folder / ".done").touch()
-    return folder
 
 
 @pytest.fixture(scope="session")
@@ -129,21 +102,6 @@ def reference(
 
     folder = once(tmp_path_factory, "reference", make)
     return {k: (i, p) for k, (i, p) in json.loads((folder / "reference.json").read_text()).items()}
-
-
-COMPARE_LIMIT = 24  # images in the shared comparison
-
-
-def compare_args(nips: Path, weights: Path, out: Path, models: list[str], limit: int) -> list[str]:
-    """``harness compare`` of ``models`` on the first ``limit`` nips17-dev photos, shared
-    weights, quick settings (the shared comparison below and test_timing's --repeat run).
-    """
-    return [
-        "compare", "--models", *models,
-        "--data", str(nips / "images"), "--labels", str(nips / "labels.csv"),
-        "--weights-dir", str(weights.parent), "--limit", str(limit),
-        "--batch-size", "8", "--num-workers", "0", "--accelerator", "cpu", "--output", str(out),
-    ]  # fmt: skip
 
 
 @pytest.fixture(scope="session")

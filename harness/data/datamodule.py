@@ -73,8 +73,10 @@ class Samples:
         return cls(root, list(files), [UNLABELLED] * len(files), layout, skipped=list(skipped))
 
 
-def _fail(what: str, bad: list[str]) -> HarnessError:
+def _fail(one: str, many: str, bad: list[str]) -> HarnessError:
+    """An error counting ``bad``: ``one`` says it of one item, ``many`` of several."""
     more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+    what = one if len(bad) == 1 else many
     return HarnessError(f"{len(bad)} {what}: {', '.join(bad[:10])}{more}")
 
 
@@ -112,7 +114,9 @@ def from_csv(
             why = f"line {n} of {labels_csv.name}: unknown label {e}"
             unknown.append((path, why, f"{name}: {e}"))
     if twice:
-        raise _fail(f"files named twice in {labels_csv}", twice)
+        raise _fail(
+            f"file named twice in {labels_csv}", f"files named twice in {labels_csv}", twice
+        )
     samples = Samples(root, files, labels, f"labels file {labels_csv}")
     _bad_rows(samples, labels_csv, missing, unknown, lenient)
     listed = set(files) | {path for path, _, _ in unknown}  # named, though not by a class
@@ -137,10 +141,13 @@ def _bad_rows(
     if not lenient:
         hint = " (--lenient skips such rows)"
         if missing:
-            where = f"files listed in {labels_csv} do not exist in {samples.root}{hint}"
-            raise _fail(where, [shown for _, _, shown in missing])
+            where = f"listed in {labels_csv} {{}} not exist in {samples.root}{hint}"
+            one, many = f"file {where.format('does')}", f"files {where.format('do')}"
+            raise _fail(one, many, [shown for _, _, shown in missing])
         if unknown:
-            raise _fail(f"unknown labels in {labels_csv}{hint}", [shown for _, _, shown in unknown])
+            where = f" in {labels_csv}{hint}"
+            bad = [shown for _, _, shown in unknown]
+            raise _fail(f"unknown label{where}", f"unknown labels{where}", bad)
         return
     samples.dropped = [(path, why) for path, why, _ in missing + unknown]
     if missing or unknown:
@@ -165,7 +172,8 @@ def from_folders(root: Path, to_index: Callable[[str], int]) -> Samples | None:
     if all(y == UNLABELLED for y in mapped.values()):  # none names a class (nor a word's)
         return None
     if bad:
-        raise _fail(f"subfolders of {root} name no class of the model", bad)
+        where = f"of {root} {{}} no class of the model"
+        raise _fail(f"subfolder {where.format('names')}", f"subfolders {where.format('name')}", bad)
     files, labels = [], []
     skipped = [(p, "outside the class folders") for p in sorted(root.iterdir()) if not _is_dir(p)]
     for d, y in mapped.items():

@@ -9,7 +9,7 @@ main process then copies the batch once more into channels-last. Done here,
 the workers send uint8 pixels (H, W, C: already channels-last), and one pass
 over the batch in the main process (or on the GPU, after a transfer a quarter
 the size) gives the same numbers: the same float32 operations in the same
-order, element by element (``tests/test_preprocess.py`` checks them equal, bit
+order, element by element (``tests/unit/data/test_transforms.py`` checks them equal, bit
 for bit, to the transform's own). This is what timm's prefetching loader does
 on GPUs. A transform of any other shape is applied whole in the workers, as before.
 """

@@ -1,0 +1,93 @@
+"""timm's published tables rebuilt by their script, and ``compare`` beside the published figures."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli.main import main
+from harness.zoo import published
+from tests.helpers import ROOT
+from tests.helpers.timm_results import RESULTS, csv_rows, percent, shared
+
+
+@shared
+def test_the_script_rebuilds_the_shipped_tables(tmp_path: Path) -> None:
+    out = tmp_path / "t.json.gz"
+    script = ROOT / "scripts" / "timm_results.py"
+    subprocess.run([sys.executable, script, "--source", RESULTS, "--output", out], check=True)
+    assert out.read_bytes() == published.TABLES.read_bytes()  # the same bytes: no stale copy
+
+
+# --- compare: published beside measured -------------------------------------------------------
+
+PHOTOS = 12
+
+
+@pytest.fixture(scope="module")
+def four(nips: Path, squeezenet_weights: Path, tmp_path_factory) -> Path:
+    """compare of the four real-weight models, the timm ones named by ``models --names``."""
+    import contextlib
+    import io
+
+    from tests.helpers import compare_args
+
+    names = io.StringIO()
+    with contextlib.redirect_stdout(names):
+        args = ["models", "timm/tf_efficientnet_lite*", "--max-params", "6.5", "--sort", "top1"]
+        assert main([*args, "--names"]) == 0
+    models = ["squeezenet1_1", *names.getvalue().split()]
+    out = tmp_path_factory.mktemp("four") / "run"
+    args = compare_args(nips, squeezenet_weights, out, models, PHOTOS)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([*args, "--latency-seconds", "0"]) == 0
+    return out
+
+
+def exact_tau_p(x: list[float], y: list[float]) -> tuple[float, float]:
+    """tau-b and its two-sided p by listing every ordering of y: the plainest way there is."""
+
+    def tau(b: list[float]) -> float:
+        c = d = tx = ty = 0
+        for i, j in itertools.combinations(range(len(x)), 2):
+            s, t = x[i] - x[j], b[i] - b[j]
+            tx, ty = tx + (s == 0), ty + (t == 0)
+            c, d = c + (s * t > 0), d + (s * t < 0)
+        n0 = len(x) * (len(x) - 1) / 2
+        return (c - d) / ((n0 - tx) * (n0 - ty)) ** 0.5 if n0 > max(tx, ty) else 0.0
+
+    orders = list(itertools.permutations(y))
+    t = tau(y)
+    return t, sum(abs(tau(list(o))) >= abs(t) - 1e-9 for o in orders) / len(orders)
+
+
+@shared
+def test_compare_shows_published_imagenet_and_v2_and_the_kendall_line(four: Path) -> None:
+    rows = {r["model"]: r for r in json.loads((four / "results.json").read_text())}
+    lites = [f"timm/tf_efficientnet_lite{i}" for i in (2, 1, 0)]
+    assert list(rows) == ["squeezenet1_1", *lites]
+    imagenet = {r["model"]: r for r in csv_rows("results-imagenet.csv")}
+    v2 = {r["model"]: r for r in csv_rows("results-imagenetv2-matched-frequency.csv")}
+    report = (four / "report.md").read_text()
+    for name in lites:
+        weight, r = f"{name[5:]}.in1k", rows[name]
+        top1, top1_v2 = percent(imagenet[weight]["top1"]), percent(v2[weight]["top1"])
+        assert r["published_top1"] == pytest.approx(top1 / 100, abs=1e-9)
+        assert r["published_v2_top1"] == pytest.approx(top1_v2 / 100, abs=1e-9)
+        assert "published_note" not in r  # timm's figures are for these very checkpoints
+        # the comparison table: published top-1, then published V2 top-1
+        assert f"| {top1:.1f}% | {top1_v2:.1f}% |" in report.split(f"| {name} |")[1].split("\n")[0]
+    assert rows["squeezenet1_1"]["published_note"]  # GluonCV's file, torchvision's figure
+    # the rank test over the three lites, worked out here from the counts and the CSV
+    measured = [rows[m]["correct1"] / rows[m]["labelled"] for m in lites]
+    tau, p = exact_tau_p([rows[m]["published_top1"] for m in lites], measured)
+    verb = "agrees with" if tau > 0 else "reverses" if tau < 0 else "is unrelated to"
+    line = f"On these {PHOTOS} photos the ranking {verb} ImageNet's: tau = {tau:.2f}, p = {p:.2f}"
+    assert line in report
+    assert "Not ranked: squeezenet1_1 (its published figures are for other weights)." in report
+    assert (four / "published_vs_measured.png").stat().st_size > 0
