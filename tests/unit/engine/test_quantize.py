@@ -55,9 +55,7 @@ def squeezenet(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def one_by_one(path: Path, files: list[Path], transform: Any) -> list[int]:
     """Each photo's top-1 class, from its own ONNX Runtime session run: the plain loop."""
-    return [
-        int(run(path, transform(load_rgb(f))[None].numpy())[0].argmax()) for f in files
-    ]
+    return [int(run(path, transform(load_rgb(f))[None].numpy())[0].argmax()) for f in files]
 
 
 def test_the_int8_file_keeps_most_answers_of_fp32(squeezenet: dict[str, Any]) -> None:
