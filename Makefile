@@ -10,7 +10,7 @@ SHELL  := /bin/bash
 # pip's local package mirror warns about every missing folder: keep those lines out
 QUIET  := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo check test test-slow lint bench targets clean
+.PHONY: setup demo check test test-slow lint bench targets deploy-study clean
 
 setup: $(VENV)/.installed
 
@@ -85,3 +85,18 @@ bench: setup
 # The speed targets of benchmarks/README.md, measured side by side.
 targets: setup
 	$(PY) benchmarks/targets.py
+
+# The deployment study (docs/runtimes.md): the four real-weight models in torch fp32 and
+# bf16, ONNX Runtime and OpenVINO on all 500 nips17-dev photos, side by side; on a quiet
+# machine (it takes a while). DEPLOY_LIMIT=50 for a first look.
+DEPLOY_MODELS ?= squeezenet1_1 timm/tf_efficientnet_lite0 timm/tf_efficientnet_lite1 \
+                 timm/tf_efficientnet_lite2
+DEPLOY_RUNTIMES ?= @torch:bf16 @onnxruntime @openvino @openvino:bf16
+DEPLOY_LIMIT ?=
+DEPLOY_ARGS ?= --batch-size 16 --threads $$(nproc)
+DEPLOY_RUN  ?= benchmarks/results/deploy
+deploy-study: setup
+	$(PY) -m harness compare \
+	  --models $(foreach m,$(DEPLOY_MODELS),$(m) $(addprefix $(m),$(DEPLOY_RUNTIMES))) \
+	  --data $(NIPS)/images --labels $(NIPS)/labels.csv \
+	  $(if $(DEPLOY_LIMIT),--limit $(DEPLOY_LIMIT)) --output $(DEPLOY_RUN) $(DEPLOY_ARGS)

@@ -1,6 +1,7 @@
 """Options, models and images for the benchmarks; a TensorBoard run at session end.
 
-Run from the repository root: ``pytest benchmarks/ --models alexnet,resnet18``.
+Run from the repository root: ``pytest benchmarks/ --models alexnet,resnet18``; a name
+may carry its runtime (``squeezenet1_1@openvino``, ``'timm/tf_efficientnet_lite*@onnxruntime'``).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import argparse
 import contextlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,10 @@ from PIL import Image
 from torch import nn
 
 from benchmarks import tb
-from harness.config import PRECISIONS
+from harness.config import PRECISIONS, RunConfig, for_variant, variant
 from harness.data.images import walk
-from harness.engine.speedups import amp_dtype, prepare, resolve_precision
+from harness.engine.runtimes import example_batch, runtime
+from harness.engine.speedups import amp_dtype, resolve_precision
 from harness.errors import HarnessError
 from harness.measure import conditions as timing
 from harness.measure import speed
@@ -52,15 +54,26 @@ class Settings:
 
 @dataclass
 class Bench:
-    """A model ready to time, with what the benchmarks report about it."""
+    """A model ready to time, with what the benchmarks report about it.
+
+    ``model`` is what its runtime prepared (``engine.runtimes``): the model itself, or
+    an exported runtime's session; ``cfg`` is how that runtime runs (device, precision,
+    memory format) and ``device`` where it runs.
+    """
 
     name: str
-    model: nn.Module
+    model: nn.Module | Any
     transform: Any
     weights: str
     crop: int
     params: int
     flops: int
+    cfg: RunConfig
+    device: torch.device
+
+    @property
+    def amp_dtype(self) -> torch.dtype | None:
+        return amp_dtype(self.cfg.precision)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -104,7 +117,9 @@ def pytest_configure(config: pytest.Config) -> None:
         names = [m.strip() for m in opt.models.split(",") if m.strip()]
         if not names:  # registry.match([]) would mean all 80 classifiers
             raise HarnessError("give at least one model name or pattern")
-        config.stash[MODELS] = registry.match(names)
+        config.stash[MODELS] = registry.match_variants(names)
+        for name in config.stash[MODELS]:  # a runtime not installed: one line, now
+            runtime(for_variant(RunConfig(), variant(name))).check()
     except HarnessError as e:
         raise pytest.UsageError(f"--models: {e}") from None
     if opt.bench_threads:
@@ -158,13 +173,26 @@ def load(name: str) -> weights.Loaded:
 
 @pytest.fixture(scope="session")
 def bench_model(model_name: str, settings: Settings) -> Bench:
-    loaded = load(model_name)
+    """The model as its runtime runs it: torch's fast path (eval, channels-last if asked,
+    freed memory kept), or an exported runtime's session (on the CPU)."""
+    v = variant(model_name)
+    loaded = load(v.model)
     crop = loaded.card.input_size
     model = loaded.model
     params, flops = speed.count_params(model), speed.flops_per_image(model, crop)
-    # the harness's own fast path: eval, channels-last if asked, freed memory kept
-    model = prepare(model.to(settings.device), settings.channels_last)
-    return Bench(model_name, model, loaded.transforms(), loaded.source, crop, params, flops)
+    on = "cpu" if settings.device.type == "cpu" else "gpu"
+    cfg = RunConfig(precision=settings.precision, channels_last=settings.channels_last)
+    cfg = for_variant(replace(cfg, accelerator=on), v)
+    device = torch.device("cpu") if cfg.accelerator == "cpu" else settings.device
+    try:
+        net = runtime(cfg, model_name=loaded.name).prepare(
+            model.to(device), example_batch(crop).to(device)
+        )
+    except HarnessError as e:  # a model the runtime cannot run: its one line
+        pytest.fail(f"{model_name}: {e}", pytrace=False)
+    return Bench(
+        model_name, net, loaded.transforms(), loaded.source, crop, params, flops, cfg, device
+    )
 
 
 @pytest.fixture(scope="session")

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 def forward(bench: Bench, settings: Settings) -> Callable[[torch.Tensor], torch.Tensor]:
     """One timed forward pass: inference mode, autocast if asked, synchronised on CUDA."""
-    dev, dtype = settings.device, settings.amp_dtype
-    fmt = torch.channels_last if settings.channels_last else torch.contiguous_format
+    dev, dtype = bench.device, bench.amp_dtype  # as the model's runtime runs it
+    fmt = torch.channels_last if bench.cfg.channels_last else torch.contiguous_format
 
     def run(x: torch.Tensor) -> torch.Tensor:
         amp = torch.autocast(dev.type, dtype=dtype) if dtype else contextlib.nullcontext()
@@ -47,7 +47,7 @@ def workload(
     """The timed function and its untimed ``setup`` (which gives its arguments)."""
     run = forward(bench, settings)
     if mode == "model":
-        x = torch.randn(batch, 3, bench.crop, bench.crop, device=settings.device)
+        x = torch.randn(batch, 3, bench.crop, bench.crop, device=bench.device)
         return run, lambda: ((x,), {})
     names = cycle(files)  # each round reads the next ``batch`` files
 
@@ -76,6 +76,8 @@ def test_latency(
     benchmark.extra_info.update(
         bench_environment,
         model=bench_model.name,
+        runtime=bench_model.cfg.runtime,
+        runtime_precision=bench_model.cfg.precision,
         weights=bench_model.weights,
         mode=mode,
         batch_size=batch,

@@ -1,8 +1,10 @@
-"""The run configuration: precisions, run-directory names, and the typed config of a run.
+"""The run configuration: precisions, runtimes, run-directory names, the typed config of a run.
 
 Light on purpose (no torch at import): the command line takes its choices from
 here, and compare's child reads its ``Spec`` back from JSON. Pure data: what a
-config builds (a decoder, a LightningModule) is built where those live.
+config builds (a decoder, a LightningModule, a runtime's session) is built where
+those live. A model's name may carry its runtime, ``MODEL@RUNTIME[:PRECISION]``:
+:func:`variant` reads it, the one place that does.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import json
 import os
 import re
 import time
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from harness.errors import HarnessError
 
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed")  # resolved by speedups.resolve_precision
 AMP = {"bf16-mixed": "bfloat16", "16-mixed": "float16"}  # autocast dtype (torch.<name>)
@@ -21,6 +26,12 @@ LOGS = "lightning_logs"
 MAX_PIXELS = 250_000_000  # a 200-megapixel camera's photos, with room to spare
 MODES = ("exact", "fast")  # --decode: how photos are decoded (harness.data.decode)
 DEFAULT_TIMEOUT = 1800.0  # seconds: torch's own default for a process group
+RUNTIMES = ("torch", "compile", "onnxruntime", "openvino")  # MODEL@RUNTIME; torch: eager
+EXPORTED = ("onnxruntime", "openvino")  # runtimes of the model's exported ONNX file, on the CPU
+RUNTIME_PRECISIONS = ("fp32", "bf16", "int8")  # MODEL@RUNTIME:PRECISION
+TORCH_PRECISION = {"fp32": "32-true", "bf16": "bf16-mixed"}  # as --precision says them
+SHORT_PRECISION = {"32-true": "fp32", "bf16-mixed": "bf16", "16-mixed": "fp16"}  # in words
+INSTALL_DEPLOY = "pip install 'harness[deploy]'"  # onnx, onnxscript, onnxruntime, openvino
 
 
 def default_workers() -> int:
@@ -87,6 +98,7 @@ class RunConfig:
     max_pixels: int = MAX_PIXELS
     decode: str = "exact"
     threads: int | None = None  # torch intra-op threads; None: torch's default
+    runtime: str = "torch"  # RUNTIMES; exported ones take precision from RUNTIME_PRECISIONS
 
     def workers(self) -> int:
         """Decoding processes: ``num_workers``, else ``default_workers()``."""
@@ -118,6 +130,7 @@ class Spec(RunConfig):
     weights_key: str | None = None
     run: int = 1  # which of the --repeat runs: accuracy is measured in the first only
     tensorboard_run: str | None = None  # its folder in run_dir (tensorboard_runs); None: slug
+    reference: str | None = None  # the run's torch fp32 row of the same model, for parity
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -142,8 +155,9 @@ class Spec(RunConfig):
 
         NAME stays as is (``timm/ARCH`` makes a subfolder); the file part is flattened.
         """
-        name, own, file = self.model.partition("=")
-        return name + own + re.sub(r"[^\w.+-]+", "_", file)
+        v = variant(self.model)
+        name, own, file = v.model.partition("=")
+        return name + own + re.sub(r"[^\w.+-]+", "_", file) + v.suffix().replace(":", "-")
 
     def tensorboard_dir(self) -> Path:
         """The model's TensorBoard run: ``run_dir/<tensorboard_run, else the slug>``."""
@@ -166,3 +180,87 @@ def default(name: str) -> Any:
     if found.get(name, MISSING) is MISSING:
         raise KeyError(f"config field {name!r} has no default")
     return found[name]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A model as named on the command line: ``MODEL@RUNTIME[:PRECISION]``.
+
+    ``model`` is a name, a shell pattern or ``NAME=FILE``; ``precision`` None means
+    ``--precision``'s for the torch runtimes and fp32 for the exported ones.
+
+    >>> str(variant("timm/tf_efficientnet_lite0@openvino:bf16"))
+    'timm/tf_efficientnet_lite0@openvino:bf16'
+    >>> variant("resnet50@torch")
+    Variant(model='resnet50', runtime='torch', precision=None)
+    """
+
+    model: str
+    runtime: str = "torch"
+    precision: str | None = None
+
+    def suffix(self) -> str:
+        """``@RUNTIME[:PRECISION]``; "" for torch at ``--precision``'s (a bare name)."""
+        if self.runtime == "torch" and self.precision is None:
+            return ""
+        return f"@{self.runtime}" + (f":{self.precision}" if self.precision else "")
+
+    def __str__(self) -> str:
+        return self.model + self.suffix()
+
+    def named(self, model: str) -> Variant:
+        """The same runtime and precision for another model (a pattern's match)."""
+        return replace(self, model=model)
+
+
+def variant(text: str) -> Variant:
+    """Read ``MODEL@RUNTIME[:PRECISION]``; a bare name is torch's (eager).
+
+    What follows the last ``@`` is a runtime unless it holds a path's ``/``, ``.`` or
+    ``=`` (a weights file named ``runs@2/ft.ckpt`` stays a file). An unknown runtime or
+    precision, or int8 in torch, raises a HarnessError naming the choices.
+    """
+    base, at, tail = text.rpartition("@")
+    if not at or any(c in tail for c in "/.=" + os.sep):
+        return Variant(text)
+    runtime, colon, precision = tail.lower().partition(":")
+    if not base or runtime not in RUNTIMES:
+        near = get_close_matches(runtime, RUNTIMES, n=1)
+        hint = f"did you mean {near[0]}? " if near else ""
+        raise HarnessError(
+            f"{text}: unknown runtime {runtime!r}; {hint}choose from "
+            f"{', '.join(RUNTIMES)} (MODEL@RUNTIME[:PRECISION])"
+        )
+    if colon and precision not in RUNTIME_PRECISIONS:
+        raise HarnessError(
+            f"{text}: unknown precision {precision!r}; choose from {', '.join(RUNTIME_PRECISIONS)}"
+        )
+    if precision == "int8" and runtime not in EXPORTED:
+        raise HarnessError(
+            f"{text}: int8 runs in {' and '.join(EXPORTED)} only (MODEL@onnxruntime:int8)"
+        )
+    return Variant(base, runtime, precision or None)
+
+
+C = TypeVar("C", bound=RunConfig)
+
+
+def for_variant(cfg: C, v: Variant) -> C:
+    """``cfg`` as ``v``'s runtime runs: its precision, and for the exported runtimes the
+    CPU in NCHW (an ONNX file takes plain NCHW arrays, and runs on the CPU here).
+    """
+    if v.runtime not in EXPORTED:
+        precision = TORCH_PRECISION[v.precision] if v.precision else cfg.precision
+        return replace(cfg, runtime=v.runtime, precision=precision)
+    if cfg.accelerator in ("gpu", "cuda"):
+        raise HarnessError(
+            f"{v}: {v.runtime} runs on the CPU in the harness (its CPU "
+            "execution); use --accelerator cpu or auto"
+        )
+    return replace(
+        cfg,
+        runtime=v.runtime,
+        precision=v.precision or "fp32",
+        accelerator="cpu",
+        channels_last=False,
+    )

@@ -26,7 +26,8 @@ from tests.helpers import COMPARE_LIMIT, NIPS, SQUEEZE, compare_args, labels_of,
 
 @pytest.fixture(autouse=True)
 def _offline_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """An empty torchvision cache, so no test depends on (or fills) the user's.
+    """An empty torchvision cache and export cache ($HARNESS_CACHE, one per session), so
+    no test depends on (or fills) the user's.
 
     The environment is restored after each test: Lightning's DDP launcher leaves
     its variables (LOCAL_RANK, WORLD_SIZE, MASTER_PORT, ...) in ``os.environ``,
@@ -34,6 +35,7 @@ def _offline_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     """
     saved = dict(os.environ)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.getbasetemp() / "torch_home"))
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path_factory.getbasetemp() / "harness_cache"))
     monkeypatch.delenv("HARNESS_WEIGHTS_DIR", raising=False)
     torch.manual_seed(0)
     yield

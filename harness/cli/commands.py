@@ -30,21 +30,31 @@ def _run_fields(args: argparse.Namespace, config: type | None = None) -> dict[st
 
 
 def _config(args: argparse.Namespace) -> Any:
-    """The RunConfig of ``predict`` and ``test``: devices, nodes and strategy too."""
-    from harness.config import RunConfig
+    """The RunConfig of ``predict`` and ``test``: devices, nodes and strategy too, and the
+    runtime of ``--model NAME@RUNTIME[:PRECISION]``, checked before any model loads.
+    """
+    from harness.config import RunConfig, for_variant, variant
+    from harness.engine.runtimes import runtime
     from harness.engine.speedups import check_strategy
 
     devices: int | str = int(args.devices) if args.devices.isdigit() else args.devices
     own = {"devices": devices, "strategy": check_strategy(args.strategy)}
-    return RunConfig(**(_run_fields(args) | own), progress=not args.no_progress)
+    cfg = RunConfig(**(_run_fields(args) | own), progress=not args.no_progress)
+    cfg = for_variant(cfg, variant(args.model))
+    runtime(cfg).check()
+    return cfg
 
 
 def _load(args: argparse.Namespace) -> Any:
-    """The model of ``predict`` and ``test``, with ``--classes`` and ``--weights-key``."""
+    """The model of ``predict`` and ``test`` (``--model`` less its runtime), with
+    ``--classes`` and ``--weights-key``.
+    """
+    from harness.config import variant
     from harness.zoo import classlist, weights
 
     classes = classlist.read(args.classes) if args.classes else None
-    return weights.load(args.model, args.weights, args.weights_dir, classes, args.weights_key)
+    name = variant(args.model).model
+    return weights.load(name, args.weights, args.weights_dir, classes, args.weights_key)
 
 
 def models(args: argparse.Namespace) -> int:
@@ -76,11 +86,12 @@ def models(args: argparse.Namespace) -> int:
 
 
 def classes(args: argparse.Namespace) -> int:
+    from harness.config import variant
     from harness.engine.files import to_csv, to_json
     from harness.zoo import checkpoints, registry, weights
 
-    # the class list is the architecture's, whatever weights fill it: nothing is loaded
-    c, path, source = weights.resolve(args.model, args.weights, args.weights_dir)
+    # the class list is the architecture's, whatever weights fill it (or runtime runs it)
+    c, path, source = weights.resolve(variant(args.model).model, args.weights, args.weights_dir)
     weights.check_head(args.model, c)
     if path is not None:
         checkpoints.check_file(path)

@@ -165,12 +165,33 @@ def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
         f"({res['precision']}, {res['accelerator']} x{res['devices']}{_nodes(res)}, "
         f"{threads(res)})"
     )
+    if res.get("export"):
+        print(f"runtime   {runtime_line(res['export'])}")
     for s in res["skipped"]:
         print(f"skipped   {s['file']}: {s['reason']}")
     for note in [*notes, *res["notes"]]:
         print(f"note      {note}")
     run = res["run_dir"]
     print(f"run       {run}  (results.json, predictions.csv, TensorBoard events)")
+
+
+def runtime_line(setup: dict[str, Any]) -> str:
+    """An exported runtime's set-up in words: first answer, export, compile, file size.
+
+    >>> print(runtime_line({"runtime": "openvino", "precision": "fp32", "runs_in": "f32",
+    ...     "version": "2026.4.1", "threads": 2, "first_answer_seconds": 0.31,
+    ...     "export_cached": True, "export_seconds": 0.0, "compile_seconds": 0.25,
+    ...     "model_file_mib": 4.8, "onnx_file": "x.onnx"}))
+    openvino 2026.4.1 fp32 (runs in f32), 2 threads: first answer after 0.31 s (export cached, compile 0.25 s); model file 4.8 MiB (x.onnx)
+    """  # noqa: E501
+    s = setup
+    export = "export cached" if s["export_cached"] else f"export {s['export_seconds']:.2f} s"
+    return (
+        f"{s['runtime']} {s['version']} {s['precision']} (runs in {s['runs_in']}), "
+        f"{counted(s['threads'], 'thread')}: first answer after {s['first_answer_seconds']:.2f} s "
+        f"({export}, compile {s['compile_seconds']:.2f} s); model file "
+        f"{s['model_file_mib']:.1f} MiB ({s['onnx_file']})"
+    )
 
 
 def _label_issues(res: dict[str, Any]) -> str:

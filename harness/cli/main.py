@@ -59,7 +59,13 @@ def build_parser() -> Parser:
 
 
 def _model_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="a model name (see `harness models`)")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="a model name (see `harness models`), optionally with its runtime: "
+        "NAME@RUNTIME[:PRECISION], runtimes torch, compile, onnxruntime, openvino, "
+        "precisions fp32, bf16 (docs/runtimes.md)",
+    )
 
 
 def _add_models(sub: Any) -> None:
@@ -144,7 +150,8 @@ def _add_compare(sub: Any, choice: Parser) -> None:
         required=True,
         metavar="NAME",
         help="model names or shell patterns, e.g. alexnet vgg16 'resnet*'; NAME=FILE "
-        "for a model with weights of one's own",
+        "for a model with weights of one's own; NAME@RUNTIME[:PRECISION] for another "
+        "runtime, e.g. NAME@onnxruntime NAME@openvino:bf16 (docs/runtimes.md)",
     )
     checkpoint_options(p.add_argument_group("own weights (NAME=FILE)"), "NAME=FILE models'")
     p.add_argument(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.compare import figures
+from harness.compare.parity import parity_section
 from harness.compare.published import published_section
 from harness.config import tensorboard_runs
 from harness.engine.files import to_csv, write_atomic
@@ -61,7 +62,7 @@ def analyse(run: Path, rows: Sequence[dict[str, Any]], data: str | None) -> list
         and (model_dir(run, r["model"]) / "predictions.csv").is_file()
     ]
     if not measured:
-        return []
+        return parity_section(rows)
     preds = {r["model"]: predictions(run, r["model"]) for r in measured}
     spaces = {r["model"]: r.get("label_space") for r in measured}
     every = stats.pairwise(top1_correct(preds))
@@ -70,6 +71,7 @@ def analyse(run: Path, rows: Sequence[dict[str, Any]], data: str | None) -> list
     return [
         *intervals_section(measured),
         *pairwise_section(run, pairs, [p for p in every if p not in pairs]),
+        *parity_section(rows),
         *calibration_section(run, measured, preds, tensorboard_runs([r["model"] for r in rows])),
         *disagreements_section(run, preds, root),
         *worst_classes_section(run, measured),

@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from harness.config import Spec
+from harness.compare.parity import child_answers
+from harness.config import Spec, for_variant, variant
 from harness.data.decode import decoder
 from harness.engine.files import write_atomic
 from harness.engine.runtimes import example_batch, runtime
@@ -28,35 +30,65 @@ from harness.measure.stats import SUMMARY
 
 
 def measure(spec: Spec) -> dict[str, Any]:
-    """Accuracy (real weights only), latency, throughput, memory and size of one model."""
+    """Accuracy (real weights only), latency, throughput, memory and size of one model,
+    in the runtime its name asks for (``MODEL@RUNTIME[:PRECISION]``), with its answers
+    kept for parity (``compare.parity``).
+    """
+    v = variant(spec.model)
+    spec = for_variant(spec, v)
+    runtime(spec).check()  # not installed, int8, no bf16: one line before anything loads
     threads = conditions.set_threads(spec.threads)
-    _import_libraries(spec.model)
+    _import_libraries(spec, v.model)
     baseline = m.current_rss_mib()  # after the imports: what the model itself adds
     device = _device(spec.accelerator)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    row, loaded = _load(spec)
+    row, loaded = _load(spec, v.model)
+    spec = replace(
+        spec, progress=False, precision=resolve_precision(spec.precision, spec.accelerator)
+    )
+    cuda_settings(spec.precision)
+    row.update(_first_answer(spec, loaded, device))
     samples = _samples(spec, loaded) if spec.data else None
-    spec = replace(spec, progress=False)
+    module = None
     if spec.run == 1 and samples is not None and samples.labelled and not loaded.random:
         logger = _logger(spec)  # test/top1, test/top5; the parent adds the rest at the end
-        acc, precision = _accuracy(spec, loaded, logger, samples)  # resolved there, once
+        acc, precision, module = _accuracy(spec, loaded, logger, samples)
         logger.experiment.close()
         row.update(acc)
-    else:
-        precision = resolve_precision(spec.precision, spec.accelerator)
-        cuda_settings(precision)
-    spec = replace(spec, precision=precision)  # from here on, as the accuracy run had it
+        spec = replace(spec, precision=precision)  # from here on, as the accuracy run had it
     example = example_batch(loaded.card.input_size).to(device)
-    model = runtime(spec).prepare(loaded.model.to(device), example)
+    model = runtime(spec, model_name=loaded.name).prepare(loaded.model.to(device), example)
     row.update(_speed(spec, model, loaded, samples, device, threads))
     row.update(_memory(baseline, device))
     row.update(_setup(spec, model, loaded, device))
+    child_answers(spec, loaded, samples, module)  # after the memory: a torch pass, maybe
     if spec.run > 1:
         row["accuracy_note"] = "measured in the first run only"
     elif row["top1"] is None and not row.get("accuracy_note"):
         row["accuracy_note"] = f"n/a ({_why_unlabelled(samples)})"
     return row
+
+
+def _first_answer(spec: Spec, loaded: Any, device: torch.device) -> dict[str, Any]:
+    """The runtime, and the seconds from the built model to its first answer: preparing
+    it (an exported runtime: its export or cached file, and compiling it) and one image.
+
+    An exported runtime's session is kept for the runs after (``Exported.prepare``) and
+    says how it was made (``exported.Setup``): those fields join the row.
+    """
+    rt = runtime(spec, model_name=loaded.name)
+    example = example_batch(loaded.card.input_size).to(device)
+    start = time.perf_counter()
+    net = rt.prepare(loaded.model.to(device), example)
+    with torch.inference_mode(), m.autocast(device, amp_dtype(spec.precision)):
+        net(example)
+    found = {"runtime": rt.name, "first_answer_seconds": round(time.perf_counter() - start, 3)}
+    setup = getattr(net, "setup", None)
+    if setup is not None:  # its own first answer, made while it was prepared
+        found |= {k: v for k, v in setup.record().items() if k not in ("runtime", "precision")}
+        found["size_mib"] = setup.model_file_mib  # the file the runtime loads
+    return found
 
 
 def _why_unlabelled(samples: Any) -> str:
@@ -68,17 +100,22 @@ def _why_unlabelled(samples: Any) -> str:
     return next((n for n in samples.notes if n.startswith(UNNAMED_FOLDERS)), "no labels")
 
 
-def _import_libraries(model: str) -> None:
-    """Lightning (the accuracy run, TensorBoard), and timm for a timm model, loaded now.
+def _import_libraries(spec: Spec, model: str) -> None:
+    """Lightning (the accuracy run, TensorBoard), timm for a timm model and an exported
+    runtime's package, loaded now.
 
     So that the baseline memory holds the libraries and ``memory_rise_mib`` is what
     the model and its activations add, whichever library the model comes from.
     """
     import lightning.pytorch  # noqa: F401
 
+    from harness.engine.exported import Exported, need
     from harness.zoo import registry
 
     registry.library(model).import_library()
+    rt = runtime(spec)
+    if isinstance(rt, Exported):
+        need(rt.package, rt.name)
 
 
 def _speed(
@@ -184,15 +221,16 @@ def _device(accelerator: str) -> Any:
     return torch.device(check_accelerator(accelerator))
 
 
-def _load(spec: Spec) -> tuple[dict[str, Any], Any]:
+def _load(spec: Spec, model: str) -> tuple[dict[str, Any], Any]:
     """Real weights where they can be had; random ones (accuracy n/a) where not.
 
-    ``NAME=FILE`` models load FILE, with ``spec.classes`` when given.
+    ``model`` is ``spec.model`` less its runtime; ``NAME=FILE`` models load FILE, with
+    ``spec.classes`` when given.
     """
     from harness.compare.published import row_figures
     from harness.zoo import classlist, registry, weights
 
-    name, own, file = spec.model.partition("=")
+    name, own, file = model.partition("=")
     default = registry.card(name)
     note = None
     if own:
@@ -244,14 +282,16 @@ def _logger(spec: Spec) -> Any:
     return TensorBoardLogger(where.parent, name=where.name, version="", default_hp_metric=False)
 
 
-def _accuracy(spec: Spec, loaded: Any, logger: Any, samples: Any) -> tuple[dict[str, Any], str]:
-    """The accuracy fields of the row, and the precision the run resolved.
+def _accuracy(
+    spec: Spec, loaded: Any, logger: Any, samples: Any
+) -> tuple[dict[str, Any], str, Any]:
+    """The accuracy fields of the row, the precision the run resolved, and its module.
 
     On the images the child found already (``samples``): the folder is not listed twice.
     """
     from harness.engine import runs
 
-    res = runs.test(
+    found = runs.evaluate(
         loaded,
         samples,
         spec,
@@ -261,10 +301,11 @@ def _accuracy(spec: Spec, loaded: Any, logger: Any, samples: Any) -> tuple[dict[
         logger=logger,
         log_extras=False,
     )
-    assert res is not None
+    assert found is not None  # one process
+    res, module = found
     keys = ("top1", "top5", "n", "labelled", "correct1", "correct5", "accuracy_note", "skipped")
     words = [k for k in WORD_KEYS if k in res]  # where labels are words
-    return {k: res[k] for k in (*keys, *SUMMARY, *words)}, res["precision"]
+    return {k: res[k] for k in (*keys, *SUMMARY, *words)}, res["precision"], module
 
 
 def main(spec_file: str) -> int:

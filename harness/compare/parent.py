@@ -24,18 +24,21 @@ NOT_RUN = "not run"
 
 
 def entries(models: list[str]) -> list[str]:
-    """Model names for ``--models``: names, shell patterns and NAME=FILE, once each.
+    """Model names for ``--models``: names, shell patterns and NAME=FILE, once each, each
+    with the runtime it asks for (``MODEL@RUNTIME[:PRECISION]``, a pattern's on each match).
 
     NAME=FILE is the architecture NAME with the weights in FILE (one's own).
     """
+    from harness.config import variant
     from harness.zoo import registry
 
     found: list[str] = []
     for m in models:
-        name, own, file = m.partition("=")
+        v = variant(m)
+        name, own, file = v.model.partition("=")
         if own and not Path(file).is_file():
             raise HarnessError(f"weights file {file!r} (in {m}) does not exist")
-        hits = [m] if own and registry.check(name) else registry.match([m])
+        hits = [str(v)] if own and registry.check(name) else registry.match_variants([m])
         found += [h for h in hits if h not in found]
     return found
 
@@ -91,6 +94,7 @@ def compare(
     its first run is not run again. An interruption leaves the finished models'
     rows and marks the rest not run.
     """
+    from harness.compare.parity import add_parity, references
     from harness.compare.report import write_compare
     from harness.config import tensorboard_runs
     from harness.engine.files import environment
@@ -100,6 +104,7 @@ def compare(
     env["torch_threads"] = spec.threads or env["torch_threads"]  # the children's
     rows = [{"model": m, "error": NOT_RUN} for m in models]
     tb = tensorboard_runs(models)
+    refs = references(models, spec)  # each row's torch fp32 row, where parity needs one
     runs: list[list[dict[str, Any]]] = [[] for _ in models]
     try:
         for run in range(1, repeat + 1):
@@ -107,7 +112,9 @@ def compare(
                 if run > 1 and runs[i][0].get("error"):
                     continue
                 tag = f"[{i + 1}/{len(models)}]" + (f" run {run}/{repeat}" if repeat > 1 else "")
-                child = replace(spec, model=m, run=run, tensorboard_run=tb[m])
+                child = replace(
+                    spec, model=m, run=run, tensorboard_run=tb[m], reference=refs.get(m)
+                )
                 runs[i].append(_measured(child, tag, timeout))
                 rows[i] = combine(runs[i])
                 write_compare(Path(spec.run_dir), rows, spec, env, final=False)
@@ -117,6 +124,7 @@ def compare(
                 r["error"] = f"{NOT_RUN} (interrupted)"
         write_compare(Path(spec.run_dir), rows, spec, env, final=True)
         raise
+    add_parity(Path(spec.run_dir), rows, refs)
     write_compare(Path(spec.run_dir), rows, spec, env, final=True)
     return rows
 

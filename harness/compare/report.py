@@ -20,6 +20,7 @@ COMPARE_COLUMNS = (
     ("ECE", "ece", ".3f"),
     ("published top-1", "published_top1", "published"),
     ("published V2 top-1", "published_v2_top1", "published"),
+    ("agree top-1", "agree_top1", "agree"),
     ("ms/image p50", "latency_ms_p50", ".2f"),
     ("p90", "latency_ms_p90", ".2f"),
     ("images/s model", "throughput_ips", ".1f"),
@@ -28,7 +29,8 @@ COMPARE_COLUMNS = (
     ("rise MiB", "memory_rise_mib", ".0f"),
     ("params M", "params", "M"),
     ("GFLOPs/image", "flops", "G"),
-    ("weights MiB", "size_mib", ".1f"),
+    ("first answer s", "first_answer_seconds", ".2f"),
+    ("file MiB", "size_mib", ".1f"),
 )
 
 
@@ -43,6 +45,8 @@ def cell(row: dict[str, Any], key: str, fmt: str | None) -> str:
         return f"{100 * v[0]:.1f}-{100 * v[1]:.1f}%"
     if fmt == "published":  # * : the library's figure is for other weights than these
         return f"{100 * v:.1f}%" + ("*" if row.get("published_note") else "")
+    if fmt == "agree":  # of the images parity compared (compare.parity)
+        return f"{v}/{row['parity_n']}"
     if fmt in ("M", "G"):
         return f"{v / (1e6 if fmt == 'M' else 1e9):.2f}"
     return format(v, fmt) if fmt else str(v)
@@ -133,7 +137,11 @@ def report_md(
         "after imports. GFLOPs count 2 per multiply-accumulate (torchvision's GFLOPS are "
         "multiply-accumulates, half these). Published top-1: the library's own figures for "
         "its weights on ImageNet's validation set and on ImageNet-V2, not measured here "
-        "(docs/published.md).",
+        "(docs/published.md). Agree top-1: the top-1 answers the same as the model's in "
+        "torch fp32 (rows in another runtime or precision; docs/runtimes.md). First answer: "
+        "seconds from the built model to its first answer (an exported runtime: export or "
+        "cached file, and compiling). File MiB: the weights file, or the ONNX file an "
+        "exported runtime loads.",
         "",
         same_classes(rows),
         "",
@@ -191,6 +199,12 @@ def _notes(rows: list[dict[str, Any]]) -> list[str]:
         if r.get("published_missing") and not r.get("error")
     ]
     notes += [f"- {model}: {what}" for model, what in problems(rows, "noisy")]
+    notes += [
+        f"- {r['model']}: exported to ONNX in this run ({r['export_seconds']:.1f} s): its "
+        "peak memory holds the export's; a second run reads the cached file"
+        for r in rows
+        if r.get("export_cached") is False and not r.get("error")
+    ]
     repeat = max((r.get("repeat", 1) for r in rows), default=1)
     if repeat > 1:
         notes.append(f"- timings: median of {repeat} runs, round-robin (ranges in results.json)")

@@ -41,6 +41,7 @@ def hyperparameters(row: dict[str, Any], spec: Spec) -> dict[str, Any]:
         "sample": spec.sample,
         "seed": spec.seed,
         "weights": row.get("weights"),
+        "runtime": row.get("runtime", "torch"),
         "precision": row.get("precision"),
         "device": row.get("device"),
         "batch_size": row.get("batch_size"),

@@ -210,7 +210,8 @@ def build_module(
     """The LightningModule for ``loaded``, run by the runtime ``cfg`` asks for
     (``label_classes``: each word label's classes, where labels are words).
     """
-    net = runtime(cfg).prepare(loaded.model, example_batch(loaded.card.input_size))
+    rt = runtime(cfg, model_name=loaded.name)
+    net = rt.prepare(loaded.model, example_batch(loaded.card.input_size))
     return ClassifierModule(
         net,
         loaded.categories,

@@ -16,6 +16,7 @@ from harness.data.datamodule import Samples
 from harness.data.decode import decoder
 from harness.engine.classifier import ClassifierModule
 from harness.engine.files import to_csv, to_json, write_atomic
+from harness.engine.runtimes import runtime
 from harness.labels.resolve import Label
 from harness.labels.score import (
     Scored,
@@ -153,6 +154,7 @@ def summarise(
         **samples.chosen,
         **accuracy(loaded, samples, module, metrics),
         **how_run(cfg, t, loaded, len(module.rows), seconds, module.loop_seconds),
+        **runtime_fields(cfg, module),
     }
     res["notes"] += ddp_note(res)
     return res
@@ -247,6 +249,12 @@ def how_run(
         "images_per_second": round(n / seconds, 3) if seconds > 0 else None,
         "loop_seconds": None if loop is None else round(loop, 4),
     }
+
+
+def runtime_fields(cfg: RunConfig, module: ClassifierModule) -> dict[str, Any]:
+    """The runtime, and for an exported one how its session was made (``exported.Setup``)."""
+    setup = getattr(module.net, "setup", None)
+    return {"runtime": runtime(cfg).name, "export": setup.record() if setup else None}
 
 
 SLOWER = 2.0  # DDP's whole time over its loop's from which a note says one process is faster

@@ -29,6 +29,7 @@ from harness.engine.results import (
     summarise,
     write,
 )
+from harness.engine.runtimes import trainer_precision
 from harness.engine.speedups import check_accelerator, cuda_settings, resolve_precision
 from harness.errors import HarnessError
 from harness.measure.conditions import set_threads
@@ -57,14 +58,14 @@ def trainer(cfg: RunConfig, logger: Any = False) -> L.Trainer:
     devices = per_node(cfg.devices, check_accelerator(cfg.accelerator))
     nodes = num_nodes(cfg.num_nodes, devices)
     quiet_lightning()
-    cuda_settings(cfg.precision)
+    cuda_settings(trainer_precision(cfg))
     bar = progress_bar(cfg.progress)
     return L.Trainer(
         accelerator=cfg.accelerator,
         devices=cfg.devices,
         num_nodes=nodes,
         strategy=strategy(cfg.strategy, devices * nodes, cfg.dist_timeout),
-        precision=cfg.precision,  # type: ignore[arg-type]
+        precision=trainer_precision(cfg),  # type: ignore[arg-type]
         logger=logger,
         enable_checkpointing=False,
         enable_model_summary=False,
@@ -150,7 +151,25 @@ def test(
     logger: TensorBoardLogger | None = None,
     log_extras: bool = True,
 ) -> dict[str, Any] | None:
-    """Evaluate on ``samples``; write results.json and predictions.csv; return the results.
+    """Evaluate on ``samples``; write results.json and predictions.csv; return the results
+    (``evaluate``'s, without the module).
+    """
+    found = evaluate(loaded, samples, cfg, data, labels, output, logger, log_extras)
+    return None if found is None else found[0]
+
+
+def evaluate(
+    loaded: Loaded,
+    samples: Samples,
+    cfg: RunConfig,
+    data: str,
+    labels: str | None = None,
+    output: str | None = None,
+    logger: TensorBoardLogger | None = None,
+    log_extras: bool = True,
+) -> tuple[dict[str, Any], ClassifierModule] | None:
+    """Evaluate on ``samples``; write results.json and predictions.csv; return the results
+    and the module (its ``rows`` at full precision).
 
     ``samples`` are the images chosen from ``data`` (and its ``labels`` file)
     by ``datamodule.find_samples``: the one place that lists, labels and
@@ -186,4 +205,4 @@ def test(
         from harness.engine.tensorboard import log_run
 
         log_run(logger, results, module, loaded)
-    return results
+    return results, module

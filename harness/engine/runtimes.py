@@ -1,11 +1,11 @@
-"""How a built model is run: the ``Runtime`` interface, and the eager and compiled runtimes.
+"""How a built model is run: the ``Runtime`` interface, and the runtime a config asks for.
 
 A runtime takes the built model (in eval mode, weights loaded) and an example
-batch, and gives back what is called on each batch: PyTorch itself (eager), or
-``torch.compile``'s graph of it (compiled). The LightningModule and compare's
-timings both ask :func:`runtime` for it, so that "which runtime?" is decided
-once; an exported runtime (ONNX Runtime, OpenVINO) plugs in as one more class
-with the same three members.
+batch, and gives back what is called on each batch: PyTorch itself (``torch``,
+eager), ``torch.compile``'s graph of it (``compile``), or a session of its exported
+ONNX file (``onnxruntime``, ``openvino``: ``harness.engine.exported``). The
+LightningModule and compare's timings both ask :func:`runtime` for it, so that
+"which runtime?" is decided once.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import ClassVar, Protocol
 import torch
 from torch import nn
 
-from harness.config import RunConfig
+from harness.config import EXPORTED, RunConfig
+from harness.engine.exported import Exported, OnnxRuntime, OpenVino
 from harness.engine.speedups import prepare
 
 Runner = Callable[[torch.Tensor], torch.Tensor]  # (B, C, H, W) images -> (B, classes) logits
@@ -28,12 +29,16 @@ class Runtime(Protocol):
 
     @property
     def name(self) -> str:
-        """What the runtime is called: ``eager``, ``compiled``."""
+        """What the runtime is called (``config.RUNTIMES``): ``torch``, ``onnxruntime``..."""
         ...
 
     @property
     def precision(self) -> str:
-        """The resolved precision (``speedups.resolve_precision``) the model runs in."""
+        """The resolved precision: ``speedups.resolve_precision``'s, or fp32, bf16, int8."""
+        ...
+
+    def check(self) -> None:
+        """Raise a HarnessError, before any model loads, when this runtime cannot run here."""
         ...
 
     def prepare(self, model: nn.Module, example: torch.Tensor) -> Runner:
@@ -47,8 +52,11 @@ class Eager:
 
     precision: str
     channels_last: bool = True
-    name: ClassVar[str] = "eager"
+    name: ClassVar[str] = "torch"
     compiled: ClassVar[bool] = False
+
+    def check(self) -> None:
+        """PyTorch is always there."""
 
     def prepare(self, model: nn.Module, example: torch.Tensor) -> Runner:
         # torch.compile traces lazily, at the first batch: the example is not needed yet
@@ -59,20 +67,31 @@ class Eager:
 class Compiled(Eager):
     """``torch.compile`` over the eager model: a slow first batch, faster ones after."""
 
-    name: ClassVar[str] = "compiled"
+    name: ClassVar[str] = "compile"
     compiled: ClassVar[bool] = True
 
 
-RUNTIMES: dict[str, type[Eager]] = {r.name: r for r in (Eager, Compiled)}
+RUNTIMES: dict[str, type[Eager] | type[Exported]] = {
+    r.name: r for r in (Eager, Compiled, OnnxRuntime, OpenVino)
+}
 
 
-def runtime(cfg: RunConfig, precision: str | None = None) -> Runtime:
-    """The runtime ``cfg`` asks for (compiled with ``compile``, else eager).
+def runtime(cfg: RunConfig, precision: str | None = None, model_name: str = "model") -> Runtime:
+    """The runtime ``cfg`` asks for: ``cfg.runtime``, ``compile`` for torch with ``--compile``.
 
-    ``precision``: the resolved precision, when ``cfg`` still holds the asked-for one.
+    ``precision``: the resolved precision, when ``cfg`` still holds the asked-for one;
+    ``model_name`` names an exported runtime's cached file.
     """
-    kind = RUNTIMES["compiled" if cfg.compile else "eager"]
+    name = "compile" if cfg.runtime == "torch" and cfg.compile else cfg.runtime
+    kind = RUNTIMES[name]
+    if issubclass(kind, Exported):
+        return kind(precision or cfg.precision, cfg.threads, model_name)
     return kind(precision or cfg.precision, cfg.channels_last)
+
+
+def trainer_precision(cfg: RunConfig) -> str:
+    """Lightning's precision for ``cfg``: an exported runtime's session sets its own."""
+    return "32-true" if cfg.runtime in EXPORTED else cfg.precision
 
 
 def example_batch(image_size: int) -> torch.Tensor:

@@ -13,7 +13,7 @@ import sys
 import torch
 from torch import nn
 
-from harness.config import AMP
+from harness.config import AMP, RUNTIME_PRECISIONS
 from harness.data.malloc import reuse_freed_memory
 from harness.errors import HarnessError
 
@@ -57,8 +57,11 @@ def resolve_precision(precision: str, accelerator: str) -> str:
     but for 16-mixed on a CPU, which has no fp16 autocast: bf16-mixed instead.
 
     Each substitution, and an explicit bf16 request on hardware that only
-    emulates it, gets one warning line (callers resolve once per run).
+    emulates it, gets one warning line (callers resolve once per run). An exported
+    runtime's precision (fp32, bf16, int8) is its own to check: it stays as it is.
     """
+    if precision in RUNTIME_PRECISIONS:
+        return precision
     dev = device_type(accelerator)
     if precision == "auto":
         return "bf16-mixed" if bf16_native(dev) else "32-true"
@@ -101,12 +104,16 @@ def set_tf32(on: bool) -> None:
     """TF32 for cuDNN (convolutions) and cuBLAS (matrix products) on or off.
 
     PyTorch 2.9 and later refuse a mix of its new ``fp32_precision`` settings and
-    the legacy ``allow_tf32`` switches: the new ones are used where they exist.
+    the legacy ``allow_tf32`` switches: the new ones are used where they exist, on
+    cuDNN's convolutions and RNNs too, which stop following ``cudnn`` once anything
+    sets them on their own (``torch.export`` does, restoring ``allow_tf32``).
     """
     b = torch.backends
     if hasattr(b.cudnn, "fp32_precision"):
         mode = "tf32" if on else "ieee"
         b.cudnn.fp32_precision = mode
+        for leaf in ("conv", "rnn"):
+            getattr(b.cudnn, leaf).fp32_precision = mode
         b.cuda.matmul.fp32_precision = mode
     else:
         b.cudnn.allow_tf32 = on

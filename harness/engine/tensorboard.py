@@ -24,6 +24,7 @@ HPARAMS = (
     "limit",
     "sample",
     "seed",
+    "runtime",
     "precision",
     "accelerator",
     "devices",

@@ -49,7 +49,8 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` to ``dtype`` on ``device``; nothing for full precision (None)."""
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
@@ -122,7 +123,7 @@ def latency(
     x = (example if example.dim() == 4 else example.unsqueeze(0)).to(dev)
     if x.shape[0] != 1:
         raise ValueError(f"latency needs one image, got a batch of {x.shape[0]}")
-    with torch.inference_mode(), _autocast(dev, amp_dtype):
+    with torch.inference_mode(), autocast(dev, amp_dtype):
         secs = timed_runs(lambda: model(x), dev, warmup, runs or 10, min_seconds, max_runs)
     ms = [s * 1e3 for s in secs]
     p50, p90, p99 = (float(v) for v in np.percentile(ms, [50, 90, 99]))
@@ -157,7 +158,7 @@ def throughput_model(
     dev = model_device(model, device)
     h, w = _hw(image_size)
     x = torch.randn(batch_size, 3, h, w, device=dev)
-    with torch.inference_mode(), _autocast(dev, amp_dtype):
+    with torch.inference_mode(), autocast(dev, amp_dtype):
         secs = timed_runs(lambda: model(x), dev, warmup, runs or 5, min_seconds, max_runs)
     images, total = batch_size * len(secs), sum(secs)
     return {
@@ -206,7 +207,7 @@ def throughput_end_to_end(
     dataset = dm.dataset
     loader = dm.test_dataloader()
     images = skipped = 0
-    with torch.inference_mode(), _autocast(dev, amp_dtype):
+    with torch.inference_mode(), autocast(dev, amp_dtype):
         first = dataset[0][0] if len(dataset) else None
         if first is not None:  # an unreadable first file only costs the warm-up
             full = first.expand(min(batch_size, len(dataset)), *first.shape).contiguous()

@@ -14,6 +14,7 @@ from typing import Any
 
 from torch import nn
 
+from harness.config import variant
 from harness.zoo import timm_models, torchvision_models
 from harness.zoo.library import Card, Library, library_name, natural
 from harness.zoo.library import imagenet_wnids as imagenet_wnids  # where tests and labels look
@@ -43,6 +44,20 @@ def match(patterns: list[str] | None) -> list[str]:
         if not hits:
             check(pattern)  # raises with suggestions
         found += [h for h in hits if h not in found]
+    return found
+
+
+def match_variants(patterns: list[str]) -> list[str]:
+    """``match`` for names that may carry a runtime, ``MODEL@RUNTIME[:PRECISION]``: each
+    pattern's model part is matched and its runtime kept on every match.
+
+    >>> match_variants(["squeezenet1_*@openvino"])
+    ['squeezenet1_0@openvino', 'squeezenet1_1@openvino']
+    """
+    found: list[str] = []
+    for pattern in patterns:
+        v = variant(pattern)
+        found += [h for h in (str(v.named(m)) for m in match([v.model])) if h not in found]
     return found
 
 

@@ -24,6 +24,7 @@ WEIGHTS_DIR_ENV = "HARNESS_WEIGHTS_DIR"
 RANDOM_NOTE = "random weights, meaningless for accuracy"
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 RANDOM_SOURCE = "none (random)"
+RANDOM_SEED = 0  # random weights are the same in every run (and export: the cache's key)
 
 
 @dataclass
@@ -109,7 +110,7 @@ def load(
             (``timm/ARCH[.TAG]``); see ``registry.match``.
         weights: ``DEFAULT``, a weights tag (torchvision's enum member, or timm's
             pretrained tag), a path to a checkpoint file, or ``none`` for
-            random initialisation.
+            random initialisation (seeded: the same weights in every run).
         weights_dir: a folder searched for ``ARCH.pth`` / ``ARCH-*.pth`` when
             ``weights`` is ``DEFAULT``; defaults to ``$HARNESS_WEIGHTS_DIR``.
         classes: the classes of one's own model (``--classes``): its head is
@@ -127,7 +128,9 @@ def load(
             f"not {card.library}'s {card.weights}"
         )
     if rand:
-        model = registry.build(name, len(classes) if classes else None)
+        with torch.random.fork_rng(devices=[]):  # the caller's random state left as it was
+            torch.manual_seed(RANDOM_SEED)
+            model = registry.build(name, len(classes) if classes else None)
     elif file:
         model = from_file(name, file, classes, weights_key)
     else:

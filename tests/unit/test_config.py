@@ -1,4 +1,5 @@
-"""One definition per fact: option defaults are the config's, run fields come from the dataclass."""
+"""One definition per fact: option defaults are the config's, run fields come from the dataclass;
+a model's name says its runtime, ``MODEL@RUNTIME[:PRECISION]``, read in one place."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import pytest
 
 from harness.cli import commands
 from harness.cli.main import build_parser
-from harness.config import RunConfig, Spec, default
+from harness.config import RunConfig, Spec, Variant, default, for_variant, variant
+from harness.errors import HarnessError
+from harness.zoo import registry
 
 COMMANDS = {
     "predict": ["predict", "photo.jpg", "--model", "resnet18"],
@@ -68,3 +71,62 @@ def test_compare_takes_the_spec_fields_from_its_options() -> None:
     got = commands._run_fields(args, Spec)
     assert got["latency_seconds"] == 0.5 and got["limit"] == 4 and got["batch_size"] == 7
     assert {"model", "run_dir", "run", "devices"}.isdisjoint(got)  # set by compare, not options
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("resnet50", Variant("resnet50")),
+        ("resnet50@torch", Variant("resnet50")),
+        ("resnet50@compile:bf16", Variant("resnet50", "compile", "bf16")),
+        (
+            "timm/tf_efficientnet_lite0@OpenVINO:BF16",
+            Variant("timm/tf_efficientnet_lite0", "openvino", "bf16"),
+        ),  # noqa: E501
+        (
+            "timm/tf_efficientnet_lite*@onnxruntime",
+            Variant("timm/tf_efficientnet_lite*", "onnxruntime"),
+        ),  # noqa: E501
+        ("m@openvino:int8", Variant("m", "openvino", "int8")),
+        ("resnet50=runs@2/ft.ckpt", Variant("resnet50=runs@2/ft.ckpt")),  # a file's @
+        ("resnet50=a@b.ckpt@openvino", Variant("resnet50=a@b.ckpt", "openvino")),
+    ],
+)
+def test_a_name_says_its_runtime_and_precision(text: str, want: Variant) -> None:
+    assert variant(text) == want
+    assert variant(str(want)) == want  # the canonical text reads back the same
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("resnet50@onnxrutime", "unknown runtime 'onnxrutime'; did you mean onnxruntime?"),
+        ("resnet50@openvino:fp16", "unknown precision 'fp16'; choose from fp32, bf16, int8"),
+        ("resnet50@torch:int8", "int8 runs in onnxruntime and openvino only"),
+        ("@openvino", "unknown runtime"),
+    ],
+)
+def test_a_wrong_runtime_or_precision_is_named(text: str, said: str) -> None:
+    with pytest.raises(HarnessError, match=said):
+        variant(text)
+
+
+def test_a_pattern_keeps_its_runtime_on_every_match() -> None:
+    lites = registry.match_variants(["timm/tf_efficientnet_lite*@openvino"])
+    assert lites[:3] == [f"timm/tf_efficientnet_lite{k}@openvino" for k in range(3)]
+    assert all(v.endswith("@openvino") for v in lites)
+    assert registry.match_variants(["alexnet", "alexnet@torch", "alexnet@onnxruntime"]) == [
+        "alexnet",
+        "alexnet@onnxruntime",
+    ]
+
+
+def test_an_exported_runtime_runs_on_the_cpu_in_nchw() -> None:
+    cfg = for_variant(RunConfig(precision="bf16-mixed"), variant("m@openvino"))
+    assert (cfg.runtime, cfg.precision, cfg.accelerator, cfg.channels_last) == (
+        "openvino", "fp32", "cpu", False,
+    )  # fmt: skip
+    assert for_variant(RunConfig(), variant("m@torch:bf16")).precision == "bf16-mixed"
+    with pytest.raises(HarnessError, match="runs on the CPU"):
+        for_variant(RunConfig(accelerator="gpu"), variant("m@onnxruntime"))
+    assert Spec("timm/m@openvino:bf16", "r").slug() == "timm/m@openvino-bf16"

@@ -20,6 +20,7 @@ PAGES = [
     "models",
     "comparing",
     "speed",
+    "runtimes",
     "photos",
     "distributed",
     "studies",

@@ -1,4 +1,4 @@
-"""The runtime seam: eager and compiled behind one interface, used by the module and the timings."""
+"""The runtime seam: every runtime behind one interface, used by the module and the timings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from harness.config import RunConfig
 from harness.data.datamodule import collate
 from harness.engine import classifier, runtimes
 from harness.engine.classifier import ClassifierModule, build_module
-from harness.engine.runtimes import Compiled, Eager, example_batch, runtime
+from harness.engine.exported import OnnxRuntime, OpenVino
+from harness.engine.runtimes import Compiled, Eager, example_batch, runtime, trainer_precision
 from harness.measure import speed
 from harness.zoo import weights
 
@@ -27,9 +28,10 @@ def small() -> nn.Module:
 @pytest.mark.parametrize(
     ("cfg", "kind", "name"),
     [
-        (RunConfig(), Eager, "eager"),
-        (RunConfig(compile=True), Compiled, "compiled"),
-        (RunConfig(compile=True, channels_last=False), Compiled, "compiled"),
+        (RunConfig(), Eager, "torch"),
+        (RunConfig(compile=True), Compiled, "compile"),
+        (RunConfig(runtime="compile"), Compiled, "compile"),
+        (RunConfig(compile=True, channels_last=False), Compiled, "compile"),
     ],
 )
 def test_the_runtime_a_config_asks_for(cfg: RunConfig, kind: type, name: str) -> None:
@@ -37,6 +39,16 @@ def test_the_runtime_a_config_asks_for(cfg: RunConfig, kind: type, name: str) ->
     assert type(rt) is kind and rt.name == name
     assert rt.precision == cfg.precision and rt.channels_last == cfg.channels_last
     assert runtime(cfg, "bf16-mixed").precision == "bf16-mixed"
+
+
+@pytest.mark.parametrize(("name", "kind"), [("onnxruntime", OnnxRuntime), ("openvino", OpenVino)])
+def test_an_exported_runtime_takes_threads_and_the_models_name(name: str, kind: type) -> None:
+    cfg = RunConfig(runtime=name, precision="fp32", threads=3, compile=True)
+    rt = runtime(cfg, model_name="timm/m")
+    assert type(rt) is kind and rt.name == name and not rt.channels_last
+    assert (rt.precision, rt.threads, rt.model_name) == ("fp32", 3, "timm/m")
+    assert trainer_precision(cfg) == "32-true"  # the session has its own; Lightning adds none
+    assert trainer_precision(RunConfig(precision="bf16-mixed")) == "bf16-mixed"
 
 
 @pytest.mark.parametrize("channels_last", [True, False])
@@ -65,7 +77,7 @@ def test_build_module_takes_its_net_from_the_runtime(monkeypatch: pytest.MonkeyP
             seen.append((self.precision, tuple(example.shape)))
             return super().prepare(model, example)
 
-    monkeypatch.setattr(classifier, "runtime", lambda cfg: Recording(cfg.precision))
+    monkeypatch.setattr(classifier, "runtime", lambda cfg, **_: Recording(cfg.precision))
     loaded = weights.load("squeezenet1_1", "none")
     module = build_module(RunConfig(precision="bf16-mixed"), loaded)
     assert seen == [("bf16-mixed", (1, 3, 224, 224))]

@@ -1,0 +1,210 @@
+"""The exported runtimes: ONNX Runtime and OpenVINO, each running the model's ONNX file.
+
+Both take the same file (``onnx_files.onnx_file``: exported once, cached) and build a
+session of it on the CPU, with ``threads`` intra-op threads: an
+``onnxruntime.InferenceSession`` (``intra_op_num_threads``), or OpenVINO's
+``Core().compile_model`` (``INFERENCE_NUM_THREADS``), which reads ONNX directly.
+OpenVINO is told the precision outright (``INFERENCE_PRECISION_HINT``): on a CPU with
+bf16 units it would otherwise run an fp32 file in bf16. What :meth:`Exported.prepare`
+returns is a :class:`Session`, called like the model on a (B, 3, H, W) batch; it
+records how it was made (export, compile, first answer, file size) in ``setup``.
+
+A new precision that is "another ONNX file for the same session" (int8: the fp32
+file quantized) is one more branch of :meth:`Exported.onnx`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+import weakref
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness.config import INSTALL_DEPLOY
+from harness.engine.onnx_files import OnnxFile, first_line, onnx_file
+from harness.errors import HarnessError
+
+Run = Callable[[np.ndarray], np.ndarray]  # (B, 3, H, W) float32 -> (B, classes) logits
+# each model's sessions, by runtime and example shape: prepared once per process
+_SESSIONS: weakref.WeakKeyDictionary[nn.Module, dict[Any, Session]] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class Setup:
+    """How a session came to be: what results.json, the summary and compare rows say."""
+
+    runtime: str
+    precision: str  # as asked: fp32, bf16
+    runs_in: str  # as the runtime says it runs (OpenVINO's inference precision)
+    version: str
+    threads: int
+    onnx_file: str
+    model_file_mib: float
+    export_cached: bool
+    export_seconds: float
+    compile_seconds: float
+    first_answer_seconds: float  # export, compile and the first batch of one image
+
+    def record(self) -> dict[str, Any]:
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+class Session:
+    """A compiled ONNX model, called as the PyTorch model is: tensor in, logits tensor out."""
+
+    def __init__(self, run: Run, setup: Setup) -> None:
+        self.run, self.setup = run, setup
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.run(x.detach().float().cpu().contiguous().numpy()))
+
+
+def need(package: str, runtime: str) -> Any:
+    """The imported ``package``, or a HarnessError naming what to install."""
+    try:
+        return importlib.import_module(package)
+    except ImportError:
+        raise HarnessError(
+            f"the {runtime} runtime needs {package}, which is not installed: "
+            f"{INSTALL_DEPLOY} (or pip install {package})"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Exported(ABC):
+    """A runtime of the model's ONNX file; subclasses say how a session is built."""
+
+    precision: str  # fp32, bf16 or int8 (config.RUNTIME_PRECISIONS)
+    threads: int | None = None  # None: torch's intra-op threads, as the torch rows have
+    model_name: str = "model"  # names the cached file
+    name: ClassVar[str] = ""
+    package: ClassVar[str] = ""
+    channels_last: ClassVar[bool] = False
+
+    def check(self) -> None:
+        """Raise a HarnessError, before any model loads, when this cannot run here."""
+        need(self.package, self.name)
+        if self.precision == "int8":
+            raise HarnessError(f"{self.name}:int8: int8 is not available yet")
+
+    def prepare(self, model: nn.Module, example: torch.Tensor) -> Session:
+        """Export (or take from the cache), compile, and answer ``example`` once; the same
+        session again for the same model, runtime and example shape (a process's second
+        run, compare's timings after its accuracy run).
+        """
+        self.check()
+        mine = _SESSIONS.setdefault(model, {})
+        key = (self, tuple(example.shape))
+        if key not in mine:
+            mine[key] = self._session(model, example)
+        return mine[key]
+
+    def _session(self, model: nn.Module, example: torch.Tensor) -> Session:
+        start = time.perf_counter()
+        found = self.onnx(model, example)
+        threads = self.threads or torch.get_num_threads()
+        compiling = time.perf_counter()
+        run, runs_in, version = self.load(found, threads)
+        compiled = time.perf_counter()
+        run(example.float().contiguous().numpy())
+        setup = Setup(
+            self.name, self.precision, runs_in, version, threads, str(found.path),
+            round(found.mib, 3), found.cached, found.seconds, compiled - compiling,
+            time.perf_counter() - start,
+        )  # fmt: skip
+        return Session(run, setup)
+
+    def onnx(self, model: nn.Module, example: torch.Tensor) -> OnnxFile:
+        """The file a session of this precision runs: the fp32 export (bf16 too)."""
+        return onnx_file(model, self.model_name, example)
+
+    @abstractmethod
+    def load(self, found: OnnxFile, threads: int) -> tuple[Run, str, str]:
+        """The session's run, the precision it runs in, and the runtime's version."""
+
+
+@dataclass(frozen=True)
+class OnnxRuntime(Exported):
+    """ONNX Runtime's CPU execution provider."""
+
+    name: ClassVar[str] = "onnxruntime"
+    package: ClassVar[str] = "onnxruntime"
+
+    def check(self) -> None:
+        super().check()
+        if self.precision == "bf16":  # its CPU provider has no bf16 kernels for x86
+            raise HarnessError(
+                "onnxruntime:bf16: ONNX Runtime's CPU execution runs no bf16 here; "
+                "use onnxruntime (fp32) or openvino:bf16"
+            )
+
+    def load(self, found: OnnxFile, threads: int) -> tuple[Run, str, str]:
+        ort = need("onnxruntime", self.name)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only
+        try:
+            session = ort.InferenceSession(
+                str(found.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as e:  # a model the runtime cannot take
+            raise HarnessError(
+                f"onnxruntime could not load {found.path}: {first_line(e)}"
+            ) from None
+        name = session.get_inputs()[0].name
+
+        def run(x: np.ndarray) -> np.ndarray:
+            return session.run(None, {name: x})[0]
+
+        return run, self.precision, ort.__version__
+
+
+OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}  # INFERENCE_PRECISION_HINT's names
+
+
+@dataclass(frozen=True)
+class OpenVino(Exported):
+    """OpenVINO on the CPU, reading the ONNX file directly."""
+
+    name: ClassVar[str] = "openvino"
+    package: ClassVar[str] = "openvino"
+
+    def check(self) -> None:
+        super().check()
+        if self.precision == "bf16":
+            ov = need("openvino", self.name)
+            found = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+            if "BF16" not in found:
+                raise HarnessError(
+                    "openvino:bf16: this CPU has no bf16 for OpenVINO (its capabilities: "
+                    f"{', '.join(found)}); use openvino (fp32)"
+                )
+
+    def load(self, found: OnnxFile, threads: int) -> tuple[Run, str, str]:
+        ov = need("openvino", self.name)
+        config = {
+            "INFERENCE_NUM_THREADS": threads,
+            "INFERENCE_PRECISION_HINT": OV_PRECISION[self.precision],
+            "PERFORMANCE_HINT": "LATENCY",
+        }
+        try:
+            compiled = ov.Core().compile_model(str(found.path), "CPU", config)
+        except Exception as e:
+            raise HarnessError(
+                f"openvino could not compile {found.path}: {first_line(e)}"
+            ) from None
+        found_in = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
+        runs_in = {v: k for k, v in OV_PRECISION.items()}.get(found_in, found_in)
+
+        def run(x: np.ndarray) -> np.ndarray:
+            return compiled(x)[0]
+
+        return run, runs_in, ov.__version__.split("-")[0]
