@@ -30,7 +30,7 @@ from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, 
 
 from harness.data.calibration import Calibration
 from harness.data.datamodule import ImageFolderDataModule, find_samples
-from harness.engine.quantize import _Batches, quantize
+from harness.engine.quantize import Reader, quantize
 from harness.zoo.weights import load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,8 +98,7 @@ def settings(name: str, fp32: dict[str, Path], cal: Calibration, x: np.ndarray, 
                 quantize(path, cal.batches(transform), out)
             else:
                 kw = {"per_channel": True, **kw}
-                # batches of one size: the histograms of Entropy and Percentile need it
-                batches = _Batches("input", cal.batches(transform, batch_size=20))
+                batches = Reader("input", cal.batches(transform))
                 quantize_static(str(path), str(out), batches, quant_format=QuantFormat.QDQ, **kw)
             row = {"export": how, "setting": setting, "seconds": round(time.perf_counter() - t, 1)}
             for runtime, make in (("onnxruntime", ort_session), ("openvino", ov_model)):

@@ -260,12 +260,13 @@ def choice_options() -> Parser:
         default=default("seed"),
         help=f"seed of --sample and --calibration (default: {default('seed')})",
     )
-    _calibration_options(p.add_argument_group("int8 calibration (MODEL@RUNTIME:int8)"))
     return p
 
 
-def _calibration_options(g: argparse._ArgumentGroup) -> None:
+def calibration_options() -> Parser:
     """--calibration and --calibration-data: the photos int8 models are calibrated on."""
+    p = Parser(add_help=False)
+    g = p.add_argument_group("int8 calibration (MODEL@onnxruntime:int8, MODEL@openvino:int8)")
     g.add_argument(
         "--calibration",
         type=positive,
@@ -278,8 +279,10 @@ def _calibration_options(g: argparse._ArgumentGroup) -> None:
     g.add_argument(
         "--calibration-data",
         metavar="DIR",
-        help="calibrate int8 models on N photos of DIR instead; then none is left out",
+        help="calibrate int8 models on N photos of DIR instead; then none is left out "
+        "(predict: the only way)",
     )
+    return p
 
 
 # models' search filters: flag, what its value is, its largest value, metavar, help

@@ -107,6 +107,22 @@ def relative(files: Sequence[Path], root: Path) -> list[str]:
     return [str(f.relative_to(root) if f.is_relative_to(root) else f) for f in files]
 
 
+def check_calibration_data(folder: str | None) -> list[Path]:
+    """The photos of a ``--calibration-data`` folder, or a HarnessError saying why it has
+    none ([] when no folder is given).
+    """
+    if folder is None:
+        return []
+    root = Path(folder)
+    if not root.is_dir():
+        what = "does not exist" if not root.exists() else "is not a folder"
+        raise HarnessError(f"--calibration-data {folder!r} {what}")
+    found = walk(root)
+    if not found:
+        raise HarnessError(f"--calibration-data {folder!r} holds no images")
+    return found
+
+
 def draw_calibration(
     names: Sequence[str], n: int, seed: int = 0, folder: str | None = None
 ) -> list[int]:
@@ -148,4 +164,5 @@ def calibration_record(
         "source": folder or "the data",
         "excluded_from_evaluation": folder is None,
         "files": relative(files, root),
+        "unreadable": [],  # "name: reason", once the photos are read (``Calibration.batches``)
     }

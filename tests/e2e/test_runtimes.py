@@ -53,12 +53,15 @@ def test_a_missing_runtime_is_one_line_naming_what_to_install(
     ]
 
 
-def test_int8_and_bf16_in_onnxruntime_are_refused_in_one_line(
+def test_int8_without_calibration_photos_and_bf16_in_onnxruntime_are_one_line(
     tiny_images: list[Path], capsys: pytest.CaptureFixture
 ) -> None:
     args = ["predict", str(tiny_images[0]), "--weights", "none", "--model"]
-    assert main([*args, "squeezenet1_1@onnxruntime:int8"]) == 2
-    assert capsys.readouterr().err.strip().endswith("int8 is not available yet")
+    assert main([*args, "squeezenet1_1@onnxruntime:int8"]) == 2  # predict: no photos set aside
+    assert capsys.readouterr().err.splitlines() == [
+        "harness: error: onnxruntime:int8: int8 needs photos to calibrate on: test and compare "
+        "set them aside from the data (--calibration N), or take them from --calibration-data DIR"
+    ]
     assert main([*args, "squeezenet1_1@onnxruntime:bf16"]) == 2
     assert "runs no bf16 here" in capsys.readouterr().err
 

@@ -123,7 +123,7 @@ def pads(path: Path, images: np.ndarray) -> list[list[int]]:
 def test_shape_arithmetic_stays_float_so_that_padding_is_the_fp32_files(tmp_path: Path) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    from harness.engine.quantize import _Batches
+    from harness.engine.quantize import Reader
 
     fp32 = export(same_padding_net(), 32, tmp_path / "fp32.onnx")
     images = np.random.default_rng(0).random((16, 3, 32, 32), dtype=np.float32)
@@ -140,7 +140,7 @@ def test_shape_arithmetic_stays_float_so_that_padding_is_the_fp32_files(tmp_path
     quantize_static(
         str(fp32),
         str(whole),
-        _Batches("input", [images[:8], images[8:]]),
+        Reader("input", [images[:8], images[8:]]),
         quant_format=QuantFormat.QDQ,
         per_channel=True,
         activation_type=QuantType.QUInt8,
