@@ -25,6 +25,7 @@ from harness.config import Spec
 from harness.engine import onnx_files, outputs
 from harness.zoo import weights
 from tests.helpers import compare_args, labels_of
+from tests.helpers.loops import loop_answers
 
 pytest.importorskip("onnxruntime", reason="int8 needs the deploy extra")
 pytest.importorskip("openvino", reason="the openvino rows need the deploy extra")
@@ -56,20 +57,6 @@ def answers(run: Path, model: str) -> dict[str, Any]:
     return {Path(f).name: a for f, a in found.items()}
 
 
-def loop(nips: Path, files: list[str], run: Any) -> dict[str, tuple[list[int], float]]:
-    """file -> (top-5, top-1 probability): PIL, torchvision's transforms, ``run``, softmax."""
-    from torchvision.models import SqueezeNet1_1_Weights
-
-    tf = SqueezeNet1_1_Weights.DEFAULT.transforms()
-    found = {}
-    for name in files:
-        x = tf(Image.open(nips / "images" / name).convert("RGB")).unsqueeze(0).numpy()
-        p = torch.from_numpy(np.asarray(run(x), dtype=np.float32)).softmax(-1)[0]
-        prob, top = p.topk(5)
-        found[name] = (top.tolist(), float(prob[0]))
-    return found
-
-
 def test_every_row_is_evaluated_on_the_same_photos_none_of_them_calibrating(
     compared: tuple[Path, dict[str, dict], str], nips: Path
 ) -> None:
@@ -99,8 +86,8 @@ def test_int8_answers_are_the_qdq_files_run_directly(
     session = onnxruntime.InferenceSession(qdq, providers=["CPUExecutionProvider"])
     compiled = openvino.Core().compile_model(qdq, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     direct = {
-        INT8[0]: loop(nips, files, lambda x: session.run(None, {"images": x})[0]),
-        INT8[1]: loop(nips, files, lambda x: compiled(x)[0]),
+        INT8[0]: loop_answers(nips, files, lambda x: session.run(None, {"images": x})[0]),
+        INT8[1]: loop_answers(nips, files, lambda x: compiled(x)[0]),
     }
     for model, found in direct.items():
         mine = answers(run, model)
@@ -158,9 +145,9 @@ def test_parity_of_the_int8_rows_matches_the_loop_and_is_said_in_words(
     labels = labels_of(nips)
     model = weights.load("squeezenet1_1", str(squeezenet_weights)).model.eval()
     with torch.inference_mode():
-        ref = loop(nips, files, lambda x: model(torch.from_numpy(x)).numpy())
+        ref = loop_answers(nips, files, lambda x: model(torch.from_numpy(x)).numpy())
     session = onnxruntime.InferenceSession(row["onnx_file"], providers=["CPUExecutionProvider"])
-    q = loop(nips, files, lambda x: session.run(None, {"images": x})[0])
+    q = loop_answers(nips, files, lambda x: session.run(None, {"images": x})[0])
     same = sum(q[f][0][0] == ref[f][0][0] for f in files)
     lost = sum(ref[f][0][0] == labels[f] != q[f][0][0] for f in files)
     won = sum(q[f][0][0] == labels[f] != ref[f][0][0] for f in files)
