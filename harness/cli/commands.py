@@ -140,19 +140,21 @@ def classes(args: argparse.Namespace) -> int:
 
 def _under(rows: list[dict[str, Any]], word: str) -> list[dict[str, Any]]:
     """The class rows under ``word`` (``classes --under``), as a label of ``test`` means it."""
-    from harness.labels.resolve import Resolver
+    names = [x["name"] for x in rows]
+    (label,) = _named("--under", [word], names, [x["wnid"] for x in rows])
+    return [rows[i] for i in label.classes]
 
-    r = Resolver([x["name"] for x in rows], [x["wnid"] for x in rows])
-    try:
-        k = r(word)
-    except ValueError as e:
-        raise HarnessError(f"--under {word}: {e}") from None
-    for note in r.notes:
+
+def _named(option: str, values: list[str], names: Any, wnids: Any) -> list[Any]:
+    """The labels an option names, each with its notes and classes on stderr."""
+    from harness.labels.resolve import named
+
+    labels, notes = named(option, values, names, wnids)
+    for note in notes:
         print(f"harness: note: {note}", file=sys.stderr)
-    if k < 0:
-        raise HarnessError(f"--under {word}: no class of the model lies under it")
-    print(f"harness: {r.labels[k].line(r.categories)}", file=sys.stderr)
-    return [rows[i] for i in r.labels[k].classes]
+    for label in labels:
+        print(f"harness: {label.line(names)}", file=sys.stderr)
+    return labels
 
 
 def predict(args: argparse.Namespace) -> int:
@@ -169,6 +171,9 @@ def predict(args: argparse.Namespace) -> int:
     loaded = _load(args)
     samples = Samples.unlabelled(files, Path("."), "files", passed)
     _calibrate(args, cfg, loaded, samples)
+    if args.labels_of:  # each label's probability (its classes' summed) beside the top-k
+        values = [v for v in args.labels_of.split(",") if v.strip()]
+        samples.label_set = _named("--labels-of", values, loaded.categories, loaded.card.wnids)
     if args.topk > len(loaded.categories):
         samples.notes.append(
             f"--topk {args.topk}: {loaded.name} has {len(loaded.categories)} classes, all shown"
@@ -182,6 +187,7 @@ def predict(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     cats, wnids = loaded.categories, loaded.card.wnids  # wnid "" where none is known
+    by_label = dict(module.word_probs)
     results = [
         {
             "file": str(files[i]),
@@ -192,6 +198,7 @@ def predict(args: argparse.Namespace) -> int:
                 {"index": c, "wnid": wnids[c], "name": cats[c], "probability": p}
                 for c, p in zip(k, ps, strict=True)
             ],
+            **({"labels": _label_probs(samples.label_set, by_label[i])} if by_label else {}),
         }
         for i, _, k, ps in module.rows
     ]
@@ -205,6 +212,14 @@ def predict(args: argparse.Namespace) -> int:
         raise RunFailed(f"{why} be read (see above)")
     print_predictions(args, results, loaded)
     return EXIT_OK
+
+
+def _label_probs(labels: Any, probs: list[float]) -> list[dict[str, Any]]:
+    """predict's ``labels``: each label, its synset and classes, and its probability."""
+    return [
+        {"label": lab.name, "wnid": lab.wnid, "classes": len(lab.classes), "probability": p}
+        for lab, p in zip(labels, probs, strict=True)
+    ]
 
 
 Data = tuple[str | None, str | None, list[str], tuple[str, ...]]

@@ -10,6 +10,7 @@ from typing import Any
 
 from harness.engine.files import counted, table, to_csv
 from harness.labels.resolve import mapping_line
+from harness.labels.score import PROB_PREFIX
 from harness.zoo.library import library_name
 
 # `harness models` table: (header, key, format); {machine}: the --speed-on machine
@@ -102,9 +103,10 @@ def print_predictions(args: argparse.Namespace, results: list[dict[str, Any]], l
     """``predict``'s output on stdout: JSON, CSV (a row per file and rank) or tables."""
     if args.format == "json":
         print(json.dumps(results, indent=2, ensure_ascii=False))
-    elif args.format == "csv":
+    elif args.format == "csv":  # each label's probability beside every rank of its file
         flat = [
             {"file": r["file"], "rank": n, **t, "model": r["model"], "weights": r["weights"]}
+            | {f"{PROB_PREFIX}{q['label']}": q["probability"] for q in r.get("labels", ())}
             for r in results
             for n, t in enumerate(r["topk"], start=1)
         ]
@@ -122,7 +124,16 @@ def print_predictions(args: argparse.Namespace, results: list[dict[str, Any]], l
                     ("rank", "index", "class", "probability"),
                 )
             )
+            if "labels" in r:
+                print()
+                print(_labels_table(r["labels"]))
             print()
+
+
+def _labels_table(labels: list[dict[str, Any]]) -> str:
+    """``predict --labels-of``: each label, its synset, its classes, its summed probability."""
+    rows = [(q["label"], q["wnid"], q["classes"], f"{q['probability']:.4f}") for q in labels]
+    return table(rows, ("label", "wnid", "classes", "probability"))
 
 
 def pct(v: float | None) -> str:
@@ -147,7 +158,9 @@ def summary(res: dict[str, Any], notes: Sequence[str] = ()) -> None:
         print(
             f"top-{k}     {pct(res[f'top{k}'])}  ({res[f'correct{k}']}/{res['labelled']}){interval}"
         )
-    if "label_map" in res:  # labels that are words: the model as a classifier of them alone
+    if res.get("among_labels_note"):  # one label: no meaningless 100%
+        print(f"among     n/a  ({res['among_labels_note'].removesuffix(': n/a')})")
+    elif "label_map" in res:  # labels that are words: the model as a classifier of them alone
         ci = res["top1_among_labels_ci95"]
         interval = f"  95% CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f}%" if ci else ""
         print(

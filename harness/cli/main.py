@@ -105,6 +105,12 @@ def _add_predict(sub: Any, model: Parser, run: Parser, calibration: Parser) -> N
         "--topk", type=positive, default=5, help="classes to show per image (default: 5)"
     )
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument(
+        "--labels-of",
+        metavar="LABELS",
+        help="comma-separated labels (fox,dog,cat: WordNet words or ids, or classes): the "
+        "probability of each, its classes' summed, beside the top-k",
+    )
     p.set_defaults(func=commands.predict)
 
 

@@ -14,16 +14,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.compare import figures
+from harness.compare import figures, words
+from harness.compare.disagreements import Predictions, disagreements_section
 from harness.compare.parity import parity_section
 from harness.compare.published import published_section
 from harness.config import tensorboard_runs
 from harness.engine.files import to_csv, write_atomic
+from harness.labels.score import scored_by_words
 from harness.measure import stats
 
-GRID = 16  # disagreements shown in the grid
 WORST = 5  # worst classes listed per model
-Predictions = dict[str, dict[str, str]]  # file -> predictions.csv row
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -64,15 +64,17 @@ def analyse(run: Path, rows: Sequence[dict[str, Any]], data: str | None) -> list
     if not measured:
         return parity_section(rows)
     preds = {r["model"]: predictions(run, r["model"]) for r in measured}
-    spaces = {r["model"]: r.get("label_space") for r in measured}
+    row = {r["model"]: r for r in measured}
     every = stats.pairwise(top1_correct(preds))
-    pairs = [p for p in every if spaces[p["model_a"]] == spaces[p["model_b"]]]
-    root = Path(data or ".")
+    pairs = [p for p in every if words.comparable(row[p["model_a"]], row[p["model_b"]])]
+    root, tb = Path(data or "."), tensorboard_runs([r["model"] for r in rows])
     return [
         *intervals_section(measured),
+        *words.interval_lines(measured),
         *pairwise_section(run, pairs, [p for p in every if p not in pairs]),
+        *among_pairwise_lines(run, words.among_pairs(measured, preds)),
         *parity_section(rows),
-        *calibration_section(run, measured, preds, tensorboard_runs([r["model"] for r in rows])),
+        *calibration_section(run, measured, preds, tb),
         *disagreements_section(run, preds, root),
         *worst_classes_section(run, measured),
         *published_section(run, measured),
@@ -101,8 +103,9 @@ def trust_sections(
     from harness.engine import trust
 
     spaces: dict[Any, list[str]] = {}
-    for r in measured:
-        spaces.setdefault(r.get("label_space"), []).append(r["model"])
+    for r in measured:  # labels that are words: every model speaks of the same labels
+        key = "words" if scored_by_words(measured) else r.get("label_space")
+        spaces.setdefault(key, []).append(r["model"])
     models = max(spaces.values(), key=len)
     files = sorted(set().union(*(set(p) for p in preds.values())))
     return [
@@ -187,13 +190,29 @@ def p_text(p: float) -> str:
     return f"{p:.3g}" if 0.045 <= p < 0.055 else f"{p:.2g}"
 
 
+def among_pairwise_lines(run: Path, pairs: Sequence[dict[str, Any]]) -> list[str]:
+    """pairwise_among_labels.csv, where labels are words, and its sentences."""
+    if not pairs:
+        return []
+    write_atomic(run / "pairwise_among_labels.csv", to_csv(pairs))
+    return [
+        "Among the labels alone (pairwise_among_labels.csv), the same test on the label of "
+        "the highest summed probability:",
+        "",
+        *(f"- {pair_sentence(p)}" for p in pairs),
+        "",
+    ]
+
+
 def calibration_section(
     run: Path,
     measured: Sequence[dict[str, Any]],
     preds: Mapping[str, Predictions],
     tensorboard: Mapping[str, str],
 ) -> list[str]:
-    """ECE and a reliability diagram per model, each also in the model's TensorBoard run."""
+    """ECE and a reliability diagram per model, each also in the model's TensorBoard run;
+    where labels are words, those of the chosen label's summed probability too.
+    """
     lines = [
         "## Can the models' confidence be trusted?",
         "",
@@ -209,73 +228,56 @@ def calibration_section(
         labelled = [p for p in preds[m].values() if p["correct1"] != ""]
         conf = [float(p["pred1_prob"]) for p in labelled]
         right = [p["correct1"] == "1" for p in labelled]
-        fig = figures.reliability(m, stats.reliability_bins(conf, right), r["ece"])
-        png = reliability_png(m)
-        figures.save(fig, run / png, run / tensorboard[m], "compare/reliability")  # its TB run
-        mean, acc = sum(conf) / len(conf), sum(right) / len(right)
-        lines += [
-            f"- {m}: ECE {r['ece']:.3f}; mean top-1 probability {100 * mean:.1f}% against "
-            f"{100 * acc:.1f}% right: {tendency(mean, acc)} on average.",
-            "",
-            f"  ![reliability diagram of {m}]({png})",
-        ]
+        lines += reliability_lines(run, m, (conf, right, r["ece"]), run / tensorboard[m])
+    among = words.among_calibration(measured, preds)
+    if among:
+        lines += ["", words.CALIBRATION_LINE, ""]
+    for m, found in among.items():
+        lines += reliability_lines(run, m, found, run / tensorboard[m], among=True)
     return [*lines, ""]
 
 
-def reliability_png(model: str) -> str:
-    """reliability_<model>.png, in the run directory itself even for ``timm/ARCH`` names."""
-    return f"reliability_{slug(model).replace('/', '_')}.png"
+def reliability_lines(
+    run: Path,
+    model: str,
+    found: tuple[list[float], list[bool], float],
+    tensorboard: Path,
+    among: bool = False,
+) -> list[str]:
+    """One model's reliability diagram (png and TensorBoard) and its sentence, of the
+    top-1 probability or (``among``) of the chosen label's summed probability.
+    """
+    conf, right, ece = found
+    what = "the chosen label's summed probability" if among else "top-1 probability the model gave"
+    fig = figures.reliability(model, stats.reliability_bins(conf, right), ece, what)
+    png = reliability_png(model, among)
+    tag = "compare/reliability" + ("_among_labels" if among else "")
+    figures.save(fig, run / png, tensorboard, tag)
+    mean, acc = sum(conf) / len(conf), sum(right) / len(right)
+    said = (
+        "among the labels; mean probability of the chosen label"
+        if among
+        else ("; mean top-1 probability")
+    )
+    return [
+        f"- {model}: ECE {ece:.3f}{' ' * among}{said} {100 * mean:.1f}% against "
+        f"{100 * acc:.1f}% right: {tendency(mean, acc)} on average.",
+        "",
+        f"  ![reliability diagram of {model}{' among the labels' * among}]({png})",
+    ]
+
+
+def reliability_png(model: str, among: bool = False) -> str:
+    """reliability_<model>.png (``among``: reliability_among_labels_<model>.png), in the run
+    directory itself even for ``timm/ARCH`` names.
+    """
+    return f"reliability_{'among_labels_' * among}{slug(model).replace('/', '_')}.png"
 
 
 def tendency(confidence: float, accuracy: float) -> str:
     if confidence == accuracy:
         return "calibrated"
     return "overconfident" if confidence > accuracy else "underconfident"
-
-
-def disagreements(preds: Mapping[str, Predictions]) -> list[dict[str, Any]]:
-    """disagreements.csv: the images all models evaluated on which their top-1 differ."""
-    models = list(preds)
-    first = preds[models[0]]
-    out = []
-    for f, p in first.items():
-        if not all(f in preds[m] for m in models):
-            continue
-        if len({preds[m][f]["pred1_index"] for m in models}) < 2:
-            continue
-        row: dict[str, Any] = {"file": f, "label": p["label"], "label_name": p["label_name"]}
-        for m in models:
-            q = preds[m][f]
-            ok = int(q["correct1"]) if q["correct1"] != "" else ""
-            row |= {f"{m}_top1": q["pred1_name"], f"{m}_prob": q["pred1_prob"], f"{m}_correct1": ok}
-        out.append(row)
-    return out
-
-
-def disagreements_section(run: Path, preds: Mapping[str, Predictions], root: Path) -> list[str]:
-    if len(preds) < 2:
-        return []
-    rows = disagreements(preds)
-    write_atomic(run / "disagreements.csv", to_csv(rows))
-    common = set.intersection(*(set(p) for p in preds.values()))
-    lines = [
-        "## Where do the models disagree?",
-        "",
-        f"Their top-1 answers differ on {len(rows)} of the {len(common)} images all of them "
-        "evaluated (disagreements.csv).",
-        "",
-    ]
-    if rows:
-        fig = figures.disagreement_grid(rows[:GRID], list(preds), root)
-        figures.save(fig, run / "disagreements.png", run / "disagreements", "compare/disagreements")
-        lines += [
-            f"The first {min(GRID, len(rows))}, with each model's answer and probability "
-            "(green: right, red: wrong):",
-            "",
-            "![disagreements](disagreements.png)",
-            "",
-        ]
-    return lines
 
 
 def worst_classes_section(run: Path, measured: Sequence[dict[str, Any]]) -> list[str]:

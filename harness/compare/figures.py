@@ -37,8 +37,15 @@ def save(fig: Any, path: Path, tensorboard_dir: Path, tag: str) -> None:
     writer.close()
 
 
-def reliability(model: str, bins: Sequence[dict[str, Any]], ece: float) -> Any:
-    """Accuracy against stated confidence, one bar per bin; the diagonal is perfect calibration."""
+def reliability(
+    model: str,
+    bins: Sequence[dict[str, Any]],
+    ece: float,
+    what: str = "top-1 probability the model gave",
+) -> Any:
+    """Accuracy against stated confidence (``what``: the probability binned), one bar per
+    bin; the diagonal is perfect calibration.
+    """
     from matplotlib.patches import Patch
 
     plt = pyplot()
@@ -76,7 +83,7 @@ def reliability(model: str, bins: Sequence[dict[str, Any]], ece: float) -> Any:
     ax.set(
         xlim=(0, 1),
         ylim=(0, 1.08),
-        xlabel="top-1 probability the model gave (15 bins; number = images)",
+        xlabel=f"{what} (15 bins; number = images)",
         ylabel="share of those images it got right",
         title=f"{model}: ECE {ece:.3f} over {sum(b['n'] for b in bins)} images",
     )
@@ -88,7 +95,8 @@ def disagreement_grid(items: Sequence[dict[str, Any]], models: Sequence[str], ro
     """Photos on which the models' top-1 differ, each captioned with every model's answer.
 
     ``items`` are disagreements.csv rows; a model's line is green where it is right,
-    red where it is wrong, black where the label is unknown.
+    red where it is wrong, black where the label is unknown. Where labels are words it
+    ends with the label the answer lies under (``= fox``, ``= no label``).
     """
     from harness.data.images import load_rgb
 
@@ -118,7 +126,12 @@ def disagreement_grid(items: Sequence[dict[str, Any]], models: Sequence[str], ro
             ax.text(
                 0,
                 -0.03 - 0.16 * k / image,
-                f"{m}: {item[f'{m}_top1']} ({100 * float(item[f'{m}_prob']):.0f}%)",
+                f"{m}: {item[f'{m}_top1']} ({100 * float(item[f'{m}_prob']):.0f}%)"
+                + (
+                    f" = {item[f'{m}_top1_label'] or 'no label'}"
+                    if f"{m}_top1_label" in item
+                    else ""
+                ),
                 transform=ax.transAxes,
                 fontsize=7,
                 va="top",

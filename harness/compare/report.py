@@ -17,6 +17,8 @@ COMPARE_COLUMNS = (
     ("top-1 95% CI", "top1_ci95", "ci"),
     ("top-5", "top5", "pct"),
     ("top-5 95% CI", "top5_ci95", "ci"),
+    ("among labels", "top1_among_labels", "pct"),  # where labels are words (WORD_COLUMNS)
+    ("among 95% CI", "top1_among_labels_ci95", "ci"),
     ("ECE", "ece", ".3f"),
     ("published top-1", "published_top1", "published"),
     ("published V2 top-1", "published_v2_top1", "published"),
@@ -52,11 +54,18 @@ def cell(row: dict[str, Any], key: str, fmt: str | None) -> str:
     return format(v, fmt) if fmt else str(v)
 
 
+WORD_COLUMNS = ("top1_among_labels", "top1_among_labels_ci95")  # shown where labels are words
+
+
 def compare_table(rows: Sequence[dict[str, Any]], markdown: bool = False) -> str:
-    """The comparison as a text table, or a Markdown one."""
-    header = [h for h, _, _ in COMPARE_COLUMNS]
+    """The comparison as a text table, or a Markdown one (the columns among the labels
+    where some model's labels are words).
+    """
+    words = any("label_map" in r for r in rows)
+    columns = [c for c in COMPARE_COLUMNS if words or c[1] not in WORD_COLUMNS]
+    header = [h for h, _, _ in columns]
     body = [
-        [cell(r, k, f) if not r.get("error") or k == "model" else "" for _, k, f in COMPARE_COLUMNS]
+        [cell(r, k, f) if not r.get("error") or k == "model" else "" for _, k, f in columns]
         for r in rows
     ]
     if not markdown:
@@ -71,21 +80,32 @@ def same_classes(rows: Sequence[dict[str, Any]]) -> str:
     Accuracy is only comparable within one label space: models of different ones
     are named in groups, and their accuracy is not ranked across them.
     """
+    from harness.labels.score import scored_by_words
+
     done = [r for r in rows if not r.get("error")]
     spaces: dict[Any, list[dict[str, Any]]] = {}
     for r in done:
         spaces.setdefault(r.get("label_space"), []).append(r)
+    if len(spaces) > 1 and scored_by_words(done):
+        return (
+            "The labels are words: each model is scored by its own classes under them "
+            "(label_map in results.json), so models of different label spaces are compared "
+            "on the same photos and words: " + "; ".join(_group(g) for g in spaces.values()) + "."
+        )
     if len(spaces) <= 1 and done:
         first = done[0]
         return (
             f"All {len(done)} measured models predict the same {first.get('classes')} classes "
             f"({first.get('dataset')}; same WordNet ids in the same order)."
         )
-    groups = "; ".join(
-        f"{', '.join(r['model'] for r in g)}: {g[0].get('dataset')}, {g[0].get('classes')} classes"
-        for g in spaces.values()
-    )
+    groups = "; ".join(_group(g) for g in spaces.values())
     return f"WARNING: different label spaces, accuracy not comparable across them: {groups}."
+
+
+def _group(rows: Sequence[dict[str, Any]]) -> str:
+    """``a, b: ImageNet-1K, 1000 classes``: the models of one label space."""
+    models, first = ", ".join(r["model"] for r in rows), rows[0]
+    return f"{models}: {first.get('dataset')}, {first.get('classes')} classes"
 
 
 def write_compare(

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 METRICS = {  # row key: TensorBoard tag
     "top1": "test/top1",
+    "top1_among_labels": "test/top1_among_labels",  # where labels are words
     "top5": "test/top5",
     "latency_ms_p50": "timing/latency_ms_p50",
     "latency_ms_p90": "timing/latency_ms_p90",

@@ -35,7 +35,8 @@ from harness.data.selection import (
 )
 from harness.data.transforms import split
 from harness.errors import HarnessError
-from harness.labels.resolve import UNLABELLED, Label, Resolver, check_nested, read_label_map
+from harness.labels.label_map import read_label_map
+from harness.labels.resolve import UNLABELLED, Label, Resolver, check_nested
 
 UNNAMED_FOLDERS = "no subfolder names a class of the model"  # a note of find_samples
 
@@ -233,7 +234,7 @@ def find_samples(
                     "or pass --labels"
                 )
         samples = found
-    _label_set(samples, to_index)
+    samples.notes += to_index.notes
     samples.skipped = [s for s in samples.skipped if os.path.abspath(s[0]) not in skip]
     _keep(samples, [i for i, f in enumerate(samples.files) if os.path.abspath(f) not in skip])
     if not samples.files:
@@ -247,21 +248,23 @@ def find_samples(
         if asked is not None and asked > len(samples.files):
             samples.notes.append(f"{option} {asked}: there are {len(samples.files)}, all taken")
     _keep(samples, keep)
+    _label_set(samples, to_index.labels)
     return samples
 
 
-def _label_set(samples: Samples, resolved: Resolver) -> None:
-    """Labels as class indices where each is one exact class (as always), else as
-    indices of ``samples.label_set``; the resolver's notes join the samples'.
+def _label_set(samples: Samples, found: Sequence[Label]) -> None:
+    """Labels as class indices where each label of the files taken is one exact class (as
+    always), else as indices of ``samples.label_set``: those labels alone, in the order
+    they were met (the labels present, among which ``top1_among_labels`` chooses).
     """
-    samples.notes += resolved.notes
-    found = resolved.labels
-    if all(lab.how == "class" for lab in found):
+    used = sorted({y for y in samples.labels if y >= 0})
+    if all(found[y].how == "class" for y in used):
         samples.labels = [found[y].classes[0] if y >= 0 else y for y in samples.labels]
         return
-    used = sorted({y for y in samples.labels if y >= 0})  # labels of the files taken
     check_nested([found[y] for y in used])
-    samples.label_set = found
+    new = {y: k for k, y in enumerate(used)}
+    samples.labels = [new[y] if y >= 0 else y for y in samples.labels]
+    samples.label_set = [found[y] for y in used]
 
 
 def _set_aside(samples: Samples, n: int, seed: int) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from harness.engine.files import to_csv, to_json, write_atomic
 from harness.engine.runtimes import runtime
 from harness.labels.resolve import Label
 from harness.labels.score import (
+    ONE_LABEL,
+    PROB_PREFIX,
     Scored,
     best_label,
     confusion,
@@ -101,8 +103,8 @@ def write(
     loaded: Loaded,
 ) -> None:
     """predictions.csv, per_class.csv (when any image is labelled) and results.json; where
-    accuracy is measured over the model's own classes, likely label errors too
-    (``trust.test_fields``, into ``results``).
+    accuracy is measured, likely label errors too (``trust.test_fields``, into ``results``:
+    over the classes, or over the labels where they are words).
     """
     preds = prediction_rows(module, samples)
     write_atomic(run_dir / "predictions.csv", to_csv(preds))
@@ -112,7 +114,8 @@ def write(
         labelled = [r for r in module.rows if r[1] >= 0]
         per_class = stats.per_class(labelled, module.categories, loaded.card.wnids)
         write_atomic(run_dir / "per_class.csv", to_csv(per_class))
-    if results["top1"] is not None and samples.label_set is None:  # labels as classes
+    if results["top1"] is not None and not results.get("among_labels_note"):  # one word: none
+        # over the classes, or the labels where they are words
         from harness.engine.trust import test_fields
 
         results |= test_fields(run_dir, [r for r in preds if r["label"] != ""], samples.root)
@@ -200,8 +203,9 @@ def words_accuracy(
     categories: list[str],
 ) -> dict[str, Any]:
     """What ``accuracy`` has where labels are words: the intervals and ECE of top-1/5
-    under the label, ``top1_among_labels`` with its interval and ECE, and ``label_map``
-    (each label's wnid, words and classes).
+    under the label, ``top1_among_labels`` with its interval and ECE (n/a, with
+    ``among_labels_note``, where one label only is present), and ``label_map`` (each
+    label's wnid, words and classes).
     """
     n, among = len(scored), sum(s.right_among for s in scored)
     found: dict[str, Any] = {
@@ -211,10 +215,14 @@ def words_accuracy(
     keys = ("top1_among_labels", "top1_among_labels_ci95", "ece_among_labels")
     if note:
         return found | dict.fromkeys(keys)
-    return found | {
+    found |= {
         "top1_ci95": stats.wilson(sum(s.right1 for s in scored), n),
         "top5_ci95": stats.wilson(sum(s.right5 for s in scored), n),
         "ece": stats.ece([s.top1_prob for s in scored], [s.right1 for s in scored]),
+    }
+    if len(labels) < 2:  # n/a, not a meaningless 100%
+        return found | dict.fromkeys(keys) | {"among_labels_note": f"{ONE_LABEL}: n/a"}
+    return found | {
         "top1_among_labels": check_metric(metrics, "test/top1_among_labels", among, n),
         "top1_among_labels_ci95": stats.wilson(among, n),
         "ece_among_labels": stats.ece(
@@ -313,11 +321,13 @@ def prediction_rows(module: ClassifierModule, samples: Samples) -> list[dict[str
 
     Where labels are words, ``label`` is the user's label, ``label_wnid`` and
     ``label_name`` its synset, ``correct1``/``correct5`` say whether the top-1 (top 5)
-    class lies under it, and ``among_label``, ``among_prob``, ``correct_among_labels``
-    give the label of the highest summed probability.
+    class lies under it, ``pred1_label`` is the label the top-1 class lies under ("" for
+    none), ``among_label``, ``among_prob``, ``correct_among_labels`` give the label of the
+    highest summed probability and ``prob_<label>`` each label's.
     """
     cats, words = module.categories, samples.label_set
     by_label = dict(module.word_probs)
+    label_of = {c: lab.name for lab in words or () for c in lab.classes}  # labels are disjoint
     rows = []
     for i, y, idx, prob in module.rows:
         row: dict[str, Any] = {
@@ -342,16 +352,19 @@ def prediction_rows(module: ClassifierModule, samples: Samples) -> list[dict[str
         row["correct5"] = int(bool(under & set(idx[:5]))) if y >= 0 else ""
         row["label_prob"] = f"{module.label_probs[i]:.6f}" if y >= 0 else ""
         if words is not None:
-            row |= _among_columns(by_label[i], y, words)
+            row |= {"pred1_label": label_of.get(idx[0], "")} | _among_columns(by_label[i], y, words)
         rows.append(row)
     return rows
 
 
 def _among_columns(probs: list[float], y: int, words: list[Label]) -> dict[str, Any]:
-    """predictions.csv's ``among_label``, ``among_prob``, ``correct_among_labels``."""
+    """predictions.csv's ``among_label``, ``among_prob``, ``correct_among_labels`` and each
+    label's probability (``prob_<label>``).
+    """
     best = best_label(probs)
     return {
         "among_label": words[best].name,
         "among_prob": f"{probs[best]:.6f}",
         "correct_among_labels": int(best == y) if y >= 0 else "",
+        **{f"{PROB_PREFIX}{lab.name}": f"{p:.6f}" for lab, p in zip(words, probs, strict=True)},
     }

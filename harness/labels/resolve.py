@@ -4,10 +4,17 @@ In this order, the first that applies:
 
 1. an entry of ``--label-map FILE`` (``label,target`` rows; the target a wnid,
    a word, or classes separated by ``;``);
-2. an exact class of the model: index, WordNet id or name, as always;
+2. an exact class of the model: index, WordNet id or name, as always. A name is a
+   word too: where the word also names other synsets that hold classes of the model
+   (torchvision names the machine ``crane``, and the bird is a crane too) the run
+   stops as for an ambiguous word (4.); where the class's synset has more of the
+   model's classes under it (timm's 22k/12k spaces: ``fox`` is a class there, and so
+   are ``red fox`` ...) the name stands for all of them, with a note;
 3. a WordNet id of a synset above some classes: those classes;
 4. the first word of WordNet synsets (case, ``_``, ``-`` and simple plurals do
-   not matter): the classes under the synset it names. Where several of its synsets
+   not matter): the classes under the synset it names. Only first words: ``cat`` is
+   "cat, true cat", not "big cat, cat" (a note names the synsets it is a later word
+   of, where they hold other classes). Where several of the synsets it is first in
    hold classes of the model, the one with the most classes is taken when it has
    at least twice as many as each other one (a note says so); otherwise the run
    stops with one line listing them. A word none of whose synsets holds a class
@@ -77,6 +84,7 @@ class Resolver:
     label_map: dict[str, str] = field(default_factory=dict)
     labels: list[Label] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    empty: dict[str, str] = field(default_factory=dict)  # a word with no class -> its synsets
     _seen: dict[str, int] = field(default_factory=dict)
     _under: dict[str, set[str]] | None = None  # class wnid -> it and its ancestors
 
@@ -109,9 +117,39 @@ class Resolver:
         """A label as an exact class, else as a WordNet id or word."""
         try:
             i = self.exact(v)
-            return Label(v, (i,), "class", self.wnids[i] if self.wnids else "", self.categories[i])
         except ValueError as e:
             return self._wordnet(v, e)
+        wnid = self.wnids[i] if self.wnids else ""
+        if v.isdigit() or WNID.match(v) or not wnid:  # an index or a wnid: the class alone
+            return Label(v, (i,), "class", wnid, self.categories[i])
+        return self._class_name(v, i, wnid)
+
+    def _class_name(self, v: str, i: int, wnid: str) -> Label:
+        """A class's name, which is a word too (rule 2 of the module's docstring).
+
+        The class, unless the word also names other synsets holding classes of the
+        model (torchvision's ``crane`` is the machine's name and the bird's word):
+        then it stops as an ambiguous word does. Where more of the model's classes lie
+        under the class's synset (timm's 22k/12k: ``fox``), all of them, with a note.
+        """
+        from harness.labels.wordnet import load
+
+        wn = load()
+        own = self.under(wnid)
+        held = {s: self.under(s) for s in wn.synsets(v) if s != wnid}
+        if others := {s: c for s, c in held.items() if c and not set(c) <= set(own)}:
+            raise self._ambiguous(v, {wnid: own, **others}, wn.name)
+        if len(own) == 1:
+            return Label(v, (i,), "class", wnid, self.categories[i])
+        more = [self.categories[c] for c in own if c != i]
+        shown = ", ".join(more[:3]) + (", ..." if len(more) > 3 else "")
+        self.notes.append(
+            f"label {v!r}: the class {i} {self.categories[i]} and {len(more)} more of the "
+            f"model's classes under its synset {wnid} ({shown}): it stands for all "
+            f"{len(own)}, as a word does; the index {i} or the wnid {wnid} means the "
+            "class alone"
+        )
+        return Label(v, own, "word", wnid, wn.name(wnid))
 
     def _target(self, v: str, target: str) -> Label:
         """A --label-map row's label: the union of its target's parts."""
@@ -160,12 +198,15 @@ class Resolver:
         held = {s: c for s, c in held.items() if c}
         how = "wnid" if WNID.match(v) else "word"
         if not held:
+            self.empty[v] = "; ".join(f"{s} {wn.name(s)}" for s in synsets)
             self.notes.append(
-                f"label {v!r} ({'; '.join(f'{s} {wn.name(s)}' for s in synsets)}): no class "
-                "of the model lies under it: its images are evaluated unlabelled"
+                f"label {v!r} ({self.empty[v]}): no class of the model lies under it: its "
+                "images are evaluated unlabelled"
             )
             return None
         best = self._choose(v, held, wn.name)
+        if how == "word":
+            self._later_word(v, best, wn)
         return Label(v, held[best], how, best, wn.name(best))
 
     def _choose(self, v: str, held: dict[str, tuple[int, ...]], name: Any) -> str:
@@ -182,14 +223,51 @@ class Resolver:
                 "chooses another"
             )
             return best
+        raise self._ambiguous(v, held, name)
+
+    def _ambiguous(self, v: str, held: dict[str, tuple[int, ...]], name: Any) -> HarnessError:
+        """The one line that stops a run on an ambiguous label, listing the candidates."""
         listed = "; ".join(
             f"{s} {name(s)} ({len(held[s])} classes, e.g. {self.categories[held[s][0]]})"
-            for s in ranked
+            for s in sorted(held, key=lambda s: -len(held[s]))
         )
-        raise HarnessError(
+        return HarnessError(
             f"label {v!r} is ambiguous: {listed}; name the folder (or label) by one of "
             "these wnids, or map it with --label-map FILE (rows label,wnid)"
         )
+
+    def _later_word(self, v: str, best: str, wn: Any) -> None:
+        """A note where ``v`` is also a later word of synsets with other classes (``cat``
+        of "big cat, cat"): the first-word rule took ``best``, and says so.
+        """
+        mine = set(self.under(best))
+        other = [s for s in wn.later_synsets(v) if set(self.under(s)) - mine]
+        if other:
+            named = "; ".join(f"{s} {wn.name(s)} ({len(self.under(s))} classes)" for s in other)
+            self.notes.append(
+                f"label {v!r}: took {best} {wn.name(best)} ({len(mine)} classes), whose first "
+                f"word it is; it is a later word of {named}: a wnid or --label-map chooses that"
+            )
+
+
+def named(
+    option: str, values: Sequence[str], categories: Sequence[str], wnids: Sequence[str]
+) -> tuple[list[Label], list[str]]:
+    """The labels named by a command's option (``--under fox``, ``--labels-of fox,dog``),
+    once each, and the resolver's notes; a value that is no label, is ambiguous or has no
+    class of the model under it is a HarnessError of one line naming the option.
+    """
+    r = Resolver(categories, wnids)
+    found: list[Label] = []
+    for v in values:
+        try:
+            k = r(v)
+        except (ValueError, HarnessError) as e:  # no label, or an ambiguous one
+            raise HarnessError(f"{option} {v}: {e}") from None
+        if k == UNLABELLED:
+            raise HarnessError(f"{option} {v} ({r.empty[v]}): no class of the model lies under it")
+        found += [r.labels[k]] if r.labels[k] not in found else []
+    return found, r.notes
 
 
 def check_nested(labels: Sequence[Label]) -> None:
@@ -207,35 +285,3 @@ def check_nested(labels: Sequence[Label]) -> None:
                 f"({inner.name!r} {how} {outer.name!r}): a photo would be right under "
                 "both; give disjoint labels"
             )
-
-
-def read_label_map(path: str) -> dict[str, str]:
-    """``--label-map FILE``: ``label,target`` rows (a header ``label,...`` is skipped).
-
-    The target is a wnid, a word, or classes (names, indices or wnids) separated
-    by ``;``. A label given twice is an error naming both lines.
-    """
-    import csv
-
-    from harness.labels.wordnet import normal
-
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = [r for r in csv.reader(f)]
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise HarnessError(f"cannot read --label-map {path!r}: {e}") from e
-    out: dict[str, str] = {}
-    line_of: dict[str, int] = {}
-    for n, row in enumerate(rows, 1):
-        cells = [c.strip() for c in row]
-        if not any(cells) or (n == 1 and cells[0].lower() == "label"):
-            continue
-        if len(cells) < 2 or not cells[0] or not cells[1]:
-            raise HarnessError(f"--label-map {path}, line {n}: expected label,target, got {row}")
-        key = normal(cells[0])
-        if key in out:
-            raise HarnessError(
-                f"--label-map {path}: {cells[0]!r} is mapped twice (lines {line_of[key]} and {n})"
-            )
-        out[key], line_of[key] = cells[1], n
-    return out

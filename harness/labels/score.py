@@ -9,7 +9,7 @@ the module's rows, shared by ``test``'s results and its files.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +21,17 @@ WORD_KEYS = (
     "top1_among_labels",
     "top1_among_labels_ci95",
     "ece_among_labels",
+    "among_labels_note",
     "label_map",
 )
+ONE_LABEL = "one label only: among one label every answer is right (100% by definition)"
+PROB_PREFIX = "prob_"  # predictions.csv's column of each label's probability: prob_fox
 Row = tuple[int, int, list[int], list[float]]  # sample, label, top-k classes, their probs
+
+
+def scored_by_words(rows: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether every results row was scored under labels that are words (has a ``label_map``)."""
+    return bool(rows) and all("label_map" in r for r in rows)
 
 
 @dataclass(frozen=True)

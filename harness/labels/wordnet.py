@@ -74,6 +74,18 @@ class WordNet:
                 return first
         return ()
 
+    def later_synsets(self, word: str) -> tuple[str, ...]:
+        """The synsets of which ``word`` (or its singular) is a word, but not the first:
+        ``cat`` -> "big cat, cat", among others.
+        """
+        key = normal(word)
+        return tuple(
+            s
+            for w in dict.fromkeys((key, *singulars(key)))
+            for s in self.by_word.get(w, ())
+            if normal(self.words[s][0]) != w
+        )
+
     def name(self, wnid: str) -> str:
         """The synset's words, ``fox`` or ``cat, true cat``."""
         return ", ".join(self.words.get(wnid, ())) or wnid

@@ -19,7 +19,10 @@ than through cleanlab, which would pull scipy and scikit-learn into every run:
 
 predictions.csv keeps each model's top five and the label's probability: the other
 classes count as 0 (each at most the fifth probability, and a class must reach its
-threshold to be confident).
+threshold to be confident). Where labels are words (``fox``, ``dog``), the classes of
+confident learning are the labels themselves: each photo's probability of each label
+(the sum of its classes', predictions.csv's ``prob_<label>`` columns), so that models of
+different label spaces speak of the same labels.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.labels.score import PROB_PREFIX
+
 Row = Mapping[str, Any]  # a predictions.csv row: read back (text) or as written (numbers)
+Key = int | str  # a class index, or a label where labels are words
 TOPK = 5
 COLUMNS = (
     "rank",
@@ -48,14 +54,24 @@ class Photo:
     """One labelled photo as the models saw it, probabilities averaged over them."""
 
     file: str
-    label: int
-    probs: dict[int, float]  # class -> mean probability (top-5s and the label)
-    top1: list[int]  # each model's top-1
+    label: Key
+    probs: dict[Key, float]  # class (or label) -> mean probability (top-5s and the label)
+    top1: list[Key]  # each model's top-1 (the label of the highest summed probability)
 
 
-def known_probs(row: Row) -> dict[int, float]:
-    """class -> probability, as one predictions.csv row holds them: top five and the label."""
-    probs = {
+def words(row: Row) -> bool:
+    """Whether a predictions.csv row is of labels that are words (it has ``among_label``)."""
+    return "among_label" in row
+
+
+def known_probs(row: Row) -> dict[Key, float]:
+    """class -> probability, as one predictions.csv row holds them: top five and the label;
+    where labels are words, label -> its summed probability, for every label.
+    """
+    if words(row):
+        n = len(PROB_PREFIX)
+        return {k[n:]: float(v) for k, v in row.items() if k.startswith(PROB_PREFIX)}
+    probs: dict[Key, float] = {
         int(row[f"pred{k}_index"]): float(row[f"pred{k}_prob"])
         for k in range(1, TOPK + 1)
         if row.get(f"pred{k}_index", "") != ""
@@ -75,27 +91,34 @@ def photos(views: Sequence[Mapping[str, Row]]) -> list[Photo]:
         rows = [v[f] for v in views if f in v and v[f].get("label_prob", "") != ""]
         if row["label"] == "" or len(rows) < len(views):
             continue
-        probs: dict[int, float] = {}
+        probs: dict[Key, float] = {}
         for r in rows:
             for c, p in known_probs(r).items():
                 probs[c] = probs.get(c, 0.0) + p / len(rows)
-        top1 = [int(r["pred1_index"]) for r in rows]
-        out.append(Photo(f, int(row["label"]), probs, top1))
+        out.append(Photo(f, label_of(row), probs, [top1(r) for r in rows]))
     return out
 
 
-def thresholds(found: Sequence[Photo]) -> tuple[dict[int, float], float]:
+def label_of(row: Row) -> Key:
+    return str(row["label"]) if words(row) else int(row["label"])
+
+
+def top1(row: Row) -> Key:
+    return str(row["among_label"]) if words(row) else int(row["pred1_index"])
+
+
+def thresholds(found: Sequence[Photo]) -> tuple[dict[Key, float], float]:
     """Per class, the mean probability of that class over the photos labelled with it;
     and the mean over all photos of their label's probability (for the other classes).
     """
-    sums: dict[int, list[float]] = {}
+    sums: dict[Key, list[float]] = {}
     for p in found:
         sums.setdefault(p.label, []).append(p.probs[p.label])
     overall = sum(p.probs[p.label] for p in found) / len(found) if found else 0.0
     return {c: sum(v) / len(v) for c, v in sums.items()}, overall
 
 
-def confident_class(photo: Photo, t: Mapping[int, float], default: float) -> int | None:
+def confident_class(photo: Photo, t: Mapping[Key, float], default: float) -> Key | None:
     """The class the photo confidently belongs to; None where no class reaches its threshold.
 
     As cleanlab's ``compute_confident_joint``: the one class that reaches its threshold
@@ -104,10 +127,10 @@ def confident_class(photo: Photo, t: Mapping[int, float], default: float) -> int
     above = [c for c, p in photo.probs.items() if p >= t.get(c, default) - 1e-6]
     if len(above) > 1:
         above = list(photo.probs)
-    return max(above, key=lambda c: (photo.probs[c], -c)) if above else None
+    return max(sorted(above), key=photo.probs.__getitem__) if above else None  # ties: first
 
 
-def find(found: Sequence[Photo]) -> list[tuple[Photo, int]]:
+def find(found: Sequence[Photo]) -> list[tuple[Photo, Key]]:
     """The likely label errors with their confident class, lowest label quality first."""
     t, default = thresholds(found)
     issues = []
@@ -120,7 +143,7 @@ def find(found: Sequence[Photo]) -> list[tuple[Photo, int]]:
 
 
 def issue_rows(
-    issues: Sequence[tuple[Photo, int]], names: Mapping[int, str]
+    issues: Sequence[tuple[Photo, Key]], names: Mapping[Key, str]
 ) -> list[dict[str, Any]]:
     """label_issues.csv: file, the given label, the class the models agree on, how much."""
     return [
@@ -139,12 +162,14 @@ def issue_rows(
     ]
 
 
-def class_names(views: Sequence[Mapping[str, Row]]) -> dict[int, str]:
-    """class -> name, from the label and top-k names of the rows."""
-    names: dict[int, str] = {}
+def class_names(views: Sequence[Mapping[str, Row]]) -> dict[Key, str]:
+    """class -> name, from the label and top-k names of the rows (a label is its own name)."""
+    names: dict[Key, str] = {}
     for v in views:
         for r in v.values():
-            if r["label"] != "":
+            if words(r):
+                names |= {k: k for k in known_probs(r) if isinstance(k, str)}
+            elif r["label"] != "":
                 names[int(r["label"])] = str(r["label_name"])
             for k in range(1, TOPK + 1):
                 if r.get(f"pred{k}_index", "") != "":

@@ -95,3 +95,12 @@ def one_line(capsys: pytest.CaptureFixture[str]) -> str:
     assert out == "" and "Traceback" not in err
     [line] = err.strip().splitlines()
     return line
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """``rows`` as a CSV file with a header, its folder made (stub predictions.csv files)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)

@@ -13,16 +13,9 @@ from harness.cli.main import main
 from harness.compare import analysis
 from harness.compare.parent import Spec
 from harness.measure import stats
+from tests.helpers import write_csv
 
 B = "timm/b=ft/x.ckpt"  # a second model with a slash, given as NAME=FILE
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
 
 
 @pytest.fixture

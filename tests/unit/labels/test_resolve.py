@@ -13,7 +13,8 @@ from torchvision.models import SqueezeNet1_1_Weights
 from harness.data.datamodule import find_samples
 from harness.errors import HarnessError
 from harness.labels import wordnet
-from harness.labels.resolve import UNLABELLED, Resolver, read_label_map
+from harness.labels.label_map import read_label_map
+from harness.labels.resolve import UNLABELLED, Resolver
 from harness.zoo import registry
 from tests.helpers.wordnet_is_a import WORDNET, under
 
@@ -77,11 +78,52 @@ def test_ambiguous_word_stops_listing_the_candidates() -> None:
 
 
 def test_a_word_names_the_synsets_it_comes_first_in() -> None:
+    """The documented rule for cat: "cat, true cat" (7 classes), not "big cat, cat" (6),
+    whose later word it is; a note says so (never a silent choice).
+    """
     r = imagenet()
-    cat = r.labels[r("cat")]  # "cat, true cat", not "big cat, cat"
+    cat = r.labels[r("cat")]
     assert (cat.wnid, len(cat.classes)) == ("n02121620", 7)
+    assert r.notes == [
+        "label 'cat': took n02121620 cat, true cat (7 classes), whose first word it is; it "
+        "is a later word of n02127808 big cat, cat (6 classes): a wnid or --label-map "
+        "chooses that"
+    ]
+    assert len(r.labels[r("n02127808")].classes) == 6  # the big cats, by their wnid
     with pytest.raises(ValueError, match="no such class"):
         r("sub")  # "submarine, pigboat, sub, U-boat": not its first word
+
+
+@pytest.mark.parametrize("library", ["torchvision", "timm"])
+def test_crane_stops_whatever_the_libraries_class_names(library: str) -> None:
+    """torchvision names class 517 (the machine) "crane" and 134 "crane bird"; timm names
+    both "crane": either way the word crane is the bird and the machine, and stops.
+    """
+    cats = list(CATS)
+    if library == "timm":
+        from timm.data import ImageNetInfo
+
+        info = ImageNetInfo("imagenet-1k")
+        cats = [info.index_to_description(i).split(",")[0] for i in range(1000)]
+    assert (cats[134], cats[517]) == (
+        "crane bird" if library == "torchvision" else "crane",
+        "crane",
+    )
+    r = Resolver(cats, registry.imagenet_wnids())
+    for value in ("crane", "Cranes"):
+        with pytest.raises(HarnessError) as e:
+            r(value)
+        assert str(e.value).startswith(f"label {value!r} is ambiguous: ")
+        assert "n02012849 crane (1 classes" in str(e.value) and "n03126707 crane (1 " in str(
+            e.value
+        )
+    assert r.labels[r("n03126707")].classes == (517,) and r.labels[r("134")].classes == (134,)
+
+
+def test_a_class_name_that_is_an_ambiguous_word_stops() -> None:
+    """torchvision's "amphibian" is the vehicle; the word is also the 8 amphibians' synset."""
+    with pytest.raises(HarnessError, match=r"'amphibian' is ambiguous: n01627424 amphibian \(8"):
+        imagenet()("amphibian")
 
 
 def test_dominant_synset_is_taken_with_a_note() -> None:
@@ -187,23 +229,38 @@ def test_class_labels_stay_class_indices(tmp_path: Path) -> None:
     assert s.label_set is None and sorted(s.labels) == [277, 278]
 
 
+@pytest.mark.skipif(not WORDNET.is_dir(), reason="../shared/data/wordnet is absent")
 def test_imagenet22k_classes_under_a_word(tmp_path: Path) -> None:
-    """timm's 22k label space (no model built): a word means the synset and all below it."""
+    """timm's 22k label space (no model built): a word means the synset and all below it
+    (by the original is_a.txt), even where the word is a class's name there ("fox"); the
+    class alone is its index or wnid.
+    """
     from timm.data import ImageNetInfo
 
     info = ImageNetInfo("imagenet-22k")
     wnids = list(info.label_names())
     cats = [info.index_to_description(i).split(",")[0] for i in range(len(wnids))]
-    fox = {"n02118333", "n02119022", "n02119789", "n02120079", "n02120505"}
-    assert fox <= set(wnids)
+    below = under("n02118333")
+    fox = tuple(i for i, w in enumerate(wnids) if w in below)
+    assert len(fox) > 5 and cats.index("fox") in fox
     r = Resolver(cats, wnids)
     foxes = r.labels[r("foxes")]  # not a class name: the word, so the synset and below
-    assert fox <= {wnids[c] for c in foxes.classes} and foxes.wnid == "n02118333"
-    assert {wnids[c] for c in r.labels[r("fox")].classes} == {"n02118333"}  # its own class
+    assert foxes.classes == fox and foxes.wnid == "n02118333"
+    assert r.labels[r("fox")].classes == fox and len(r.notes) == 1  # a class's name: the word
+    assert "the class alone" in r.notes[0]
+    for alone in ("n02118333", str(cats.index("fox"))):
+        assert r.labels[r(alone)].classes == (cats.index("fox"),)
     path = tmp_path / "map.csv"
-    path.write_text("fox,n02118333\n")
+    path.write_text("fox,n02118333\nthe fox,n02118333;1\n")
     mapped = Resolver(cats, wnids, read_label_map(str(path)))
-    assert mapped.labels[mapped("fox")].classes == foxes.classes
+    assert mapped.labels[mapped("fox")].classes == fox
+    assert 1 not in fox and mapped.labels[mapped("the fox")].classes == (1, *fox)
+
+
+def test_no_imagenet1k_class_lies_under_another() -> None:
+    """What lets a 1k model's class names be read without the WordNet table."""
+    wn, wnids = wordnet.load(), registry.imagenet_wnids()
+    assert all(wn.ancestors(w) & set(wnids) == {w} for w in wnids)
 
 
 def test_classes_under_a_word(capsys: pytest.CaptureFixture[str]) -> None:
@@ -220,17 +277,26 @@ def test_classes_under_a_word(capsys: pytest.CaptureFixture[str]) -> None:
     ]
     assert "Foxes -> n02118333 fox: 4 classes" in err
     assert main([*args, "--under", "giraffe"]) == 2
-    assert "--under giraffe: no class of the model lies under it" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "harness: error: --under giraffe (n02439033 giraffe, camelopard, Giraffa "
+        "camelopardalis): no class of the model lies under it\n"
+    )
 
 
 def test_class_labels_never_read_the_wordnet_table(tmp_path: Path) -> None:
-    """No start-up cost where every label is a class: the table is read on first need."""
+    """No start-up cost where every label is a class's index or wnid (ImageNet's layout):
+    the table is read on first need; a name is a word, so it reads the table.
+    """
     image(tmp_path / "n02119022" / "a.png")
-    image(tmp_path / "kit fox" / "b.png")
+    image(tmp_path / "278" / "b.png")
     wordnet.load.cache_clear()
     find_samples(tmp_path, CATS, registry.imagenet_wnids())
     assert wordnet.load.cache_info().misses == 0
     find_samples(tmp_path, CATS, registry.imagenet_wnids(), label_map=None)
+    image(tmp_path / "kit fox" / "c.png")
+    s = find_samples(tmp_path, CATS, registry.imagenet_wnids())
+    assert s.label_set is None and sorted(s.labels) == [277, 278, 278]  # kit fox is 278
+    assert wordnet.load.cache_info().misses == 1
     image(tmp_path / "foxes" / "c.png")
     with pytest.raises(HarnessError, match="share 1 class "):
         find_samples(tmp_path, CATS, registry.imagenet_wnids())

@@ -104,3 +104,49 @@ def test_issue_rows_and_accuracy_set_aside_by_hand() -> None:
     assert label_issues.set_aside(views[0], set()) == (2, 3)  # a, c right; b wrong
     assert label_issues.set_aside(views[0], {"b"}) == (2, 2)
     assert label_issues.set_aside(views[0], {"a"}) == (1, 2)
+
+
+def word_row(file: str, label: str, probs: dict[str, float]) -> dict:
+    """A predictions.csv row where labels are words: each label's summed probability in
+    its ``prob_<label>`` column, the label of the highest in ``among_label``.
+    """
+    best = max(probs, key=probs.__getitem__)
+    r: dict = {"file": file, "label": label, "label_wnid": "", "label_name": label}
+    r |= {"pred1_index": "7", "pred1_name": "c7", "pred1_prob": "0.5", "correct1": "1"}
+    r |= {"label_prob": str(probs[label]), "among_label": best, "among_prob": str(probs[best])}
+    return r | {f"prob_{w}": str(q) for w, q in probs.items()}
+
+
+def test_word_labels_are_the_classes_of_confident_learning() -> None:
+    """Labels as words: the labels are the classes, their summed probabilities the
+    probabilities (no class index is read: models of other label spaces agree on them).
+
+    By hand, two models averaged: a fox 0.9, b fox 0.7, c dog 0.8, d labelled dog with
+    fox 0.85, dog 0.1. Thresholds: fox (0.9 + 0.7) / 2 = 0.8, dog (0.8 + 0.1) / 2 = 0.45;
+    d's confident label is fox (0.85 >= 0.8, dog 0.1 < 0.45): a likely label error.
+    """
+    one = {
+        "a": word_row("a", "fox", {"fox": 0.9, "dog": 0.05}),
+        "b": word_row("b", "fox", {"fox": 0.6, "dog": 0.3}),
+        "c": word_row("c", "dog", {"fox": 0.1, "dog": 0.8}),
+        "d": word_row("d", "dog", {"fox": 0.9, "dog": 0.05}),
+    }
+    two = dict(one) | {
+        "b": word_row("b", "fox", {"fox": 0.8, "dog": 0.1}),
+        "d": word_row("d", "dog", {"fox": 0.8, "dog": 0.15}),
+    }
+    found = label_issues.photos([one, two])
+    assert found[3].probs == pytest.approx({"fox": 0.85, "dog": 0.1})
+    assert label_issues.thresholds(found)[0] == pytest.approx({"fox": 0.8, "dog": 0.45})
+    (r,) = label_issues.label_issues([one, two])
+    assert (r["file"], r["label"], r["label_name"], r["suggested_name"]) == (
+        "d",
+        "dog",
+        "dog",
+        "fox",
+    )
+    assert (r["agreement"], r["suggested_prob"], r["label_quality"]) == (
+        "1.000",
+        "0.850000",
+        "0.100000",
+    )
