@@ -22,6 +22,7 @@ from torch import nn
 
 from benchmarks import tb
 from harness.config import PRECISIONS, RunConfig, for_variant, variant
+from harness.data.calibration import Calibration
 from harness.data.images import walk
 from harness.engine.runtimes import example_batch, runtime
 from harness.engine.speedups import amp_dtype, resolve_precision
@@ -172,9 +173,10 @@ def load(name: str) -> weights.Loaded:
 
 
 @pytest.fixture(scope="session")
-def bench_model(model_name: str, settings: Settings) -> Bench:
+def bench_model(model_name: str, settings: Settings, image_files: list[Path]) -> Bench:
     """The model as its runtime runs it: torch's fast path (eval, channels-last if asked,
-    freed memory kept), or an exported runtime's session (on the CPU)."""
+    freed memory kept), or an exported runtime's session (on the CPU); int8 calibrated on
+    up to 100 of the benchmark's photos (timings only: no accuracy is claimed of them)."""
     v = variant(model_name)
     loaded = load(v.model)
     crop = loaded.card.input_size
@@ -184,8 +186,12 @@ def bench_model(model_name: str, settings: Settings) -> Bench:
     cfg = RunConfig(precision=settings.precision, channels_last=settings.channels_last)
     cfg = for_variant(replace(cfg, accelerator=on), v)
     device = torch.device("cpu") if cfg.accelerator == "cpu" else settings.device
+    calibration = None
+    if v.precision == "int8":
+        photos = Calibration.from_folder(str(image_files[0].parent), min(100, len(image_files)))
+        calibration = photos.prepared(loaded.transforms())
     try:
-        net = runtime(cfg, model_name=loaded.name).prepare(
+        net = runtime(cfg, model_name=loaded.name, calibration=calibration).prepare(
             model.to(device), example_batch(crop).to(device)
         )
     except HarnessError as e:  # a model the runtime cannot run: its one line

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from difflib import get_close_matches
 from pathlib import Path
@@ -122,6 +123,9 @@ class Spec(RunConfig):
     limit: int | None = None
     sample: int | None = None
     seed: int = 0
+    calibration: int = 100  # photos that calibrate int8 models (--calibration)
+    calibration_data: str | None = None  # a folder of them; None: drawn from ``data``
+    set_aside: bool = False  # calibration photos left out of ``data`` (``sets_aside``)
     weights_dir: str | None = None
     latency_seconds: float = 2.0
     classes: str | None = None  # the class list of NAME=FILE models
@@ -262,3 +266,14 @@ def for_variant(cfg: C, v: Variant) -> C:
         accelerator="cpu",
         channels_last=False,
     )
+
+
+def sets_aside(models: Iterable[str], calibration_data: str | None) -> bool:
+    """Whether a run leaves calibration photos out of its data: when one of its models
+    runs in int8 and no ``--calibration-data`` folder is given. Every model of the run
+    is then evaluated without them.
+
+    >>> sets_aside(["resnet18", "resnet18@openvino:int8"], None), sets_aside(["resnet18"], None)
+    (True, False)
+    """
+    return not calibration_data and any(variant(m).precision == "int8" for m in models)

@@ -69,6 +69,17 @@ class LabelIssues(TypedDict, total=False):
     top1_label_issues_aside: float | None  # their quotient; None: no photo left
 
 
+class CalibrationRecord(TypedDict):
+    """The photos an int8 model is calibrated on (``data.selection.calibration_record``)."""
+
+    count: int  # how many
+    seed: int  # --seed they were drawn with
+    source: str  # --calibration-data, or "the data" (then set aside from the evaluation)
+    excluded_from_evaluation: bool  # set aside from the data: no model is evaluated on them
+    files: list[str]  # their paths, relative to the folder
+    unreadable: list[str]  # "name: reason" of those that could not be read
+
+
 class Chosen(TypedDict, total=False):
     """Which images a run took (``data.selection.choose``)."""
 
@@ -76,6 +87,7 @@ class Chosen(TypedDict, total=False):
     sample: Annotated[int | None, ALWAYS]  # --sample
     seed: Annotated[int, ALWAYS]  # --seed (of --sample)
     selection: Annotated[str, ALWAYS]  # which images were taken, in words
+    calibration: CalibrationRecord  # int8's calibration photos (int8, or set aside for one)
 
 
 class TestResult(Chosen, Counts, Intervals, WordScores, LabelIssues, total=False):
@@ -156,6 +168,7 @@ class _Measured(TypedDict, total=False):
     random_weights: Annotated[bool, ALWAYS]  # random weights: accuracy n/a
     accuracy_note: Annotated[str | None, ALWAYS]  # what the accuracy is over, or why n/a
     size_mib: Annotated[float | None, ALWAYS]  # the weights file (an exported one: its file)
+    calibration: CalibrationRecord  # int8's calibration photos (int8 rows; all, if set aside)
     runtime: Annotated[str, ALWAYS]  # torch, compile, onnxruntime, openvino
     first_answer_seconds: Annotated[float, ALWAYS]  # from the built model to its first answer
     # an exported runtime's session (engine.exported.Setup)

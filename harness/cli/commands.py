@@ -57,6 +57,23 @@ def _load(args: argparse.Namespace) -> Any:
     return weights.load(name, args.weights, args.weights_dir, classes, args.weights_key)
 
 
+def _calibrate(args: argparse.Namespace, cfg: Any, loaded: Any, samples: Any) -> None:
+    """For an int8 model: quantize it on its calibration photos now, in the session that
+    the run then finds (``Exported.prepare``), and record the photos with the samples.
+    """
+    from harness.config import default
+    from harness.engine.exported import calibration_for
+    from harness.engine.runtimes import example_batch, runtime
+
+    seed = getattr(args, "seed", default("seed"))  # predict has no --sample, nor --seed
+    found = calibration_for(cfg, loaded, samples, args.calibration_data, args.calibration, seed)
+    if found is None:
+        return
+    samples.chosen.setdefault("calibration", found.record)
+    rt = runtime(cfg, model_name=loaded.name, calibration=found)
+    rt.prepare(loaded.model, example_batch(loaded.card.input_size))
+
+
 def models(args: argparse.Namespace) -> int:
     from harness.cli.console import models_table
     from harness.cli.option_groups import search_query
@@ -144,13 +161,16 @@ def predict(args: argparse.Namespace) -> int:
     from harness.cli.console import print_predictions
     from harness.data.datamodule import Samples
     from harness.data.images import find_images
+    from harness.data.selection import check_calibration_data
     from harness.engine import runs
     from harness.engine.results import skipped_files
 
     files, passed = find_images(args.images)
+    check_calibration_data(args.calibration_data)
     cfg = _config(args)
     loaded = _load(args)
     samples = Samples.unlabelled(files, Path("."), "files", passed)
+    _calibrate(args, cfg, loaded, samples)
     if args.labels_of:  # each label's probability (its classes' summed) beside the top-k
         values = [v for v in args.labels_of.split(",") if v.strip()]
         samples.label_set = _named("--labels-of", values, loaded.categories, loaded.card.wnids)
@@ -232,23 +252,27 @@ def _data(args: argparse.Namespace, required: bool = True) -> Data:
 
 
 def test(args: argparse.Namespace) -> int:
-    from harness.data.selection import check_output
+    from harness.data.selection import check_calibration_data, check_output
 
     data, labels, notes, ignore = _data(args)  # before any model loads, or lightning is imported
     assert data is not None  # required
     check_output(args.output)
+    check_calibration_data(args.calibration_data)
     cfg = _config(args)
 
     from harness.cli.console import summary
+    from harness.config import sets_aside
     from harness.data.datamodule import find_samples
     from harness.engine import runs
 
     loaded = _load(args)
+    aside = args.calibration if sets_aside([args.model], args.calibration_data) else None
     samples = find_samples(
         data, loaded.categories, loaded.card.wnids, labels,
         args.limit, args.sample, args.seed, ignore, cfg.lenient,
-        args.label_map,
+        args.label_map, aside,
     )  # fmt: skip
+    _calibrate(args, cfg, loaded, samples)
     res = runs.test(loaded, samples, cfg, data, labels, args.output)
     if res is not None:  # None: a non-zero rank of a multi-process run
         summary(res, notes)
@@ -259,8 +283,9 @@ def test(args: argparse.Namespace) -> int:
 
 def compare(args: argparse.Namespace) -> int:
     from harness.compare.parent import compare, entries
+    from harness.compare.parity import parity_sentence
     from harness.compare.report import compare_table, problems
-    from harness.config import LOGS, Spec, run_name
+    from harness.config import LOGS, Spec, run_name, sets_aside
 
     models = entries(args.models)
     data, labels, notes, ignore = _data(args, required=False)
@@ -268,6 +293,7 @@ def compare(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"harness: note: {note}", file=sys.stderr)
     run = args.output or os.path.join(LOGS, "compare", run_name())
+    aside = sets_aside(models, args.calibration_data)  # the same photos out of every row
     spec = Spec(
         model="",
         run_dir=os.path.abspath(run),
@@ -276,6 +302,7 @@ def compare(args: argparse.Namespace) -> int:
         **(
             _run_fields(args, Spec)
             | {"strict": False, "data": data, "labels": labels, "ignore": list(ignore)}
+            | {"set_aside": aside}
         ),
     )
     try:
@@ -287,6 +314,9 @@ def compare(args: argparse.Namespace) -> int:
     for kind in ("error", "n/a", "noisy"):
         for model, what in problems(rows, kind):
             print(f"{kind:<9} {model}: {what}")
+    for row in rows:  # each row not run in torch fp32: its answers against torch fp32's
+        if "parity_n" in row:
+            print(f"{'parity':<9} {parity_sentence(row)}")
     print(
         f"report    {run}/report.md (and results.json, results.csv, accuracy_vs_latency.png;"
         f" tensorboard --logdir {run})"
@@ -298,7 +328,7 @@ def _check_compare(
     args: argparse.Namespace, models: list[str], data: str | None, labels: str | None
 ) -> None:
     """Option errors of ``compare`` as one line each, before any model process starts."""
-    from harness.data.selection import check_not_empty, check_output
+    from harness.data.selection import check_calibration_data, check_not_empty, check_output
     from harness.engine.speedups import check_accelerator
     from harness.zoo.classlist import read
 
@@ -311,3 +341,4 @@ def _check_compare(
         check_not_empty(data, labels)
     check_accelerator(args.accelerator)
     check_output(args.output)
+    check_calibration_data(args.calibration_data)

@@ -198,7 +198,8 @@ def runtime_line(setup: dict[str, Any]) -> str:
     openvino 2026.4.1 fp32 (runs in f32), 2 threads: first answer after 0.31 s (export cached, compile 0.25 s); model file 4.8 MiB (x.onnx)
     """  # noqa: E501
     s = setup
-    export = "export cached" if s["export_cached"] else f"export {s['export_seconds']:.2f} s"
+    made = "export and quantization" if s["precision"] == "int8" else "export"
+    export = f"{made} cached" if s["export_cached"] else f"{made} {s['export_seconds']:.2f} s"
     return (
         f"{s['runtime']} {s['version']} {s['precision']} (runs in {s['runs_in']}), "
         f"{counted(s['threads'], 'thread')}: first answer after {s['first_answer_seconds']:.2f} s "

@@ -16,6 +16,7 @@ from typing import Any
 from harness.cli import commands
 from harness.cli.help import OVERVIEW, Parser  # no torch in these: --help stays instant
 from harness.cli.option_groups import (
+    calibration_options,
     checkpoint_options,
     choice_options,
     model_options,
@@ -46,11 +47,12 @@ def build_parser() -> Parser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     model, run, choice = model_options(), run_options(), choice_options()
+    calibration = calibration_options()
     _add_models(sub)
     _add_classes(sub, model)
-    _add_predict(sub, model, run)
-    _add_test(sub, model, run, choice)
-    _add_compare(sub, choice)
+    _add_predict(sub, model, run, calibration)
+    _add_test(sub, model, run, choice, calibration)
+    _add_compare(sub, choice, calibration)
     for command in sub.choices.values():  # also after the command, as people type it
         command.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
@@ -91,9 +93,11 @@ def _add_classes(sub: Any, model: Parser) -> None:
     p.set_defaults(func=commands.classes)
 
 
-def _add_predict(sub: Any, model: Parser, run: Parser) -> None:
+def _add_predict(sub: Any, model: Parser, run: Parser, calibration: Parser) -> None:
     p = sub.add_parser(
-        "predict", parents=[model, run], help="classify images and print the top-k classes of each"
+        "predict",
+        parents=[model, run, calibration],
+        help="classify images and print the top-k classes of each",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
     _model_arg(p)
@@ -117,10 +121,10 @@ LABELS_HELP = (
 )
 
 
-def _add_test(sub: Any, model: Parser, run: Parser, choice: Parser) -> None:
+def _add_test(sub: Any, model: Parser, run: Parser, choice: Parser, calibration: Parser) -> None:
     p = sub.add_parser(
         "test",
-        parents=[model, run, choice],
+        parents=[model, run, choice, calibration],
         help="top-1/top-5 accuracy of a model on a labelled image folder",
     )
     _model_arg(p)
@@ -142,10 +146,11 @@ def _add_test(sub: Any, model: Parser, run: Parser, choice: Parser) -> None:
     p.set_defaults(func=commands.test)
 
 
-def _add_compare(sub: Any, choice: Parser) -> None:
+def _add_compare(sub: Any, choice: Parser, calibration: Parser) -> None:
+    compared = [model_options(with_weights=False), run_options(parallel=False), choice]
     p = sub.add_parser(
         "compare",
-        parents=[model_options(with_weights=False), run_options(parallel=False), choice],
+        parents=[*compared, calibration],
         help="accuracy, latency, throughput, memory, parameters and FLOPs of several models",
         description="Measure each model in its own process and write report.md, results.csv, "
         "results.json, accuracy_vs_latency.png and TensorBoard runs into one directory.",

@@ -258,7 +258,29 @@ def choice_options() -> Parser:
         "--seed",
         type=_natural,
         default=default("seed"),
-        help=f"seed of --sample (default: {default('seed')})",
+        help=f"seed of --sample and --calibration (default: {default('seed')})",
+    )
+    return p
+
+
+def calibration_options() -> Parser:
+    """--calibration and --calibration-data: the photos int8 models are calibrated on."""
+    p = Parser(add_help=False)
+    g = p.add_argument_group("int8 calibration (MODEL@onnxruntime:int8, MODEL@openvino:int8)")
+    g.add_argument(
+        "--calibration",
+        type=positive,
+        default=default("calibration"),
+        metavar="N",
+        help="calibrate int8 models on N photos of the data, drawn with --seed and left "
+        "out of every model's evaluation, so that all are compared on the same photos "
+        f"(default: {default('calibration')})",
+    )
+    g.add_argument(
+        "--calibration-data",
+        metavar="DIR",
+        help="calibrate int8 models on N photos of DIR instead; then none is left out "
+        "(predict: the only way)",
     )
     return p
 

@@ -50,8 +50,9 @@ def measure(spec: Spec) -> CompareRow:
         spec, progress=False, precision=resolve_precision(spec.precision, spec.accelerator)
     )
     cuda_settings(spec.precision)
-    row.update(_first_answer(spec, loaded, device))
     samples = _samples(spec, loaded) if spec.data else None
+    calibration = _calibration(spec, loaded, samples, row)
+    row.update(_first_answer(spec, loaded, device, calibration))
     module = None
     if spec.run == 1 and samples is not None and samples.labelled and not loaded.random:
         logger = _logger(spec)  # test/top1, test/top5; the parent adds the rest at the end
@@ -72,14 +73,31 @@ def measure(spec: Spec) -> CompareRow:
     return row
 
 
-def _first_answer(spec: Spec, loaded: Any, device: torch.device) -> CompareRow:
+def _calibration(spec: Spec, loaded: Any, samples: Any, row: CompareRow) -> Any:
+    """An int8 row's calibration photos (``exported.calibration_for``), and their record in
+    the row: in every row of a run that set them aside, in an int8 row's otherwise.
+    """
+    from harness.engine.exported import calibration_for
+
+    folder, n = spec.calibration_data, spec.calibration
+    found = calibration_for(spec, loaded, samples, folder, n, spec.seed)
+    record = found.record if found else samples and samples.chosen.get("calibration")
+    if record:
+        row["calibration"] = record
+    return found
+
+
+def _first_answer(
+    spec: Spec, loaded: Any, device: torch.device, calibration: Any = None
+) -> CompareRow:
     """The runtime, and the seconds from the built model to its first answer: preparing
-    it (an exported runtime: its export or cached file, and compiling it) and one image.
+    it (an exported runtime: its export or cached file, and compiling it; int8: quantizing
+    it on ``calibration``) and one image.
 
     An exported runtime's session is kept for the runs after (``Exported.prepare``) and
     says how it was made (``exported.Setup``): those fields join the row.
     """
-    rt = runtime(spec, model_name=loaded.name)
+    rt = runtime(spec, model_name=loaded.name, calibration=calibration)
     example = example_batch(loaded.card.input_size).to(device)
     start = time.perf_counter()
     net = rt.prepare(loaded.model.to(device), example)
@@ -280,6 +298,7 @@ def _samples(spec: Spec, loaded: Any) -> Any:
         spec.ignore,
         spec.lenient,
         spec.label_map,
+        spec.calibration if spec.set_aside else None,
     )
 
 

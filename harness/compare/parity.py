@@ -111,7 +111,8 @@ def parity_sentence(row: CompareRow) -> str:
     )
     if row["parity_p"] is not None:
         r2w, w2r, p = row["right_to_wrong"], row["wrong_to_right"], row["parity_p"]
-        verdict = "no measurable change"
+        # int8 trades answers for speed: the question is whether it loses any
+        verdict = "no measurable loss" if row.get("precision") == "int8" else "no measurable change"
         if p < 0.05:
             verdict = "a measurable loss" if r2w > w2r else "a measurable gain"
         text += f"; {r2w} right->wrong, {w2r} wrong->right, p = {p:.2g}: {verdict}"

@@ -25,7 +25,14 @@ from torch.utils.data import DataLoader, Dataset
 from harness.data.images import load_rgb, scan
 from harness.data.labelfile import read_rows
 from harness.data.malloc import return_freed_memory
-from harness.data.selection import check_inputs, choose, no_images
+from harness.data.selection import (
+    calibration_record,
+    check_inputs,
+    choose,
+    draw_calibration,
+    no_images,
+    relative,
+)
 from harness.data.transforms import split
 from harness.errors import HarnessError
 from harness.labels.label_map import read_label_map
@@ -49,6 +56,7 @@ class Samples:
     chosen: Chosen = field(default_factory=lambda: Chosen())  # limit, sample, seed, selection
     # where a label stands for several classes (a word): labels index these, else classes
     label_set: list[Label] | None = None
+    calibration: list[Path] = field(default_factory=list)  # set aside for int8, not evaluated
 
     @property
     def labelled(self) -> bool:
@@ -196,10 +204,13 @@ def find_samples(
     ignore: Sequence[str | os.PathLike[str]] = (),
     lenient: bool = False,
     label_map: str | os.PathLike[str] | None = None,
+    calibration: int | None = None,
 ) -> Samples:
     """Work out the layout of ``data`` and list its images with their model labels.
 
-    ``limit``, ``sample`` and ``seed`` choose among them (``selection.choose``);
+    ``calibration`` photos (drawn with ``seed``: ``selection.draw_calibration``) are
+    set aside for int8 first, in ``samples.calibration``; then ``limit``, ``sample``
+    and ``seed`` choose among the others (``selection.choose``);
     the labels file and the files in ``ignore`` are never taken for images.
     ``lenient`` skips the labels file's rows that name no file or no class.
     Labels are resolved by ``harness.labels.resolve`` (``label_map``: ``--label-map``).
@@ -229,7 +240,11 @@ def find_samples(
     _keep(samples, [i for i, f in enumerate(samples.files) if os.path.abspath(f) not in skip])
     if not samples.files:
         raise no_images(root, len(samples.skipped))
+    aside = _set_aside(samples, calibration, seed) if calibration is not None else {}
     keep, samples.chosen = choose(len(samples.files), limit, sample, seed)
+    if aside:
+        aside["selection"] += samples.chosen["selection"]
+        samples.chosen.update(aside)
     for asked, option in ((limit, "--limit"), (sample, "--sample")):
         if asked is not None and asked > len(samples.files):
             samples.notes.append(f"{option} {asked}: there are {len(samples.files)}, all taken")
@@ -253,6 +268,17 @@ def _label_set(samples: Samples, found: Sequence[Label]) -> None:
     samples.label_set = [found[y] for y in used]
 
 
+def _set_aside(samples: Samples, n: int, seed: int) -> Chosen:
+    """Move ``n`` photos drawn with ``seed`` from the samples to ``samples.calibration``;
+    return their record and the start of the selection's words.
+    """
+    drawn = set(draw_calibration(relative(samples.files, samples.root), n, seed))
+    samples.calibration = [f for i, f in enumerate(samples.files) if i in drawn]
+    _keep(samples, [i for i in range(len(samples.files)) if i not in drawn])
+    record = calibration_record(samples.calibration, samples.root, seed)
+    return {"calibration": record, "selection": f"{n} set aside to calibrate int8, then "}
+
+
 def _keep(samples: Samples, indices: list[int]) -> None:
     samples.files = [samples.files[i] for i in indices]
     samples.labels = [samples.labels[i] for i in indices]
@@ -270,9 +296,7 @@ def check_same_samples(samples: Samples) -> None:
 
     if not (dist.is_available() and dist.is_initialized()):
         return
-    names = (
-        f.relative_to(samples.root) if f.is_relative_to(samples.root) else f for f in samples.files
-    )
+    names = relative(samples.files, samples.root)
     text = "\n".join(f"{n}\t{y}" for n, y in zip(names, samples.labels, strict=True))
     mine = (len(samples.files), hashlib.sha256(text.encode(errors="surrogateescape")).hexdigest())
     every: list[Any] = [None] * dist.get_world_size()

@@ -1,16 +1,18 @@
 """The user's inputs, checked before any model loads: the data folder (or its
-default), the labels file, and which of the images a run takes.
+default), the labels file, which of the images a run takes, and which of them
+calibrate int8 models (left out of the evaluation).
 """
 
 from __future__ import annotations
 
 import os
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness.data.images import scan, walk
 from harness.errors import HarnessError
-from harness.rows import Chosen
+from harness.rows import CalibrationRecord, Chosen
 
 DEFAULT_DATA = "data"  # the repository's folder for the user's own images
 DEFAULT_LABELS = "labels.csv"  # the labels file of the default folder, when there
@@ -98,3 +100,69 @@ def choose(
     else:
         how = f"all {n}"
     return keep, {"limit": limit, "sample": sample, "seed": seed, "selection": how}
+
+
+def relative(files: Sequence[Path], root: Path) -> list[str]:
+    """Each file's name relative to ``root`` (as it is, when outside ``root``)."""
+    return [str(f.relative_to(root) if f.is_relative_to(root) else f) for f in files]
+
+
+def check_calibration_data(folder: str | None) -> list[Path]:
+    """The photos of a ``--calibration-data`` folder, or a HarnessError saying why it has
+    none ([] when no folder is given).
+    """
+    if folder is None:
+        return []
+    root = Path(folder)
+    if not root.is_dir():
+        what = "does not exist" if not root.exists() else "is not a folder"
+        raise HarnessError(f"--calibration-data {folder!r} {what}")
+    found = walk(root)
+    if not found:
+        raise HarnessError(f"--calibration-data {folder!r} holds no images")
+    return found
+
+
+def draw_calibration(
+    names: Sequence[str], n: int, seed: int = 0, folder: str | None = None
+) -> list[int]:
+    """Which of ``names`` calibrate int8: ``n`` drawn with ``seed``, as indices in listing order.
+
+    They are drawn from the names sorted, so that the same names give the same
+    photos whatever their order: every model of a compare calibrates on, and is
+    evaluated without, the same photos. Drawn from the data (``folder`` None),
+    at least one photo must remain to evaluate; from a ``--calibration-data``
+    folder, all may be taken.
+
+    >>> names = ["d", "b", "a", "c"]
+    >>> [names[i] for i in draw_calibration(names, 2)], draw_calibration(sorted(names), 2)
+    (['d', 'b'], [1, 3])
+    """
+    spare = 0 if folder else 1
+    if n > len(names) - spare:
+        if folder:
+            raise HarnessError(
+                f"--calibration {n}: --calibration-data {folder!r} holds {len(names)} "
+                f"photos: pass --calibration {len(names)} or fewer"
+            )
+        raise HarnessError(
+            f"--calibration {n}: the data holds {len(names)} photos and those that calibrate "
+            f"int8 are left out of the evaluation: pass --calibration {len(names) - 1} or "
+            "fewer, or --calibration-data DIR"
+        )
+    by_name = sorted(range(len(names)), key=names.__getitem__)
+    return sorted(random.Random(seed).sample(by_name, n))
+
+
+def calibration_record(
+    files: Sequence[Path], root: Path, seed: int, folder: str | None = None
+) -> CalibrationRecord:
+    """What results say of the photos int8 calibrates on: how many, which, from where."""
+    return {
+        "count": len(files),
+        "seed": seed,
+        "source": folder or "the data",
+        "excluded_from_evaluation": folder is None,
+        "files": relative(files, root),
+        "unreadable": [],  # "name: reason", once the photos are read (``Calibration.batches``)
+    }

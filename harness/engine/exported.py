@@ -9,8 +9,8 @@ bf16 units it would otherwise run an fp32 file in bf16. What :meth:`Exported.pre
 returns is a :class:`Session`, called like the model on a (B, 3, H, W) batch; it
 records how it was made (export, compile, first answer, file size) in ``setup``.
 
-A new precision that is "another ONNX file for the same session" (int8: the fp32
-file quantized) is one more branch of :meth:`Exported.onnx`.
+int8 is another ONNX file for the same sessions: the fp32 file quantized
+(``quantize.int8_file``, cached beside it) on the photos of ``calibration``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import time
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -31,6 +31,16 @@ from harness.config import INSTALL_DEPLOY
 from harness.engine.onnx_files import OnnxFile, first_line, onnx_file
 from harness.errors import HarnessError
 
+if TYPE_CHECKING:
+    from harness.config import RunConfig
+    from harness.data.calibration import Batches
+    from harness.data.datamodule import Samples
+    from harness.zoo.weights import Loaded
+
+NO_CALIBRATION = (
+    "int8 needs photos to calibrate on: test and compare set them aside from the data "
+    "(--calibration N), or take them from --calibration-data DIR"
+)
 Run = Callable[[np.ndarray], np.ndarray]  # (B, 3, H, W) float32 -> (B, classes) logits
 # each model's sessions, by runtime and example shape: prepared once per process
 _SESSIONS: weakref.WeakKeyDictionary[nn.Module, dict[Any, Session]] = weakref.WeakKeyDictionary()
@@ -77,6 +87,28 @@ def need(package: str, runtime: str) -> Any:
         ) from None
 
 
+def calibration_for(
+    cfg: RunConfig, loaded: Loaded, samples: Samples | None, folder: str | None, n: int, seed: int
+) -> Batches | None:
+    """The photos an int8 run quantizes ``loaded`` on, preprocessed as its data is; None when
+    ``cfg`` is not int8. ``folder`` (``--calibration-data``): ``n`` of its photos drawn
+    with ``seed``; else those ``find_samples`` set aside from ``samples``.
+    """
+    if cfg.precision != "int8":
+        return None
+    from harness.data.calibration import Calibration
+    from harness.data.decode import decoder
+
+    if folder:
+        photos = Calibration.from_folder(folder, n, seed)
+    elif samples is not None and samples.calibration:
+        photos = Calibration.of(samples)
+    else:
+        raise HarnessError(f"{cfg.runtime}:int8: {NO_CALIBRATION}")
+    transform = loaded.transforms()
+    return photos.prepared(transform, decoder(cfg, transform), cfg.batch_size, cfg.workers())
+
+
 @dataclass(frozen=True)
 class Exported(ABC):
     """A runtime of the model's ONNX file; subclasses say how a session is built."""
@@ -84,6 +116,8 @@ class Exported(ABC):
     precision: str  # fp32, bf16 or int8 (config.RUNTIME_PRECISIONS)
     threads: int | None = None  # None: torch's intra-op threads, as the torch rows have
     model_name: str = "model"  # names the cached file
+    # int8's photos; not compared, so that a later lookup finds the session they made
+    calibration: Batches | None = field(default=None, compare=False)
     name: ClassVar[str] = ""
     package: ClassVar[str] = ""
     channels_last: ClassVar[bool] = False
@@ -91,8 +125,8 @@ class Exported(ABC):
     def check(self) -> None:
         """Raise a HarnessError, before any model loads, when this cannot run here."""
         need(self.package, self.name)
-        if self.precision == "int8":
-            raise HarnessError(f"{self.name}:int8: int8 is not available yet")
+        if self.precision == "int8":  # quantized by ONNX Runtime, for either runtime
+            need("onnxruntime", f"{self.name}:int8")
 
     def prepare(self, model: nn.Module, example: torch.Tensor) -> Session:
         """Export (or take from the cache), compile, and answer ``example`` once; the same
@@ -122,8 +156,17 @@ class Exported(ABC):
         return Session(run, setup)
 
     def onnx(self, model: nn.Module, example: torch.Tensor) -> OnnxFile:
-        """The file a session of this precision runs: the fp32 export (bf16 too)."""
-        return onnx_file(model, self.model_name, example)
+        """The file a session of this precision runs: the fp32 export (bf16 too), or for
+        int8 that file quantized on ``calibration``'s photos.
+        """
+        if self.precision == "int8" and self.calibration is None:
+            raise HarnessError(f"{self.name}:int8: {NO_CALIBRATION}")
+        found = onnx_file(model, self.model_name, example)
+        if self.calibration is None or self.precision != "int8":
+            return found
+        from harness.engine.quantize import int8_file
+
+        return int8_file(found, self.calibration)
 
     @abstractmethod
     def load(self, found: OnnxFile, threads: int) -> tuple[Run, str, str]:
@@ -167,7 +210,8 @@ class OnnxRuntime(Exported):
         return run, self.precision, ort.__version__
 
 
-OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}  # INFERENCE_PRECISION_HINT's names
+# INFERENCE_PRECISION_HINT's names; int8 runs what stays in floating point in f32
+OV_PRECISION = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 
 
 @dataclass(frozen=True)
@@ -202,7 +246,9 @@ class OpenVino(Exported):
                 f"openvino could not compile {found.path}: {first_line(e)}"
             ) from None
         found_in = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
-        runs_in = {v: k for k, v in OV_PRECISION.items()}.get(found_in, found_in)
+        runs_in = {"f32": "fp32", "bf16": "bf16"}.get(found_in, found_in)
+        if self.precision == "int8":
+            runs_in = f"int8, {runs_in} elsewhere"
 
         def run(x: np.ndarray) -> np.ndarray:
             return compiled(x)[0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import torch
 from torch import nn
@@ -20,6 +20,9 @@ from torch import nn
 from harness.config import EXPORTED, RunConfig
 from harness.engine.exported import Exported, OnnxRuntime, OpenVino
 from harness.engine.speedups import prepare
+
+if TYPE_CHECKING:
+    from harness.data.calibration import Batches
 
 Runner = Callable[[torch.Tensor], torch.Tensor]  # (B, C, H, W) images -> (B, classes) logits
 
@@ -76,16 +79,22 @@ RUNTIMES: dict[str, type[Eager] | type[Exported]] = {
 }
 
 
-def runtime(cfg: RunConfig, precision: str | None = None, model_name: str = "model") -> Runtime:
+def runtime(
+    cfg: RunConfig,
+    precision: str | None = None,
+    model_name: str = "model",
+    calibration: Batches | None = None,
+) -> Runtime:
     """The runtime ``cfg`` asks for: ``cfg.runtime``, ``compile`` for torch with ``--compile``.
 
     ``precision``: the resolved precision, when ``cfg`` still holds the asked-for one;
-    ``model_name`` names an exported runtime's cached file.
+    ``model_name`` names an exported runtime's cached file; ``calibration``: the photos
+    an int8 one is quantized on (its session, once prepared, is found again without).
     """
     name = "compile" if cfg.runtime == "torch" and cfg.compile else cfg.runtime
     kind = RUNTIMES[name]
     if issubclass(kind, Exported):
-        return kind(precision or cfg.precision, cfg.threads, model_name)
+        return kind(precision or cfg.precision, cfg.threads, model_name, calibration)
     return kind(precision or cfg.precision, cfg.channels_last)
 
 

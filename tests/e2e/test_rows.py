@@ -12,15 +12,11 @@ import pytest
 
 from harness import rows
 from harness.cli.main import main
+from tests.helpers import check_declared
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(does not have many workers|LeafSpec).*")
 
 FAST = ["--no-progress", "--num-workers", "0", "--accelerator", "cpu"]
-
-
-def check(row: dict, kind: type, accuracy: bool = True) -> None:
-    assert set(row) - set(rows.columns(kind)) == set(), "undeclared keys"
-    assert rows.always(kind, accuracy) - set(row) == set(), "declared ALWAYS, missing"
 
 
 def run_test(args: list[str], out: Path) -> dict:
@@ -34,7 +30,7 @@ def test_a_real_test_run_holds_the_declared_keys(nips, squeezenet_weights, tmp_p
     data = ["--data", str(nips / "images"), "--labels", str(nips / "labels.csv")]
     weights = ["--weights-dir", str(squeezenet_weights.parent)]
     res = run_test(["--model", "squeezenet1_1", *weights, *data, "--limit", "12"], tmp_path)
-    check(res, rows.TestResult)
+    check_declared(res, rows.TestResult)
     assert res["top1"] is not None and "label_issues" in res
 
 
@@ -47,7 +43,7 @@ def test_random_weights_and_word_labels_hold_the_declared_keys(tmp_path) -> None
         Image.new("RGB", (16, 16), (9, 9, 9)).save(tmp_path / "d" / word / "a.png")
     args = ["--model", "squeezenet1_1", "--weights", "none", "--data", str(tmp_path / "d")]
     res = run_test(args, tmp_path / "out")
-    check(res, rows.TestResult)
+    check_declared(res, rows.TestResult)
     assert res["top1"] is None and "label_map" in res and "top1_among_labels" in res
 
 
@@ -55,7 +51,7 @@ def test_compare_rows_hold_the_declared_keys(compared: Path) -> None:
     """The shared comparison: two models with accuracy, one with random weights (none)."""
     found = json.loads((compared / "results.json").read_text())
     for r in found:
-        check(r, rows.CompareRow, accuracy=r["top1"] is not None)
+        check_declared(r, rows.CompareRow, accuracy=r["top1"] is not None)
     assert [r["top1"] is None for r in found] == [False, True, False]
     with open(compared / "results.csv", newline="") as f:
         header = next(csv.reader(f))

@@ -13,10 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from harness.cli.main import main
 from harness.config import RunConfig, Spec, for_variant, variant
@@ -26,6 +24,7 @@ from harness.engine.runtimes import example_batch, runtime
 from harness.errors import HarnessError
 from harness.zoo import weights
 from tests.helpers import compare_args, labels_of
+from tests.helpers.loops import loop_answers
 
 PHOTOS = 8
 
@@ -53,12 +52,15 @@ def test_a_missing_runtime_is_one_line_naming_what_to_install(
     ]
 
 
-def test_int8_and_bf16_in_onnxruntime_are_refused_in_one_line(
+def test_int8_without_calibration_photos_and_bf16_in_onnxruntime_are_one_line(
     tiny_images: list[Path], capsys: pytest.CaptureFixture
 ) -> None:
     args = ["predict", str(tiny_images[0]), "--weights", "none", "--model"]
-    assert main([*args, "squeezenet1_1@onnxruntime:int8"]) == 2
-    assert capsys.readouterr().err.strip().endswith("int8 is not available yet")
+    assert main([*args, "squeezenet1_1@onnxruntime:int8"]) == 2  # predict: no photos set aside
+    assert capsys.readouterr().err.splitlines() == [
+        "harness: error: onnxruntime:int8: int8 needs photos to calibrate on: test and compare "
+        "set them aside from the data (--calibration N), or take them from --calibration-data DIR"
+    ]
     assert main([*args, "squeezenet1_1@onnxruntime:bf16"]) == 2
     assert "runs no bf16 here" in capsys.readouterr().err
 
@@ -94,20 +96,6 @@ def deployed(
         assert main([*args, "--latency-seconds", "0", "--threads", "1"]) == 0
     rows = json.loads((out / "results.json").read_text())
     return out, {r["model"]: r for r in rows}
-
-
-def loop_answers(nips: Path, files: list[str], run) -> dict[str, tuple[list[int], float]]:
-    """file -> (top-5, top-1 probability): PIL, torchvision's transforms, ``run``, softmax."""
-    from torchvision.models import SqueezeNet1_1_Weights
-
-    tf = SqueezeNet1_1_Weights.DEFAULT.transforms()
-    found = {}
-    for name in files:
-        x = tf(Image.open(nips / "images" / name).convert("RGB")).unsqueeze(0).numpy()
-        p = torch.from_numpy(np.asarray(run(x), dtype=np.float32)).softmax(-1)[0]
-        prob, top = p.topk(5)
-        found[name] = (top.tolist(), float(prob[0]))
-    return found
 
 
 def test_parity_matches_an_independent_loop_over_the_exported_file(

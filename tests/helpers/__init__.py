@@ -104,3 +104,13 @@ def write_csv(path: Path, rows: list[dict]) -> None:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+
+
+def check_declared(row: dict, kind: type, accuracy: bool = True) -> None:
+    """``row`` holds only keys that ``kind`` (``harness.rows``) declares, and all it marks
+    ALWAYS (``accuracy=False``: of a compare row without measured accuracy).
+    """
+    from harness import rows
+
+    assert set(row) - set(rows.columns(kind)) == set(), "undeclared keys"
+    assert rows.always(kind, accuracy) - set(row) == set(), "declared ALWAYS, missing"

@@ -83,3 +83,11 @@ def test_combine_of_repeated_runs_keeps_to_declared_keys() -> None:
     row = conditions.combine([dict(base), dict(base) | {"latency_ms_p50": 3.0}])
     assert set(row) <= DECLARED
     assert row["latency_ms_p50_range"] == [1.0, 3.0]
+
+
+def test_the_calibration_record_is_declared(tmp_path) -> None:
+    from harness.data.selection import calibration_record
+
+    made = calibration_record([tmp_path / "a.png"], tmp_path, seed=3)
+    assert list(made) == list(rows.columns(rows.CalibrationRecord))
+    assert made["files"] == ["a.png"] and "calibration" in DECLARED

@@ -332,7 +332,8 @@ def test_limit_and_sample_exclude_each_other_and_help_says_what_limit_does(capsy
         main(["test", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "only the first N images" in text and "the first classes only" in text
-    assert "a random sample of N images" in text and "seed of --sample (default: 0)" in text
+    assert "a random sample of N images" in text
+    assert "seed of --sample and --calibration (default: 0)" in text
 
 
 # --- 5. weight-file errors in the harness's words ------------------------------------------

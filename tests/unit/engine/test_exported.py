@@ -5,6 +5,8 @@ The export itself, its cache and the sessions take seconds: tests/e2e/test_runti
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from harness.engine.exported import OnnxRuntime, OpenVino
@@ -16,8 +18,22 @@ def test_unsupported_bf16_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch
 
     with pytest.raises(HarnessError, match="runs no bf16 here"):
         OnnxRuntime("bf16").check()
-    with pytest.raises(HarnessError, match="int8 is not available yet"):
-        OpenVino("int8").check()
     monkeypatch.setattr(openvino.Core, "get_property", lambda self, dev, key: ["FP32", "INT8"])
     with pytest.raises(HarnessError, match="this CPU has no bf16 for OpenVINO"):
         OpenVino("bf16").check()
+
+
+def test_int8_needs_onnxruntime_in_either_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    OpenVino("int8").check()  # both installed here
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime raises
+    with pytest.raises(HarnessError, match="^the openvino:int8 runtime needs onnxruntime, "):
+        OpenVino("int8").check()
+
+
+def test_int8_without_calibration_photos_is_one_line() -> None:
+    from torch import nn
+
+    from harness.engine.runtimes import example_batch
+
+    with pytest.raises(HarnessError, match="^onnxruntime:int8: int8 needs photos to calibrate"):
+        OnnxRuntime("int8", 1, "tiny").prepare(nn.Conv2d(3, 2, 1), example_batch(4))
