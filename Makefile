@@ -87,11 +87,12 @@ targets: setup
 	$(PY) benchmarks/targets.py
 
 # The deployment study (docs/runtimes.md): the four real-weight models in torch fp32 and
-# bf16, ONNX Runtime and OpenVINO on all 500 nips17-dev photos, side by side; on a quiet
+# bf16, ONNX Runtime and OpenVINO in fp32 and int8 on the nips17-dev photos (100 set aside
+# to calibrate int8, the other 400 evaluated in every row), side by side; on a quiet
 # machine (it takes a while). DEPLOY_LIMIT=50 for a first look.
 DEPLOY_MODELS ?= squeezenet1_1 timm/tf_efficientnet_lite0 timm/tf_efficientnet_lite1 \
                  timm/tf_efficientnet_lite2
-DEPLOY_RUNTIMES ?= @torch:bf16 @onnxruntime @openvino @openvino:bf16
+DEPLOY_RUNTIMES ?= @torch:bf16 @onnxruntime @openvino @onnxruntime:int8 @openvino:int8
 DEPLOY_LIMIT ?=
 DEPLOY_ARGS ?= --batch-size 16 --threads $$(nproc)
 DEPLOY_RUN  ?= benchmarks/results/deploy
