@@ -57,7 +57,10 @@ def short(rows: list[dict]) -> list[str]:
         cells = []
         for v in RUNTIMES:
             r = by.get((a, v))
-            cells.append("" if r is None else f"{pct(r['top1'])}, {r['latency_ms_p50']:.1f} ms")
+            noisy = " (noisy)" if r and r["noisy"] else ""
+            cells.append(
+                "" if r is None else f"{pct(r['top1'])}, {r['latency_ms_p50']:.1f} ms{noisy}"
+            )
         out.append(f"| {a} | " + " | ".join(cells) + " |")
     return out
 
