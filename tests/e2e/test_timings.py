@@ -168,7 +168,10 @@ def test_repeat_reports_median_and_range_of_the_runs(repeated: Path) -> None:
             assert row[key] == values[1] and row[f"{key}_range"] == [values[0], values[2]]
         assert row["load_before"] == max(r["load_before"] for r in runs)
         assert row["noisy_runs"] == sum(r["noisy"] for r in runs)
-        assert row["noisy"] == (row["noisy_runs"] >= 2)
+        low, high = row["latency_ms_p50_range"]
+        moved = high / low > 1.5  # the batch-1 medians disagree across the runs
+        assert row["noisy"] == (row["noisy_runs"] >= 2 or moved)
+        assert any("over the 3 runs" in w for w in row["noisy_reasons"]) == moved
     assert "median of 3 runs, round-robin" in (repeated / "report.md").read_text()
 
 
