@@ -100,6 +100,17 @@ def run_nodes(commands: list[list[str]], envs: list[dict[str, str]], cwd: Path) 
             p.kill()
 
 
+# torchrun's own agent logs (glog style: "E1203 18:06:09.129000 30391 .../elastic/...py:1008] ...");
+# its exit barrier can lose the store that node 0's agent hosts and closes first, a known
+# race (pytorch/pytorch#69520) that logs a traceback there and still exits 0. Not ours.
+TORCHRUN_LOG = re.compile(r"^[DIWEF]\d{4} [\d:.]+ \d+ \S*torch/distributed/elastic/\S+\] .*$\n?", re.M)
+
+
+def ours(stderr: str) -> str:
+    """What the harness itself wrote to stderr: torchrun's agent log lines taken out."""
+    return TORCHRUN_LOG.sub("", stderr)
+
+
 def read(out: Path) -> tuple[dict, list[dict]]:
     with open(out / "predictions.csv", newline="") as f:
         return json.loads((out / "results.json").read_text()), list(csv.DictReader(f))
@@ -148,13 +159,24 @@ def by_torchrun(nips: Path, squeezenet_weights: Path, tmp_path_factory: pytest.T
     return tmp, run_nodes(cmds, [node_env(), node_env()], tmp)
 
 
+def test_only_torchruns_own_log_lines_are_set_aside() -> None:
+    """The lines CI saw from torchrun's exit barrier go; anything the harness writes stays."""
+    agent = ".venv/lib/python3.11/site-packages/torch/distributed/elastic/agent/server/api.py:1008]"
+    log = "".join(
+        f"E1203 18:06:09.129000 30391 {agent} {line}\n"
+        for line in ("Error waiting on exit barrier. Elapsed: 0.0124 seconds", "Traceback (...):")
+    )
+    said = "harness: error: something\nW1203 12:00:00.000000 1 harness/engine/runs.py:1] x\n"
+    assert ours(log) == "" and ours(log + said) == said and ours(said + log) == said
+
+
 @pytest.mark.parametrize("launcher", ["by_env", "by_torchrun"])
 def test_two_nodes_equal_one_device(
     launcher: str, one_device, reference, nips: Path, request: pytest.FixtureRequest
 ) -> None:
     tmp, (node0, node1) = request.getfixturevalue(launcher)
     assert node0.returncode == 0 and node1.returncode == 0, node0.stderr[-3000:] + node1.stderr
-    assert node1.stdout == "" and node1.stderr == ""  # only global rank 0 speaks
+    assert node1.stdout == "" and ours(node1.stderr) == ""  # only global rank 0 speaks
     assert not (tmp / "node1").exists()  # ... and writes
     assert "cpu x2 = 2 nodes x 1" in node0.stdout
     res, rows = read(tmp / "node0")
