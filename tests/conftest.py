@@ -127,3 +127,15 @@ def compared(nips: Path, squeezenet_weights: Path, tmp_path_factory) -> Path:
         (folder / "console.txt").write_text(console.getvalue())  # what the user saw
 
     return once(tmp_path_factory, "compared", make) / "run"
+
+
+@pytest.fixture(scope="session")
+def planted(nips: Path, squeezenet_weights: Path, tmp_path_factory) -> dict:
+    """The four real-weight models on 56 photos with planted label errors and a duplicate
+    (tests/helpers/planted.py): ``run`` (the comparison), ``truth``, ``given`` (the
+    labels.csv rows), ``original`` (the photo saved again). Shared across files and workers.
+    """
+    from tests.helpers import planted as plant
+
+    folder = once(tmp_path_factory, "planted", lambda f: plant.make(f, nips, squeezenet_weights))
+    return {"run": folder / "run", **json.loads((folder / "truth.json").read_text())}

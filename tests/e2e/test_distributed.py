@@ -103,7 +103,9 @@ def run_nodes(commands: list[list[str]], envs: list[dict[str, str]], cwd: Path) 
 # torchrun's own agent logs (glog style: "E1203 18:06:09.129000 30391 .../elastic/...py:1008] ...");
 # its exit barrier can lose the store that node 0's agent hosts and closes first, a known
 # race (pytorch/pytorch#69520) that logs a traceback there and still exits 0. Not ours.
-TORCHRUN_LOG = re.compile(r"^[DIWEF]\d{4} [\d:.]+ \d+ \S*torch/distributed/elastic/\S+\] .*$\n?", re.M)
+TORCHRUN_LOG = re.compile(
+    r"^[DIWEF]\d{4} [\d:.]+ \d+ \S*torch/distributed/elastic/\S+\] .*$\n?", re.M
+)
 
 
 def ours(stderr: str) -> str:

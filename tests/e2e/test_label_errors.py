@@ -1,80 +1,21 @@
 """Likely label errors, near-duplicates and photos needed, on real nips17-dev photos.
 
 One comparison of the four real-weight models (squeezenet1_1, tf_efficientnet_lite0/1/2)
-on a folder made for it, shared by every test here: 56 photos, of which 20 that every
-model gets right have their labels swapped in pairs, and one is saved again as a JPEG.
+on a folder made for it (conftest's ``planted``, tests/helpers/planted.py): 56 photos, of
+which 20 that every model gets right have their labels swapped in pairs, and one is saved
+again as a JPEG.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from harness.cli.main import main
 from harness.measure import sample_size
-
-MODELS = ["squeezenet1_1", *(f"timm/tf_efficientnet_lite{i}" for i in range(3))]
-# Photos all four models get right at top-1 (from an earlier run; the test checks it still
-# holds), swapped in pairs: each takes the other's label.
-SWAPPED = [
-    "000b7d55b6184b08.png", "00312c7e7196baf4.png", "01244097ca8ffdfa.png",
-    "014f0024918a7b6f.png", "01fa4be27dd11b5d.png", "024f73e53c3c1f1d.png",
-    "04546cc5e537d7cd.png", "04cb9de291399d15.png", "0546b47c13f154d3.png",
-    "05f7c084329ff0c6.png", "064e1cc405062c85.png", "06a0e36c443746b5.png",
-    "080bec22a6b1d37d.png", "08fbf75e60a6efb7.png", "0aebe24fc257286e.png",
-    "0be391239ccba0f2.png", "0ceee9a38409e30c.png", "0d85e0103989c850.png",
-    "0e83f990a04ed67d.png", "0ed355357757528d.png",
-]  # fmt: skip
-# more photos of classes above: distinct photos of one class, which are no duplicates
-SAME_CLASS = ["4d008626b4b68665.png", "3f8bf287f20333eb.png", "b0e0e06e647b478f.png"]
-PHOTOS = 52  # the first of labels.csv, besides SAME_CLASS
-COPY = "copy.jpg"  # one of them saved again as a JPEG
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-@pytest.fixture(scope="module")
-def planted(nips: Path, squeezenet_weights: Path, tmp_path_factory) -> dict:
-    """The folder, its true and planted labels, and the comparison's run directory."""
-    tmp = tmp_path_factory.mktemp("trust")
-    rows = read_csv(nips / "labels.csv")
-    chosen = rows[:PHOTOS] + [r for r in rows if r["file"] in SAME_CLASS]
-    truth = {r["file"]: r for r in chosen}
-    assert set(SWAPPED) <= truth.keys()
-    images = tmp / "images"
-    images.mkdir()
-    for f in truth:
-        shutil.copy(nips / "images" / f, images / f)
-    original = next(f for f in truth if f not in SWAPPED)
-    Image.open(images / original).convert("RGB").save(images / COPY, quality=85)
-    given = {f: dict(r) for f, r in truth.items()}
-    given[COPY] = {**truth[original], "file": COPY}
-    for a, b in zip(SWAPPED[::2], SWAPPED[1::2], strict=True):
-        assert truth[a]["label"] != truth[b]["label"]
-        for k in ("label", "wnid", "name"):
-            given[a][k], given[b][k] = truth[b][k], truth[a][k]
-    with open(tmp / "labels.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["file", "label", "wnid", "name"])
-        w.writeheader()
-        w.writerows(given.values())
-    run = tmp / "run"
-    args = ["compare", "--models", *MODELS, "--data", str(images), "--labels",
-            str(tmp / "labels.csv"), "--weights-dir", str(squeezenet_weights.parent),
-            "--batch-size", "16", "--num-workers", "0", "--accelerator", "cpu",
-            "--latency-seconds", "0.3", "--output", str(run)]  # fmt: skip
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert main(args) == 0
-    return {"run": run, "truth": truth, "given": given, "original": original}
+from tests.helpers.planted import COPY, MODELS, SWAPPED, read_csv
 
 
 def predictions(run: Path, model: str) -> dict[str, dict[str, str]]:

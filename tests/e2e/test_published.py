@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli.main import main
 from harness.zoo import published
 from tests.helpers import ROOT
 from tests.helpers.timm_results import RESULTS, csv_rows, percent, shared
@@ -26,27 +25,9 @@ def test_the_script_rebuilds_the_shipped_tables(tmp_path: Path) -> None:
 
 # --- compare: published beside measured -------------------------------------------------------
 
-PHOTOS = 12
-
-
-@pytest.fixture(scope="module")
-def four(nips: Path, squeezenet_weights: Path, tmp_path_factory) -> Path:
-    """compare of the four real-weight models, the timm ones named by ``models --names``."""
-    import contextlib
-    import io
-
-    from tests.helpers import compare_args
-
-    names = io.StringIO()
-    with contextlib.redirect_stdout(names):
-        args = ["models", "timm/tf_efficientnet_lite*", "--max-params", "6.5", "--sort", "top1"]
-        assert main([*args, "--names"]) == 0
-    models = ["squeezenet1_1", *names.getvalue().split()]
-    out = tmp_path_factory.mktemp("four") / "run"
-    args = compare_args(nips, squeezenet_weights, out, models, PHOTOS)
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert main([*args, "--latency-seconds", "0"]) == 0
-    return out
+# The comparison of the four real-weight models is conftest's ``planted`` (shared with the
+# label-error tests): its timm models are the ones `harness models ... --names` chose, in
+# its order, fed straight into compare (tests/helpers/planted.py).
 
 
 def exact_tau_p(x: list[float], y: list[float]) -> tuple[float, float]:
@@ -67,10 +48,11 @@ def exact_tau_p(x: list[float], y: list[float]) -> tuple[float, float]:
 
 
 @shared
-def test_compare_shows_published_imagenet_and_v2_and_the_kendall_line(four: Path) -> None:
+def test_compare_shows_published_imagenet_and_v2_and_the_kendall_line(planted: dict) -> None:
+    four = planted["run"]
     rows = {r["model"]: r for r in json.loads((four / "results.json").read_text())}
     lites = [f"timm/tf_efficientnet_lite{i}" for i in (2, 1, 0)]
-    assert list(rows) == ["squeezenet1_1", *lites]
+    assert list(rows) == ["squeezenet1_1", *lites]  # the search's names, in its order
     imagenet = {r["model"]: r for r in csv_rows("results-imagenet.csv")}
     v2 = {r["model"]: r for r in csv_rows("results-imagenetv2-matched-frequency.csv")}
     report = (four / "report.md").read_text()
@@ -87,7 +69,8 @@ def test_compare_shows_published_imagenet_and_v2_and_the_kendall_line(four: Path
     measured = [rows[m]["correct1"] / rows[m]["labelled"] for m in lites]
     tau, p = exact_tau_p([rows[m]["published_top1"] for m in lites], measured)
     verb = "agrees with" if tau > 0 else "reverses" if tau < 0 else "is unrelated to"
-    line = f"On these {PHOTOS} photos the ranking {verb} ImageNet's: tau = {tau:.2f}, p = {p:.2f}"
+    photos = len(planted["given"])
+    line = f"On these {photos} photos the ranking {verb} ImageNet's: tau = {tau:.2f}, p = {p:.2f}"
     assert line in report
     assert "Not ranked: squeezenet1_1 (its published figures are for other weights)." in report
     assert (four / "published_vs_measured.png").stat().st_size > 0
