@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 from harness.measure import sample_size
-from tests.helpers.planted import COPY, MODELS, SWAPPED, read_csv
+from tests.helpers import read_csv
+from tests.helpers.planted import COPY, MODELS, SWAPPED
 
 
 def predictions(run: Path, model: str) -> dict[str, dict[str, str]]:

@@ -12,6 +12,7 @@ import pytest
 
 from harness.zoo import published
 from tests.helpers import ROOT
+from tests.helpers.planted import LITES
 from tests.helpers.timm_results import RESULTS, csv_rows, percent, shared
 
 
@@ -51,12 +52,11 @@ def exact_tau_p(x: list[float], y: list[float]) -> tuple[float, float]:
 def test_compare_shows_published_imagenet_and_v2_and_the_kendall_line(planted: dict) -> None:
     four = planted["run"]
     rows = {r["model"]: r for r in json.loads((four / "results.json").read_text())}
-    lites = [f"timm/tf_efficientnet_lite{i}" for i in (2, 1, 0)]
-    assert list(rows) == ["squeezenet1_1", *lites]  # the search's names, in its order
+    assert list(rows) == ["squeezenet1_1", *LITES]  # the search's names, in its order
     imagenet = {r["model"]: r for r in csv_rows("results-imagenet.csv")}
     v2 = {r["model"]: r for r in csv_rows("results-imagenetv2-matched-frequency.csv")}
     report = (four / "report.md").read_text()
-    for name in lites:
+    for name in LITES:
         weight, r = f"{name[5:]}.in1k", rows[name]
         top1, top1_v2 = percent(imagenet[weight]["top1"]), percent(v2[weight]["top1"])
         assert r["published_top1"] == pytest.approx(top1 / 100, abs=1e-9)
@@ -66,8 +66,8 @@ def test_compare_shows_published_imagenet_and_v2_and_the_kendall_line(planted: d
         assert f"| {top1:.1f}% | {top1_v2:.1f}% |" in report.split(f"| {name} |")[1].split("\n")[0]
     assert rows["squeezenet1_1"]["published_note"]  # GluonCV's file, torchvision's figure
     # the rank test over the three lites, worked out here from the counts and the CSV
-    measured = [rows[m]["correct1"] / rows[m]["labelled"] for m in lites]
-    tau, p = exact_tau_p([rows[m]["published_top1"] for m in lites], measured)
+    measured = [rows[m]["correct1"] / rows[m]["labelled"] for m in LITES]
+    tau, p = exact_tau_p([rows[m]["published_top1"] for m in LITES], measured)
     verb = "agrees with" if tau > 0 else "reverses" if tau < 0 else "is unrelated to"
     photos = len(planted["given"])
     line = f"On these {photos} photos the ranking {verb} ImageNet's: tau = {tau:.2f}, p = {p:.2f}"

@@ -8,7 +8,6 @@ are checked against separate ``test`` runs of the same weights.
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import json
 import shutil
@@ -20,7 +19,7 @@ import torch
 
 from harness.cli.main import main
 from harness.compare import analysis
-from tests.helpers import COMPARE_LIMIT
+from tests.helpers import COMPARE_LIMIT, read_csv
 from tests.helpers.stats import exact_two_sided, plain_ece, wilson_closed_form
 
 LIMIT = COMPARE_LIMIT
@@ -37,11 +36,6 @@ class Run:
     predictions: list[dict[str, str]]
     per_class: list[dict[str, str]]
     stdout: str
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.fixture(scope="module")

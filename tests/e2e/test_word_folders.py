@@ -19,7 +19,7 @@ from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
 
 from harness.cli.main import main
 from harness.labels.resolve import Resolver
-from tests.helpers import ROOT, need, once
+from tests.helpers import ROOT, need, once, read_csv
 from tests.helpers.wordnet_is_a import WORDNET, under
 
 FAST = ["--no-progress", "--num-workers", "0", "--accelerator", "cpu"]
@@ -105,11 +105,6 @@ def expected(loop: dict[str, tuple[list[int], list[float]]]) -> tuple[int, int, 
         c5 += bool(set(top5) & classes[word])
         among += words[max(range(len(sums)), key=sums.__getitem__)] == word
     return c1, c5, among
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def check_run(out: Path, loop: dict) -> dict:

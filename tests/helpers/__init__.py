@@ -23,6 +23,12 @@ CLASSES_CSV = SHARED / "data" / "imagenet1k-classes.csv"
 COMPARE_LIMIT = 24  # images in the shared comparison (conftest's ``compared``)
 
 
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file with a header, as dicts."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def need(path: Path) -> Path:
     """Skip the calling test with a reason when a ../shared file is absent."""
     if not path.exists():

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from tests.helpers import read_csv
+
 LITES = [f"timm/tf_efficientnet_lite{i}" for i in (2, 1, 0)]  # `models ... --sort top1` order
 MODELS = ["squeezenet1_1", *LITES]
 # Photos all four models get right at top-1 (from an earlier run; a test checks it still
@@ -33,11 +35,6 @@ SAME_CLASS = ["4d008626b4b68665.png", "3f8bf287f20333eb.png", "b0e0e06e647b478f.
 PHOTOS = 52  # the first of labels.csv, besides SAME_CLASS
 COPY = "copy.jpg"  # one of them saved again as a JPEG
 FIELDS = ["file", "label", "wnid", "name"]
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def make(folder: Path, nips: Path, weights: Path) -> None:
@@ -64,8 +61,8 @@ def make(folder: Path, nips: Path, weights: Path) -> None:
         assert truth[a]["label"] != truth[b]["label"]
         for k in ("label", "wnid", "name"):
             given[a][k], given[b][k] = truth[b][k], truth[a][k]
-    with open(folder / "labels.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS)
+    with open(folder / "labels.csv", "w", newline="") as out:
+        w = csv.DictWriter(out, fieldnames=FIELDS)
         w.writeheader()
         w.writerows(given.values())
     names = io.StringIO()

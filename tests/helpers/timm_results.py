@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-
 import pytest
 
-from tests.helpers import SHARED
+from tests.helpers import SHARED, read_csv
 
 RESULTS = SHARED / "data" / "timm-results"
 shared = pytest.mark.skipif(not RESULTS.is_dir(), reason=f"{RESULTS} is absent")
@@ -18,5 +16,4 @@ def percent(text: str) -> float:
 
 
 def csv_rows(name: str) -> list[dict[str, str]]:
-    with open(RESULTS / name, newline="") as f:
-        return list(csv.DictReader(f))
+    return read_csv(RESULTS / name)

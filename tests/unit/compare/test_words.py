@@ -4,7 +4,6 @@ words, top1_among_labels' paired tests and calibration, on hand-counted stub pre
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from harness.compare import analysis
 from harness.compare.report import compare_table, same_classes
 from harness.config import Spec
 from harness.measure import stats
-from tests.helpers import write_csv
+from tests.helpers import read_csv, write_csv
 
 # photo: label, then per model (top-1 class, the label it lies under, P(fox), P(dog))
 PHOTOS = {
@@ -75,11 +74,6 @@ def word_run(tmp_path: Path) -> tuple[Path, list[dict]]:
              "label_map": {"fox": {}, "dog": {}}}
         )  # fmt: skip
     return tmp_path, rows
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def discordant(a: str, b: str) -> tuple[int, int]:
