@@ -161,3 +161,52 @@ def test_the_checks_catch_a_broken_link_and_a_stale_contents_list(tmp_path: Path
     assert headings(text) == [(1, "page"), (2, "one-two"), (3, "three")]
     assert toc_mismatch(text) == ["listed ['one-two', 'gone']", "sections ['one-two', 'three']"]
     assert headings("## A\n## A\n") == [(2, "a"), (2, "a-1")]
+
+
+def tree_sections(text: str) -> dict[str, str]:
+    """The layout tree of a page (the fenced block that opens with ``harness/``): each
+    folder's (``cli/``) or leaf's (``config.py``) text, by its name."""
+    block = re.search(r"```\nharness/[^\n]*\n(.*?)```", text, re.S)
+    assert block, "no layout tree"
+    sections: dict[str, str] = {}
+    name = ""
+    for line in block.group(1).splitlines():
+        head = re.match(r"  (\S+)\s", line + " ")
+        if head:
+            name = head.group(1)
+        sections[name] = sections.get(name, "") + line + "\n"
+    return sections
+
+
+def missing_from_tree(text: str, package: Path) -> list[str]:
+    """The package's folders and modules that the tree does not name where they lie."""
+    sections = tree_sections(text)
+    missing = []
+    for folder in sorted(p for p in package.iterdir() if (p / "__init__.py").is_file()):
+        words = set(re.findall(r"[\w.]+", sections.get(f"{folder.name}/", "")))
+        missing += [f"{folder.name}/{m.name}" for m in sorted(folder.glob("*.py"))
+                    if m.name != "__init__.py" and m.name not in words]  # fmt: skip
+        if f"{folder.name}/" not in sections:
+            missing.append(f"{folder.name}/")
+    leaves = [m.name for m in package.glob("*.py") if not m.name.startswith("__")]
+    return missing + sorted(m for m in leaves if m not in sections)
+
+
+def test_the_layout_tree_names_every_module_where_it_lies() -> None:
+    text = (ROOT / "docs" / "development.md").read_text(encoding="utf-8")
+    assert missing_from_tree(text, ROOT / "harness") == []
+
+
+def test_the_readme_tree_names_every_folder_of_the_package() -> None:
+    sections = tree_sections((ROOT / "README.md").read_text(encoding="utf-8"))
+    package = ROOT / "harness"
+    folders = [f"{p.name}/" for p in sorted(package.iterdir()) if (p / "__init__.py").is_file()]
+    assert [f for f in folders if f not in sections] == []
+
+
+def test_the_tree_check_finds_a_module_named_under_another_folder(tmp_path: Path) -> None:
+    for path in ("a/__init__.py", "a/one.py", "a/two.py", "b/__init__.py", "b/three.py", "x.py"):
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_text("")
+    page = "```\nharness/\n  a/    one.py (the first),\n        three.py\n  b/    b.py\n```\n"
+    assert missing_from_tree(page, tmp_path) == ["a/two.py", "b/three.py", "x.py"]
