@@ -3,7 +3,7 @@
 Both take the same file (``onnx_files.onnx_file``: exported once, cached) and build a
 session of it on the CPU, with ``threads`` intra-op threads: an
 ``onnxruntime.InferenceSession`` (``intra_op_num_threads``), or OpenVINO's
-``Core().compile_model`` (``INFERENCE_NUM_THREADS``), which reads ONNX directly.
+``compile_model`` (``INFERENCE_NUM_THREADS``; one ``Core`` per process), which reads ONNX directly.
 OpenVINO is told the precision outright (``INFERENCE_PRECISION_HINT``): on a CPU with
 bf16 units it would otherwise run an fp32 file in bf16. What :meth:`Exported.prepare`
 returns is a :class:`Session`, called like the model on a (B, 3, H, W) batch; it
@@ -15,6 +15,7 @@ int8 is another ONNX file for the same sessions: the fp32 file quantized
 
 from __future__ import annotations
 
+import functools
 import importlib
 import time
 import weakref
@@ -85,6 +86,17 @@ def need(package: str, runtime: str) -> Any:
             f"the {runtime} runtime needs {package}, which is not installed: "
             f"{INSTALL_DEPLOY} (or pip install {package})"
         ) from None
+
+
+@functools.cache
+def openvino_core() -> Any:
+    """The process's one OpenVINO ``Core``, kept for the life of the process.
+
+    OpenVINO's documentation recommends a single Core per application (each one loads
+    its plugins again); and a compiled model whose Core was freed before it can crash the
+    process when it is freed in turn, long after (openvinotoolkit/openvino#18388).
+    """
+    return need("openvino", "openvino").Core()
 
 
 def calibration_for(
@@ -224,8 +236,8 @@ class OpenVino(Exported):
     def check(self) -> None:
         super().check()
         if self.precision == "bf16":
-            ov = need("openvino", self.name)
-            found = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+            need("openvino", self.name)
+            found = openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
             if "BF16" not in found:
                 raise HarnessError(
                     "openvino:bf16: this CPU has no bf16 for OpenVINO (its capabilities: "
@@ -240,7 +252,7 @@ class OpenVino(Exported):
             "PERFORMANCE_HINT": "LATENCY",
         }
         try:
-            compiled = ov.Core().compile_model(str(found.path), "CPU", config)
+            compiled = openvino_core().compile_model(str(found.path), "CPU", config)
         except Exception as e:
             raise HarnessError(
                 f"openvino could not compile {found.path}: {first_line(e)}"

@@ -23,6 +23,7 @@ from PIL import Image
 from harness.cli.main import main
 from harness.config import Spec
 from harness.engine import onnx_files, outputs
+from harness.engine.exported import openvino_core
 from harness.zoo import weights
 from tests.helpers import check_declared, compare_args, labels_of
 from tests.helpers.loops import loop_answers
@@ -89,14 +90,13 @@ def test_int8_answers_are_the_qdq_files_run_directly(
     compared: tuple[Path, dict[str, dict], str], nips: Path
 ) -> None:
     import onnxruntime
-    import openvino
 
     run, rows, _ = compared
     files = sorted(answers(run, INT8[0]))
     qdq = rows[INT8[0]]["onnx_file"]
     assert rows[INT8[1]]["onnx_file"] == qdq  # one quantized file serves both runtimes
     session = onnxruntime.InferenceSession(qdq, providers=["CPUExecutionProvider"])
-    compiled = openvino.Core().compile_model(qdq, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    compiled = openvino_core().compile_model(qdq, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     direct = {
         INT8[0]: loop_answers(nips, files, lambda x: session.run(None, {"images": x})[0]),
         INT8[1]: loop_answers(nips, files, lambda x: compiled(x)[0]),

@@ -19,7 +19,7 @@ import torch
 from harness.cli.main import main
 from harness.config import RunConfig, Spec, for_variant, variant
 from harness.engine import onnx_files, outputs
-from harness.engine.exported import OnnxRuntime, Session
+from harness.engine.exported import OnnxRuntime, Session, openvino_core
 from harness.engine.runtimes import example_batch, runtime
 from harness.errors import HarnessError
 from harness.zoo import weights
@@ -102,7 +102,6 @@ def test_parity_matches_an_independent_loop_over_the_exported_file(
     deployed: tuple[Path, dict[str, dict]], nips: Path, squeezenet_weights: Path
 ) -> None:
     import onnxruntime
-    import openvino
 
     run, rows = deployed
     files = list(labels_of(nips))[:PHOTOS]  # --limit: the labels file's first
@@ -111,7 +110,7 @@ def test_parity_matches_an_independent_loop_over_the_exported_file(
         ref = loop_answers(nips, files, lambda x: model(torch.from_numpy(x)).numpy())
     onnx = rows["squeezenet1_1@onnxruntime"]["onnx_file"]
     session = onnxruntime.InferenceSession(onnx, providers=["CPUExecutionProvider"])
-    compiled = openvino.Core().compile_model(onnx, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    compiled = openvino_core().compile_model(onnx, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     direct = {
         "squeezenet1_1@onnxruntime": loop_answers(
             nips, files, lambda x: session.run(None, {"images": x})[0]

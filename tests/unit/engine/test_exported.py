@@ -37,3 +37,11 @@ def test_int8_without_calibration_photos_is_one_line() -> None:
 
     with pytest.raises(HarnessError, match="^onnxruntime:int8: int8 needs photos to calibrate"):
         OnnxRuntime("int8", 1, "tiny").prepare(nn.Conv2d(3, 2, 1), example_batch(4))
+
+
+def test_one_openvino_core_serves_the_whole_process() -> None:
+    """OpenVINO's advice (one Core per application); the Core also outlives the models."""
+    pytest.importorskip("openvino", reason="the deploy extra's openvino")
+    from harness.engine.exported import openvino_core
+
+    assert openvino_core() is openvino_core()

@@ -19,6 +19,7 @@ from onnx import numpy_helper  # noqa: E402
 from harness.data.calibration import Calibration  # noqa: E402
 from harness.data.datamodule import find_samples  # noqa: E402
 from harness.data.images import load_rgb  # noqa: E402
+from harness.engine.exported import openvino_core  # noqa: E402
 from harness.engine.quantize import quantize, shape_arithmetic  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.zoo import weights  # noqa: E402
@@ -149,8 +150,8 @@ def test_shape_arithmetic_stays_float_so_that_padding_is_the_fp32_files(tmp_path
 
 
 def test_openvino_reads_the_same_file_with_the_same_answers(squeezenet: dict[str, Any]) -> None:
-    ov = pytest.importorskip("openvino", reason="the deploy extra's openvino")
-    core = ov.Core()
+    pytest.importorskip("openvino", reason="the deploy extra's openvino")
+    core = openvino_core()  # one per process, as the harness keeps it
     # f32: OpenVINO's default on CPUs with bf16 (AMX, AVX512-BF16) runs the float parts in bf16
     compiled = core.compile_model(
         core.read_model(str(squeezenet["int8"])), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
