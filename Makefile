@@ -68,9 +68,11 @@ check: lint
 # Everything: tests/unit and tests/e2e. Two workers even on 2 cores: much of the suite waits
 # on subprocesses starting up (figures: docs/development.md). A file runs whole in one
 # worker, so each module fixture runs once; session fixtures are shared (tests/conftest.py).
+# A worker that dies ends the run at once, naming its test: pytest-xdist 3.8's loadfile
+# scheduler can hang for good after replacing a crashed worker (pytest-xdist#1378).
 TEST_WORKERS ?= 2
 test: lint
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --max-worker-restart 0
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]  # 5: no test is marked slow
