@@ -63,7 +63,7 @@ class WordScores(TypedDict, total=False):
 class LabelIssues(TypedDict, total=False):
     """Likely label errors (confident learning, ``engine.trust``) in a ``test`` run."""
 
-    label_issues: int  # photos probably mislabelled (label_issues.csv)
+    label_issues: int  # photos that may be mislabelled (label_issues.csv)
     correct1_label_issues_aside: int  # correct1 with those photos set aside
     labelled_label_issues_aside: int  # labelled with those photos set aside
     top1_label_issues_aside: float | None  # their quotient; None: no photo left

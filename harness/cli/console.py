@@ -212,10 +212,10 @@ def _label_issues(res: TestResult) -> str:
     """Likely label errors, and top-1 beside the plain figure with them set aside."""
     k = res["label_issues"]
     if not k:
-        return "no photo probably mislabelled (confident learning; label_issues.csv)"
+        return "no photo looks mislabelled (confident learning; label_issues.csv)"
     right, n = res["correct1_label_issues_aside"], res["labelled_label_issues_aside"]
     return (
-        f"{k} photo{'s' * (k != 1)} probably mislabelled (label_issues.csv, .png); "
+        f"{k} photo{'s' * (k != 1)} may be mislabelled (label_issues.csv, .png: look); "
         f"top-1 without {'them' if k != 1 else 'it'} {pct(res['top1_label_issues_aside'])} "
         f"({right}/{n})"
     )

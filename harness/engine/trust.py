@@ -16,6 +16,7 @@ from harness.rows import LabelIssues
 
 GRID = 16  # likely label errors shown
 CERTAIN = 3  # named in words
+PROBABLY = 0.5  # the models' average probability for another class that makes an error probable
 WORDS = {2: "two", 3: "three"}
 ISSUE_COLUMNS = label_issues.COLUMNS
 Views = Mapping[str, Mapping[str, Row]]  # model -> file -> predictions.csv row
@@ -85,13 +86,21 @@ def labels_section(run: Path, views: Views, root: Path) -> list[str]:
 
 
 def found_words(rows: Sequence[Mapping[str, Any]], n: int) -> str:
-    """How many photos are probably mislabelled, and the most certain of them, in words."""
+    """How many photos may be mislabelled, how many probably (the models give the class
+    they suggest over half their probability), and the most certain of them, in words.
+
+    >>> found_words([], 500)
+    'no photo of the 500 labelled ones that looks mislabelled.'
+    """
     if not rows:
-        return f"no photo of the {n} labelled ones probably mislabelled."
-    first = "" if len(rows) == 1 else f" The {WORDS[min(CERTAIN, len(rows))]} most certain:"
+        return f"no photo of the {n} labelled ones that looks mislabelled."
+    sure = sum(float(r["suggested_prob"]) > PROBABLY for r in rows)
+    most = "The one:" if len(rows) == 1 else f"The {WORDS[min(CERTAIN, len(rows))]} most certain:"
     return (
-        f"{len(rows)} of the {n} labelled photos probably mislabelled (label_issues.csv, "
-        f"label_issues.png).{first} " + "; ".join(issue_words(r) for r in rows[:CERTAIN]) + "."
+        f"{len(rows)} of the {n} labelled photos that may be mislabelled (label_issues.csv, "
+        f"label_issues.png), {sure} of them probably (the models give the class they suggest "
+        "over half their probability; under that a photo may only be unusual: look before "
+        f"trusting either label). {most} " + "; ".join(issue_words(r) for r in rows[:CERTAIN]) + "."
     )
 
 

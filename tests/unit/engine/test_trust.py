@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.engine import trust
 from harness.measure import sample_size
 
 
@@ -50,3 +51,21 @@ def test_pairs_in_words_even_many_and_beyond_a_million() -> None:
     )
     far = tell_apart_words(pair | {"a_only": 100, "b_only": 101}, None)
     assert "you would need more than 1,000,000 photos" in far
+
+
+def test_only_flags_the_models_give_over_half_are_called_probable() -> None:
+    """The report's sentence: every flag may be an error, those at over 50% probably are."""
+    rows = [
+        {"file": f"{p}.png", "label_name": "fox", "suggested_name": "dog", "suggested_prob": p}
+        for p in (0.73, 0.51, 0.5, 0.11)
+    ]  # confident learning's order: the most certain first
+    words = trust.found_words(rows, 500)
+    assert words.startswith("4 of the 500 labelled photos that may be mislabelled")
+    assert ", 2 of them probably (" in words  # 0.73 and 0.51; 0.5 is not over half
+    assert words.endswith(
+        "The three most certain: 0.73.png is labelled fox, the models say dog (73% on "
+        "average); 0.51.png is labelled fox, the models say dog (51% on average); 0.5.png "
+        "is labelled fox, the models say dog (50% on average)."
+    )
+    assert ", 0 of them probably (" in trust.found_words(rows[3:], 500)
+    assert trust.found_words([], 56) == "no photo of the 56 labelled ones that looks mislabelled."
