@@ -75,11 +75,16 @@ class Samples:
         return cls(root, list(files), [UNLABELLED] * len(files), layout, skipped=list(skipped))
 
 
-def _fail(one: str, many: str, bad: list[str]) -> HarnessError:
-    """An error counting ``bad``: ``one`` says it of one item, ``many`` of several."""
+def _counted(one: str, many: str, bad: list[str]) -> str:
+    """``bad`` counted: ``one`` says it of one item, ``many`` of several; ten named."""
     more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
     what = one if len(bad) == 1 else many
-    return HarnessError(f"{len(bad)} {what}: {', '.join(bad[:10])}{more}")
+    return f"{len(bad)} {what}: {', '.join(bad[:10])}{more}"
+
+
+def _fail(one: str, many: str, bad: list[str]) -> HarnessError:
+    """An error counting ``bad`` (``_counted``)."""
+    return HarnessError(_counted(one, many, bad))
 
 
 def from_csv(
@@ -140,16 +145,18 @@ def _bad_rows(
     samples: Samples, labels_csv: Path, missing: Bad, unknown: Bad, lenient: bool
 ) -> None:
     """Rows naming no file or no class: an error, or with ``lenient`` skipped and noted."""
-    if not lenient:
-        hint = " (--lenient skips such rows)"
+    if not lenient:  # one line naming both kinds, the hint after the first
+        hint, parts = " (--lenient skips such rows)", []
         if missing:
             where = f"listed in {labels_csv} {{}} not exist in {samples.root}{hint}"
             one, many = f"file {where.format('does')}", f"files {where.format('do')}"
-            raise _fail(one, many, [shown for _, _, shown in missing])
+            parts.append(_counted(one, many, [shown for _, _, shown in missing]))
         if unknown:
-            where = f" in {labels_csv}{hint}"
+            where = f" in {labels_csv}{'' if missing else hint}"
             bad = [shown for _, _, shown in unknown]
-            raise _fail(f"unknown label{where}", f"unknown labels{where}", bad)
+            parts.append(_counted(f"unknown label{where}", f"unknown labels{where}", bad))
+        if parts:
+            raise HarnessError("; and ".join(parts))
         return
     samples.dropped = [(path, why) for path, why, _ in missing + unknown]
     if missing or unknown:

@@ -384,3 +384,14 @@ def test_empty_file_is_skipped_as_empty(tmp_path: Path) -> None:
     empty.write_bytes(b"")
     image, _, _, reason = ImageDataset([empty], [0], lambda im: im)[0]
     assert image is None and "empty file (0 bytes)" in reason
+
+
+def test_missing_files_and_unknown_labels_are_named_in_one_line(tmp_path: Path) -> None:
+    image(tmp_path / "a.png")
+    labels = write_csv(tmp_path / "l.csv", [("a.png", "salmon"), ("gone.png", "0")])
+    with pytest.raises(HarnessError) as e:
+        find_samples(tmp_path, CATS, WNIDS, labels=labels)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.count("(--lenient skips such rows)") == 1
+    assert msg.startswith("1 file listed in ") and ": gone.png; and 1 unknown label in " in msg
+    assert "a.png: " in msg.split("; and ")[1]
