@@ -115,7 +115,9 @@ def log_run(
     if results.get("label_issues"):  # the grid that results.write drew
         with Image.open(os.path.join(results["run_dir"], "label_issues.png")) as grid:
             add_jpeg(logger, "test/label_issues", np.asarray(grid.convert("RGB")))
-    logger.experiment.flush()
+    # closed, not only flushed: the Trainer closed the writer when the test ended, and
+    # writing again opened a new one (a thread and a file) that nothing else would close
+    logger.experiment.close()
 
 
 def add_jpeg(logger: TensorBoardLogger, tag: str, image: np.ndarray, step: int = 0) -> None:
