@@ -192,8 +192,8 @@ def throughput_end_to_end(
     ``warmup`` untimed model calls on a full batch of the first image come before
     it (a GPU autotunes for each new shape: the timed batches must not pay for it).
     ``decode`` defaults to ``harness.data.images.load_rgb`` (full size).
-    Returns ``images`` (decoded and run), ``skipped`` (unreadable), ``seconds``,
-    ``images_per_s``, ``batch_size``, ``num_workers``.
+    Returns ``images`` (decoded and run), ``skipped`` (unreadable) and ``skipped_files``
+    (each ``(path, reason)``), ``seconds``, ``images_per_s``, ``batch_size``, ``num_workers``.
     """
     # harness.data.datamodule brings lightning (large, slow to import): only load it here
     from harness.data.datamodule import ImageFolderDataModule, Samples
@@ -206,7 +206,7 @@ def throughput_end_to_end(
     )  # fmt: skip
     dataset = dm.dataset
     loader = dm.test_dataloader()
-    images = skipped = 0
+    images, skipped = 0, []
     with torch.inference_mode(), autocast(dev, amp_dtype):
         first = dataset[0][0] if len(dataset) else None
         if first is not None:  # an unreadable first file only costs the warm-up
@@ -216,7 +216,7 @@ def throughput_end_to_end(
         _sync(dev)
         start = time.perf_counter()
         for batch in loader:
-            skipped += len(batch["skipped"])
+            skipped += [(files[i], why) for i, why in batch["skipped"]]
             if batch["image"].shape[0]:
                 model(dm.on_device(batch["image"], dev))
                 images += batch["image"].shape[0]
@@ -224,7 +224,8 @@ def throughput_end_to_end(
         seconds = time.perf_counter() - start
     return {
         "images": images,
-        "skipped": skipped,
+        "skipped": len(skipped),
+        "skipped_files": skipped,
         "seconds": seconds,
         "images_per_s": images / seconds if seconds > 0 else 0.0,
         "batch_size": batch_size,

@@ -161,6 +161,8 @@ def test_throughput_end_to_end_counts_each_image_once(tmp_path: Path, num_worker
         model, [*files[:4], bad, *files[4:]], transform, batch_size=3, num_workers=num_workers
     )
     assert (stats["images"], stats["skipped"]) == (8, 1)
+    ((path, why),) = stats["skipped_files"]
+    assert path == bad and "cannot identify image file" in why
     assert [s[0] for s in model.shapes] == [3, 3, 2, 3]  # a full warm-up batch, then 3+2+3
     assert stats["images_per_s"] > 0
     assert stats["images_per_s"] == pytest.approx(8 / stats["seconds"])
