@@ -184,7 +184,7 @@ def test_a_planted_circle_is_found(tmp_path: Path) -> None:
 # --- the tests' own layout: tests/unit mirrors the package, helpers come from tests.helpers ---
 
 TESTS = CHECKOUT / "tests"
-WHOLE = {"test_layout.py", "test_docs.py"}  # of the package as a whole and of docs/
+WHOLE = {"test_layout.py", "test_docs.py", "test_doctests.py"}  # the package whole, docs/
 
 
 def test_unit_tests_mirror_the_package() -> None:
