@@ -31,12 +31,16 @@ def export(model: nn.Module, side: int, path: Path) -> Path:
     return path
 
 
-def run(path: Path, images: np.ndarray, names: list[str] | None = None) -> list[np.ndarray]:
-    """The file's outputs (or its tensors ``names``) for ``images``, by ONNX Runtime itself."""
+def session(path: Path, names: list[str] | None = None) -> ort.InferenceSession:
+    """ONNX Runtime's own session of the file, with its tensors ``names`` as outputs too."""
     model = onnx.load(str(path))
     for name in names or []:
         model.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
     options = ort.SessionOptions()
     options.log_severity_level = 3  # no warnings on initializers the graph does not use
-    s = ort.InferenceSession(model.SerializeToString(), options, ["CPUExecutionProvider"])
-    return s.run(names, {INPUT: images})
+    return ort.InferenceSession(model.SerializeToString(), options, ["CPUExecutionProvider"])
+
+
+def run(path: Path, images: np.ndarray, names: list[str] | None = None) -> list[np.ndarray]:
+    """The file's outputs (or its tensors ``names``) for ``images``, by ONNX Runtime itself."""
+    return session(path, names).run(names, {INPUT: images})
