@@ -39,7 +39,7 @@ from harness.data.datamodule import find_samples
 from harness.data.images import load_rgb
 from harness.engine.runs import test
 from harness.engine.speedups import amp_dtype, bf16_native, prepare, resolve_precision
-from harness.measure import conditions, speed
+from harness.measure import bound, conditions, speed
 from harness.zoo import weights
 
 SHARED = Path(os.environ.get("HARNESS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -129,40 +129,9 @@ def naive_images_per_s(name: str, limit: int) -> float:
 
 
 def decoding_images_per_s(name: str, limit: int) -> float:
-    """Images/s of one loader worker's own work (read, decode, resize, crop to uint8 pixels:
-    the data module's dataset, item by item), on one thread as a worker has it.
-    """
-    from harness.data.datamodule import ImageFolderDataModule, Samples
-
+    """Images/s of one loader worker's own work on ``limit`` photos (``bound.decode_rate``)."""
     files = sorted((NIPS / "images").glob("*.png"))[:limit]
-    tf = weights.load(name, "none").transforms()
-    dataset = ImageFolderDataModule(Samples.unlabelled(files), tf).dataset
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        start = time.perf_counter()
-        for i in range(len(files)):
-            dataset[i]
-        return len(files) / (time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def core_bound(model_ips: float, decode_ips: float, threads: int, workers: int) -> float:
-    """The most images/s a run can reach when decoding and the model share the cores
-    (taking the model alone to keep its threads busy throughout).
-
-    Per image the model takes ``threads / model_ips`` core-seconds (it keeps its threads
-    busy) and decoding ``1 / decode_ips``; the cores give ``cores`` core-seconds a second,
-    the workers decode at most ``workers * decode_ips`` images/s, and nothing beats the
-    model alone. On 2 cores with 2 threads, decoding's share is taken from the model.
-    With no workers, decoding and the model take turns in one process.
-    """
-    if not workers:
-        return 1 / (1 / model_ips + 1 / decode_ips)
-    cores = os.cpu_count() or 1
-    shared = cores / (min(threads, cores) / model_ips + 1 / decode_ips)
-    return min(model_ips, workers * decode_ips, shared)
+    return bound.decode_rate(files, weights.load(name, "none").transforms())["images_per_s"]
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 1024, seconds: float = 2.0) -> dict[str, float]:
@@ -304,14 +273,14 @@ def speed_targets(args: argparse.Namespace, cfg: RunConfig, out: dict[str, Any])
             "harness_ips": h,
             "model_ips": m,
             "ratio": h / m,
-            "cores_bound": core_bound(m, dec, threads, workers) / m,
+            "cores_bound": bound.core_bound(m, dec, threads, workers, conditions.cores()) / m,
         }
         for k, h, m in (("fp32", h32, m32), ("auto", hauto, mauto))
     } | {
         "target": 0.95,
         "auto_precision": auto.precision,
         "decoding_ms_per_image": 1000 / dec,
-        "cores": os.cpu_count(),
+        "cores": conditions.cores(),
     }
     d = {}
     for label, dtype, amp, b in (

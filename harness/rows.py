@@ -203,6 +203,10 @@ class CompareRow(_Measured, Counts, _Skipped, Intervals, WordScores, total=False
     throughput_ips: Annotated[float, ALWAYS]  # images/s of the model alone, at batch_size
     throughput_e2e_ips: float  # images/s from files to predictions (with --data)
     decode: str  # exact or fast, for the end-to-end figure
+    loader_workers: int  # the end-to-end pass's loader worker processes (0: in the process)
+    decode_ips: float  # images/s of one worker's own work on the run's photos, one thread
+    core_bound_ips: float  # the most the cores allow end to end (measure.bound.core_bound)
+    e2e_of_bound: float  # throughput_e2e_ips / core_bound_ips
     # the machine while it was timed (measure.conditions)
     threads: Annotated[int, ALWAYS]  # torch threads
     cores: Annotated[int, ALWAYS]  # CPU cores the process may use
@@ -241,6 +245,7 @@ class CompareRow(_Measured, Counts, _Skipped, Intervals, WordScores, total=False
     latency_ms_min_range: list[float]
     throughput_ips_range: list[float]
     throughput_e2e_ips_range: list[float]
+    decode_ips_range: list[float]  # core_bound_ips, e2e_of_bound: of the medians
     repeat: int  # runs that succeeded
     noisy_runs: int  # of them noisy
     failed_runs: list[str]  # the errors of the runs that failed

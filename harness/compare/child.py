@@ -25,7 +25,7 @@ from harness.engine.runtimes import example_batch, runtime
 from harness.engine.speedups import amp_dtype, cuda_settings, resolve_precision
 from harness.errors import EXIT_USAGE, HarnessError, WeightsUnavailable
 from harness.labels.score import WORD_KEYS
-from harness.measure import conditions
+from harness.measure import bound, conditions
 from harness.measure import speed as m
 from harness.measure.stats import SUMMARY
 from harness.rows import CompareRow
@@ -160,9 +160,11 @@ def _speed(
     )
     row["latency_runs"] = lat["runs"]
     row["throughput_ips"] = round(thr["images_per_s"], 3)
+    row |= watch.conditions(threads, conditions.spread(lat["samples_ms"]))
     if samples is not None:
         row.update(_end_to_end(spec, model, loaded, samples, device))
-    return row | watch.conditions(threads, conditions.spread(lat["samples_ms"]))
+        row.update(bound.of_row(row))
+    return row
 
 
 def _model_timings(
@@ -192,7 +194,10 @@ def _model_timings(
 def _end_to_end(
     spec: Spec, model: Any, loaded: Any, samples: Any, device: torch.device
 ) -> CompareRow:
-    """Images per second from files to predictions, with the decoding used."""
+    """Images per second from files to predictions, with the decoding used, the loader's
+    workers, and one worker's own decode rate on the first ``bound.DECODE_PHOTOS`` of the
+    pass's photos (read again from the page cache, as the pass had them).
+    """
     tf = loaded.transforms()
     dec = decoder(spec, tf)
     e2e = m.throughput_end_to_end(
@@ -206,7 +211,13 @@ def _end_to_end(
         decode=dec,
         channels_last=spec.channels_last,
     )
-    return {"throughput_e2e_ips": round(e2e["images_per_s"], 3), "decode": dec.mode}
+    rate = bound.decode_rate(samples.files, tf, dec, bound.DECODE_PHOTOS)
+    return {
+        "throughput_e2e_ips": round(e2e["images_per_s"], 3),
+        "decode": dec.mode,
+        "loader_workers": e2e["num_workers"],
+        "decode_ips": round(rate["images_per_s"], 3),
+    }
 
 
 def _memory(baseline: float, device: torch.device) -> CompareRow:

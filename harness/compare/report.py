@@ -28,6 +28,7 @@ COMPARE_COLUMNS = (
     ("p90", "latency_ms_p90", ".2f"),
     ("images/s model", "throughput_ips", ".1f"),
     ("images/s end-to-end", "throughput_e2e_ips", ".1f"),
+    ("of bound", "e2e_of_bound", ".2f"),
     ("peak MiB", "peak_memory_mib", ".0f"),
     ("rise MiB", "memory_rise_mib", ".0f"),
     ("params M", "params", "M"),
@@ -152,7 +153,9 @@ def report_md(
         "",
         "Top-1/top-5 are micro averages (correct images / images). Latency: batch size 1 "
         "after warm-up. Throughput at batch size "
-        f"{spec.batch_size}: model alone, and end to end (read, decode, preprocess, model). "
+        f"{spec.batch_size}: model alone, and end to end (read, decode, preprocess, model); "
+        "of bound: end to end over the most the cores allow when decoding and the model "
+        "share them (docs/speed.md; the figures in the notes). "
         "Peak MiB: the model's process's peak resident memory; rise: over the process "
         "after imports. GFLOPs count 2 per multiply-accumulate (torchvision's GFLOPS are "
         "multiply-accumulates, half these). Published top-1: the library's own figures for "
@@ -225,7 +228,26 @@ def _notes(rows: list[CompareRow]) -> list[str]:
         for r in rows
         if r.get("export_cached") is False and not r.get("error")
     ]
+    notes += [f"- {r['model']}: {of_bound(r)}" for r in rows if r.get("e2e_of_bound")]
     repeat = max((r.get("repeat", 1) for r in rows), default=1)
     if repeat > 1:
         notes.append(f"- timings: median of {repeat} runs, round-robin (ranges in results.json)")
     return notes
+
+
+def of_bound(row: CompareRow) -> str:
+    """End to end against the cores' bound, in words, with the figures it is made of.
+
+    >>> of_bound({"throughput_e2e_ips": 193.0, "core_bound_ips": 205.2, "e2e_of_bound": 0.9405,
+    ...           "throughput_ips": 683.0, "decode_ips": 148.0, "loader_workers": 2,
+    ...           "threads": 2, "cores": 2})  # doctest: +NORMALIZE_WHITESPACE
+    'end to end 193.0 images/s of a bound of 205.2: 0.94 (the model alone 683.0 images/s,
+    one loader worker decodes 148.0 images/s; 2 workers, 2 threads, 2 cores)'
+    """
+    r: Mapping[str, Any] = row
+    return (
+        f"end to end {r['throughput_e2e_ips']:.1f} images/s of a bound of "
+        f"{r['core_bound_ips']:.1f}: {r['e2e_of_bound']:.2f} (the model alone "
+        f"{r['throughput_ips']:.1f} images/s, one loader worker decodes {r['decode_ips']:.1f} "
+        f"images/s; {r['loader_workers']} workers, {r['threads']} threads, {r['cores']} cores)"
+    )

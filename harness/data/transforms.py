@@ -49,10 +49,17 @@ class Split:
 
     def normalise(self, batch: torch.Tensor, channels_last: bool = True) -> torch.Tensor:
         """(B, H, W, C) uint8 -> (B, C, H, W) float32, normalised, stored channels-last
-        (or, if not ``channels_last``, contiguous NCHW)."""
-        x = F.convert_image_dtype(batch.permute(0, 3, 1, 2), torch.float)  # x / 255
-        x = F.normalize(x, list(self.mean), list(self.std), inplace=True)
-        return x if channels_last else x.contiguous()
+        (or, if not ``channels_last``, contiguous NCHW).
+
+        ``convert_image_dtype``'s ``x.to(float) / 255``, but divided in place, and NCHW
+        made while still uint8 (a quarter of the bytes): a fast model's end to end
+        spends several times less on this step, with the same values bit for bit.
+        """
+        x = batch.permute(0, 3, 1, 2)  # a view: (B, C, H, W) stored channels-last
+        if not channels_last:
+            x = x.contiguous()
+        x = x.to(torch.float).div_(255.0)  # .to keeps the memory format
+        return F.normalize(x, list(self.mean), list(self.std), inplace=True)
 
 
 def _resize_crop(t: ImageClassification, img: Any) -> Any:

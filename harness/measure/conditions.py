@@ -35,6 +35,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from harness.measure import bound
 from harness.rows import CompareRow
 
 SPREAD_LIMIT = 1.5
@@ -47,7 +48,10 @@ TIMED = (
     "latency_ms_min",
     "throughput_ips",
     "throughput_e2e_ips",
+    "decode_ips",
 )
+# figures made of the timings: each run's kept in ``runs``, the row's made of its medians
+DERIVED = ("core_bound_ips", "e2e_of_bound")
 WHEN = ("before", "after")
 # each run's conditions, kept beside its timings in a --repeat row's ``runs``
 _CONDITIONS = (
@@ -297,6 +301,7 @@ def combine(runs: list[CompareRow]) -> CompareRow:
     figures) when most runs were, since the median of the runs then may
     come from a noisy one, and when its batch-1 medians disagree across the
     runs (``between_runs``). ``runs`` keeps each run's own timings and conditions.
+    The cores' bound and end to end's share of it are the medians' (``bound.of_row``).
     """
     ok = [r for r in runs if not r.get("error")]
     if len(runs) == 1 or not ok or runs[0].get("error"):
@@ -327,6 +332,8 @@ def combine(runs: list[CompareRow]) -> CompareRow:
         noisy=bool(why),
         noisy_reasons=why,
         failed_runs=[r["error"] for r in runs if r.get("error")],
-        runs=[{k: r.get(k) for k in (*TIMED, *_CONDITIONS)} for r in ok],
+        runs=[{k: r.get(k) for k in (*TIMED, *DERIVED, *_CONDITIONS)} for r in ok],
     )
+    if row.get("decode_ips") is not None:
+        row.update(bound.of_row(row))
     return cast(CompareRow, row)

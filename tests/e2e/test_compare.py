@@ -93,6 +93,28 @@ def test_output_files(compared):
     assert {(31, 119, 180), (255, 127, 14)} <= colours and len(colours) > 100
 
 
+def test_end_to_end_beside_the_cores_bound(compared):
+    """Each row's bound from its own figures by hand (--num-workers 0: decoding and the
+    model take turns), its share exactly end to end over it, in every file."""
+    json_rows = json.loads((compared / "results.json").read_text())
+    with open(compared / "results.csv", newline="") as f:
+        csv_rows = list(csv.DictReader(f))
+    report = (compared / "report.md").read_text()
+    for c, j in zip(csv_rows, json_rows, strict=True):
+        assert j["loader_workers"] == 0 and j["decode_ips"] > 0
+        by_hand = 1 / (1 / j["throughput_ips"] + 1 / j["decode_ips"])
+        assert j["core_bound_ips"] == round(by_hand, 3)
+        assert j["e2e_of_bound"] == j["throughput_e2e_ips"] / j["core_bound_ips"]
+        for key in ("decode_ips", "core_bound_ips", "e2e_of_bound"):
+            assert float(c[key]) == j[key]
+        said = (
+            f"- {j['model']}: end to end {j['throughput_e2e_ips']:.1f} images/s of a bound "
+            f"of {j['core_bound_ips']:.1f}: {j['e2e_of_bound']:.2f} (the model alone"
+        )
+        assert said in report
+    assert "| of bound |" in report
+
+
 def test_tensorboard_run_per_model(compared):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData

@@ -163,9 +163,14 @@ def test_repeat_reports_median_and_range_of_the_runs(repeated: Path) -> None:
     for model in MODELS:
         row, runs = rows[model], per_run(repeated, model)
         assert row["repeat"] == 3 and all(r["threads"] == 1 for r in runs)
-        for key in ("latency_ms_p50", "latency_ms_p90", "throughput_ips", "throughput_e2e_ips"):
+        timings = ("latency_ms_p50", "latency_ms_p90", "throughput_ips", "throughput_e2e_ips")
+        for key in (*timings, "decode_ips"):
             values = sorted(r[key] for r in runs)
             assert row[key] == values[1] and row[f"{key}_range"] == [values[0], values[2]]
+        # the bound of the medians (--num-workers 0: decoding and the model take turns)
+        by_hand = round(1 / (1 / row["throughput_ips"] + 1 / row["decode_ips"]), 3)
+        assert row["core_bound_ips"] == by_hand
+        assert row["e2e_of_bound"] == row["throughput_e2e_ips"] / by_hand
         assert row["load_before"] == max(r["load_before"] for r in runs)
         assert row["noisy_runs"] == sum(r["noisy"] for r in runs)
         low, high = row["latency_ms_p50_range"]

@@ -79,9 +79,9 @@ def test_combine_of_repeated_runs_keeps_to_declared_keys() -> None:
     base = {k: 1.0 for k in conditions.TIMED} | {"model": "m", "error": None, "threads": 2,
             "cores": 2, "load_before": 0.1, "load_after": 0.1, "runnable_before": 0,
             "runnable_after": 0, "runnable_during": 0.0, "spread": 1.1, "noisy": False,
-            "noisy_reasons": []}  # fmt: skip
+            "noisy_reasons": [], "loader_workers": 2}  # fmt: skip
     row = conditions.combine([dict(base), dict(base) | {"latency_ms_p50": 3.0}])
-    assert set(row) <= DECLARED
+    assert set(conditions.DERIVED) <= set(row) <= DECLARED
     assert row["latency_ms_p50_range"] == [1.0, 3.0]
 
 

@@ -41,6 +41,8 @@ def test_split_equals_the_transform_bit_for_bit(name: str) -> None:
     got = split.normalise(pixels)
     assert torch.equal(got, want)
     assert got.is_contiguous(memory_format=torch.channels_last)
+    nchw = split.normalise(pixels, channels_last=False)  # what the exported runtimes get
+    assert torch.equal(nchw, want) and nchw.is_contiguous()
 
 
 def test_other_transforms_are_applied_whole(tmp_path: Path) -> None:

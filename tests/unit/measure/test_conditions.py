@@ -65,3 +65,19 @@ def test_batch1_median_that_moved_between_runs_is_noisy() -> None:
     assert conditions.describe(row) == f"noisy timings: {why}"
     close = conditions.combine([run(20.0, 50.0, False), run(30.0, 33.3, False)])  # 1.5x: not over
     assert not close["noisy"] and close["noisy_reasons"] == []
+
+
+def test_combine_takes_the_bound_from_the_medians() -> None:
+    """Each run's decode rate and bound are kept; the row's bound is that of its medians."""
+    figures = [(60.0, 50.0, 250.0), (40.0, 30.0, 200.0), (50.0, 45.0, 100.0)]  # model, e2e, dec
+    rows = []
+    for ips, e2e, dec in figures:
+        own = 1 / (1 / ips + 1 / dec)  # no workers: decoding and the model take turns
+        e2e_figures = {"throughput_e2e_ips": e2e, "decode_ips": dec, "loader_workers": 0}
+        derived = {"core_bound_ips": own, "e2e_of_bound": e2e / own}
+        rows.append(run(20.0, ips, False) | e2e_figures | derived)
+    row = conditions.combine(rows)
+    assert (row["decode_ips"], row["decode_ips_range"]) == (200.0, [100.0, 250.0])
+    by_hand = round(1 / (1 / 50.0 + 1 / 200.0), 3)  # the medians: 50 model, 200 decoding
+    assert row["core_bound_ips"] == by_hand and row["e2e_of_bound"] == 45.0 / by_hand
+    assert [r["e2e_of_bound"] for r in row["runs"]] == [r["e2e_of_bound"] for r in rows]
