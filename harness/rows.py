@@ -187,8 +187,9 @@ class _Skipped(TypedDict, total=False):
 
 class CompareRow(_Measured, Counts, _Skipped, Intervals, WordScores, total=False):
     """One model's row of ``harness compare``: results.json, and results.csv in this
-    order (:func:`columns`): the bases' keys, then the ones below. Counts, skipped and
-    Intervals are there where accuracy was measured (labels, real weights).
+    order (:func:`columns`): the bases' keys, then the ones below. Counts and Intervals
+    are there where accuracy was measured (labels, real weights); skipped wherever photos
+    were read (an accuracy run's list, or else the end-to-end pass's).
 
     ALWAYS: in every measured row; a failed one holds ``model``, ``error``, maybe ``log``.
     """

@@ -261,7 +261,7 @@ def test(args: argparse.Namespace) -> int:
     cfg = _config(args)
 
     from harness.cli.console import summary
-    from harness.config import sets_aside
+    from harness.config import LOGS, sets_aside
     from harness.data.datamodule import find_samples
     from harness.engine import runs
 
@@ -270,7 +270,7 @@ def test(args: argparse.Namespace) -> int:
     samples = find_samples(
         data, loaded.categories, loaded.card.wnids, labels,
         args.limit, args.sample, args.seed, ignore, cfg.lenient,
-        args.label_map, aside,
+        args.label_map, aside, outputs=[o for o in (args.output, LOGS) if o],
     )  # fmt: skip
     _calibrate(args, cfg, loaded, samples)
     res = runs.test(loaded, samples, cfg, data, labels, args.output)
@@ -297,11 +297,10 @@ def compare(args: argparse.Namespace) -> int:
     spec = Spec(
         model="",
         run_dir=os.path.abspath(run),
-        # --strict is parsed but each model's run skips and lists unusable files, as before;
         # the data folder, labels and ignored files as _data resolved them (data/ by default)
         **(
             _run_fields(args, Spec)
-            | {"strict": False, "data": data, "labels": labels, "ignore": list(ignore)}
+            | {"data": data, "labels": labels, "ignore": list(ignore)}
             | {"set_aside": aside}
         ),
     )
@@ -311,7 +310,7 @@ def compare(args: argparse.Namespace) -> int:
         print(f"harness: partial report in {run}/report.md", file=sys.stderr)
         raise
     print(compare_table(rows))
-    for kind in ("error", "n/a", "noisy"):
+    for kind in ("error", "n/a", "skipped", "noisy"):
         for model, what in problems(rows, kind):
             print(f"{kind:<9} {model}: {what}")
     for row in rows:  # each row not run in torch fp32: its answers against torch fp32's

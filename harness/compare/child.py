@@ -18,7 +18,7 @@ from typing import Any, cast
 import torch
 
 from harness.compare.parity import child_answers
-from harness.config import Spec, for_variant, variant
+from harness.config import LOGS, Spec, for_variant, variant
 from harness.data.decode import decoder
 from harness.engine.files import write_atomic
 from harness.engine.runtimes import example_batch, runtime
@@ -62,7 +62,10 @@ def measure(spec: Spec) -> CompareRow:
         spec = replace(spec, precision=precision)  # from here on, as the accuracy run had it
     example = example_batch(loaded.card.input_size).to(device)
     model = runtime(spec, model_name=loaded.name).prepare(loaded.model.to(device), example)
-    row.update(_speed(spec, model, loaded, samples, device, threads))
+    speed = _speed(spec, model, loaded, samples, device, threads)
+    if "skipped" in row:  # the accuracy run listed the files it passed over
+        speed.pop("skipped", None)
+    row.update(speed)
     row.update(_memory(baseline, device))
     row.update(_setup(spec, model, loaded, device))
     child_answers(spec, loaded, samples, module)  # after the memory: a torch pass, maybe
@@ -197,6 +200,9 @@ def _end_to_end(
     """Images per second from files to predictions, with the decoding used, the loader's
     workers, and one worker's own decode rate on the first ``bound.DECODE_PHOTOS`` of the
     pass's photos (read again from the page cache, as the pass had them).
+
+    The files it passed over are the row's ``skipped`` where no accuracy run listed them;
+    with ``--strict`` the first of them fails the row instead.
     """
     tf = loaded.transforms()
     dec = decoder(spec, tf)
@@ -211,12 +217,18 @@ def _end_to_end(
         decode=dec,
         channels_last=spec.channels_last,
     )
+    passed = [*samples.skipped, *e2e["skipped_files"]]  # before decoding, and at it
+    if spec.strict and passed:
+        from harness.engine.recovery import unusable
+
+        raise unusable(*passed[0])
     rate = bound.decode_rate(samples.files, tf, dec, bound.DECODE_PHOTOS)
     return {
         "throughput_e2e_ips": round(e2e["images_per_s"], 3),
         "decode": dec.mode,
         "loader_workers": e2e["num_workers"],
         "decode_ips": round(rate["images_per_s"], 3),
+        "skipped": [{"file": str(path), "reason": why} for path, why in passed],
     }
 
 
@@ -310,6 +322,7 @@ def _samples(spec: Spec, loaded: Any) -> Any:
         spec.lenient,
         spec.label_map,
         spec.calibration if spec.set_aside else None,
+        outputs=(spec.run_dir, LOGS),  # the comparison's own folder, if inside the data
     )
 
 

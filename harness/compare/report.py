@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.engine.files import counted, table, to_csv, to_json, write_atomic
-from harness.rows import CompareRow, columns
+from harness.rows import CompareRow, Skipped, columns
 
 if TYPE_CHECKING:
     from harness.config import Spec
@@ -194,8 +194,8 @@ def _data_line(spec: Spec) -> str:
 
 def problems(rows: Sequence[CompareRow], kind: str) -> list[tuple[str, str]]:
     """(model, what) of the rows that failed (``kind`` "error"), whose accuracy was not
-    measured ("n/a": random weights, no labels) or whose timings are noisy ("noisy"):
-    what the console and report.md both say of them.
+    measured ("n/a": random weights, no labels), that passed files over ("skipped") or
+    whose timings are noisy ("noisy"): what the console and report.md both say of them.
     """
     from harness.measure.conditions import describe
 
@@ -207,13 +207,32 @@ def problems(rows: Sequence[CompareRow], kind: str) -> list[tuple[str, str]]:
             for r in rows
             if not r.get("error") and r.get("top1") is None and r.get("accuracy_note")
         ]
+    if kind == "skipped":
+        return [(r["model"], passed_over(s)) for r in rows if (s := r.get("skipped"))]
     return [(r["model"], describe(r)) for r in rows if r.get("noisy") and not r.get("error")]
 
 
+def passed_over(skipped: Sequence[Skipped], shown: int = 3) -> str:
+    """The files a row passed over, in words: how many, the first few and why.
+
+    >>> passed_over([Skipped(file="a.png", reason="truncated")] * 4, shown=2)
+    ... # doctest: +NORMALIZE_WHITESPACE
+    '4 files passed over, not counted (results.json lists each): a.png (truncated);
+    a.png (truncated); and 2 more'
+    """
+    first = "; ".join(f"{s['file']} ({s['reason']})" for s in skipped[:shown])
+    more = f"; and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    files = f"{len(skipped)} file{'s' * (len(skipped) != 1)}"
+    return f"{files} passed over, not counted (results.json lists each): {first}{more}"
+
+
 def _notes(rows: list[CompareRow]) -> list[str]:
-    """report.md's notes: errors, accuracy not measured, published figures, noisy timings."""
+    """report.md's notes: errors, accuracy not measured, files passed over, published
+    figures, noisy timings."""
     notes = [
-        f"- {model}: {what}" for kind in ("error", "n/a") for model, what in problems(rows, kind)
+        f"- {model}: {what}"
+        for kind in ("error", "n/a", "skipped")
+        for model, what in problems(rows, kind)
     ]
     notes += [f"- {r['model']}: * {r['published_note']}" for r in rows if r.get("published_note")]
     notes += [

@@ -169,6 +169,21 @@ def _bad_rows(
         )
 
 
+def _leave_out_outputs(samples: Samples, outputs: Sequence[str | os.PathLike[str]]) -> None:
+    """Drop what lies under the harness's own output folders, saying so once for each."""
+    for folder in map(os.path.abspath, outputs):
+        inside = [os.path.abspath(f).startswith(folder + os.sep) for f in samples.files]
+        passed = [os.path.abspath(s[0]).startswith(folder + os.sep) for s in samples.skipped]
+        k = sum(inside) + sum(passed)
+        if k:
+            samples.skipped = [s for s, out in zip(samples.skipped, passed, strict=True) if not out]
+            _keep(samples, [i for i, out in enumerate(inside) if not out])
+            samples.notes.append(
+                f"{k} file{'s' * (k != 1)} under {folder} (the harness's own output) "
+                "not taken for photos"
+            )
+
+
 def from_folders(root: Path, to_index: Callable[[str], int]) -> Samples | None:
     """Samples from class subfolders, or None when no subfolder names a class."""
     subdirs = sorted(d for d in root.iterdir() if not d.name.startswith(".") and _is_dir(d))
@@ -212,13 +227,15 @@ def find_samples(
     lenient: bool = False,
     label_map: str | os.PathLike[str] | None = None,
     calibration: int | None = None,
+    outputs: Sequence[str | os.PathLike[str]] = (),
 ) -> Samples:
     """Work out the layout of ``data`` and list its images with their model labels.
 
     ``calibration`` photos (drawn with ``seed``: ``selection.draw_calibration``) are
     set aside for int8 first, in ``samples.calibration``; then ``limit``, ``sample``
     and ``seed`` choose among the others (``selection.choose``);
-    the labels file and the files in ``ignore`` are never taken for images.
+    the labels file and the files in ``ignore`` are never taken for images, nor any file
+    under the folders ``outputs`` (the harness's own runs: figures are PNGs), with a note.
     ``lenient`` skips the labels file's rows that name no file or no class.
     Labels are resolved by ``harness.labels.resolve`` (``label_map``: ``--label-map``).
     """
@@ -245,6 +262,7 @@ def find_samples(
     samples.notes += to_index.notes
     samples.skipped = [s for s in samples.skipped if os.path.abspath(s[0]) not in skip]
     _keep(samples, [i for i, f in enumerate(samples.files) if os.path.abspath(f) not in skip])
+    _leave_out_outputs(samples, outputs)
     if not samples.files:
         raise no_images(root, len(samples.skipped))
     aside = _set_aside(samples, calibration, seed) if calibration is not None else {}

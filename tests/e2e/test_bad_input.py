@@ -22,6 +22,7 @@ import harness.data.images
 from harness.cli.main import main
 from harness.data.datamodule import ImageDataset
 from harness.engine.classifier import ClassifierModule
+from tests.helpers import read_csv
 from tests.helpers.images import bomb_png
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(does not have many workers|LeafSpec).*")
@@ -409,6 +410,33 @@ def test_output_that_is_a_file(tmp_path: Path, capsys, command: str, inside: boo
         == f"harness: error: {said} is a file: name a folder (made if absent)\n"
     )
     assert notes.read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_compare_lists_a_file_it_passed_over_or_stops_on_it_with_strict(
+    tiny_images: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], strict: bool
+) -> None:
+    """No labels, random weights: only the end-to-end pass reads the photos, and what it
+    could not read is said (row, console, report.md), or with --strict fails the row."""
+    bad = tiny_images[0].parent / "img3b.png"
+    bad.write_bytes(tiny_images[3].read_bytes()[:60])  # cut short: fails to decode
+    out = tmp_path / "run"
+    args = ["compare", "--models", "squeezenet1_1", "--weights-dir", str(tmp_path), "--data",
+            str(bad.parent), "--latency-seconds", "0.1", "--batch-size", "2", *FAST,
+            "--output", str(out)]  # fmt: skip
+    assert main([*args, *(["--strict"] if strict else [])]) == (1 if strict else 0)
+    (row,) = json.loads((out / "results.json").read_text())
+    console = capsys.readouterr().out
+    if strict:
+        assert str(bad) in row["error"] and row["error"].endswith("(--strict)")
+        assert f"error     squeezenet1_1: harness: error: unusable file {str(bad)!r}" in console
+        return
+    (skipped,) = row["skipped"]
+    assert skipped["file"] == str(bad) and skipped["reason"].startswith("OSError")
+    said = f"squeezenet1_1: 1 file passed over, not counted (results.json lists each): {bad}"
+    assert f"skipped   {said}" in console and f"- {said}" in (out / "report.md").read_text()
+    csv_row = read_csv(out / "results.csv")[0]
+    assert csv_row["skipped"] == "1" and row["throughput_e2e_ips"] > 0
 
 
 def test_compare_of_an_empty_folder_stops_before_any_model(tmp_path: Path, capsys) -> None:

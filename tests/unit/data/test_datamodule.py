@@ -395,3 +395,20 @@ def test_missing_files_and_unknown_labels_are_named_in_one_line(tmp_path: Path) 
     assert "\n" not in msg and msg.count("(--lenient skips such rows)") == 1
     assert msg.startswith("1 file listed in ") and ": gone.png; and 1 unknown label in " in msg
     assert "a.png: " in msg.split("; and ")[1]
+
+
+def test_the_harness_own_output_inside_the_data_is_no_photo(tmp_path: Path) -> None:
+    """A run's folder inside the data (its figures are PNGs) is left out, with a note."""
+    image(tmp_path / "a.png")
+    image(tmp_path / "run" / "accuracy_vs_latency.png")
+    (tmp_path / "run" / "results.json").write_text("[]")
+    image(tmp_path / "lightning_logs" / "x" / "label_issues.png")
+    outputs = [tmp_path / "run", tmp_path / "lightning_logs"]
+    s = find_samples(tmp_path, CATS, WNIDS, outputs=outputs)
+    assert s.files == [tmp_path / "a.png"] and s.skipped == []
+    own = "(the harness's own output) not taken for photos"
+    assert [n for n in s.notes if own in n] == [
+        f"2 files under {outputs[0]} {own}",
+        f"1 file under {outputs[1]} {own}",
+    ]
+    assert len(find_samples(tmp_path, CATS, WNIDS).files) == 4  # without: all taken
