@@ -23,6 +23,8 @@ from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
 
 from tests.helpers import COMPARE_LIMIT, NIPS, SQUEEZE, compare_args, labels_of, need, once
 
+THREADS = torch.get_num_threads()  # the process's own, before any test changed them
+
 
 @pytest.fixture(autouse=True)
 def _offline_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
@@ -31,7 +33,8 @@ def _offline_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 
     The environment is restored after each test: Lightning's DDP launcher leaves
     its variables (LOCAL_RANK, WORLD_SIZE, MASTER_PORT, ...) in ``os.environ``,
-    and a later test's subprocess would take itself for a node of that run.
+    and a later test's subprocess would take itself for a node of that run. So are
+    torch's threads: an in-process run with ``--threads 1`` sets them for the process.
     """
     saved = dict(os.environ)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.getbasetemp() / "torch_home"))
@@ -41,6 +44,7 @@ def _offline_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     yield
     os.environ.clear()
     os.environ.update(saved)
+    torch.set_num_threads(THREADS)
 
 
 @pytest.fixture
