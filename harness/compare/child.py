@@ -21,6 +21,7 @@ from harness.compare.parity import child_answers
 from harness.config import LOGS, Spec, for_variant, variant
 from harness.data.decode import decoder
 from harness.engine.files import write_atomic
+from harness.engine.recovery import unusable
 from harness.engine.runtimes import example_batch, runtime
 from harness.engine.speedups import amp_dtype, cuda_settings, resolve_precision
 from harness.errors import EXIT_USAGE, HarnessError, WeightsUnavailable
@@ -51,6 +52,8 @@ def measure(spec: Spec) -> CompareRow:
     )
     cuda_settings(spec.precision)
     samples = _samples(spec, loaded) if spec.data else None
+    if spec.strict and samples is not None and samples.skipped:  # before any pass runs
+        raise unusable(*samples.skipped[0])
     calibration = _calibration(spec, loaded, samples, row)
     row.update(_first_answer(spec, loaded, device, calibration))
     module = None
@@ -217,11 +220,9 @@ def _end_to_end(
         decode=dec,
         channels_last=spec.channels_last,
     )
+    if spec.strict and e2e["skipped_files"]:  # those passed over before decoding: measure's
+        raise unusable(*e2e["skipped_files"][0])
     passed = [*samples.skipped, *e2e["skipped_files"]]  # before decoding, and at it
-    if spec.strict and passed:
-        from harness.engine.recovery import unusable
-
-        raise unusable(*passed[0])
     rate = bound.decode_rate(samples.files, tf, dec, bound.DECODE_PHOTOS)
     return {
         "throughput_e2e_ips": round(e2e["images_per_s"], 3),
