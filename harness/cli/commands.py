@@ -81,7 +81,7 @@ def models(args: argparse.Namespace) -> int:
     from harness.zoo import registry, search
 
     names = registry.match(args.patterns)
-    if sys.stderr.isatty() and len(names) > 20:  # 'timm/*' reads 1,300 configs: a second or two
+    if sys.stderr.isatty() and len(names) > 20:  # 'timm/*' read live: 1,300 configs
         from tqdm import tqdm
 
         names = tqdm(names, desc="models", unit="model", leave=False, file=sys.stderr)

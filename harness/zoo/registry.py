@@ -10,20 +10,26 @@ harness needs to know of a model and its weights before (or without) loading the
 
 from __future__ import annotations
 
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from harness.config import variant
-from harness.zoo import timm_models, torchvision_models
+from harness.zoo import timm_models
 from harness.zoo.library import Card, Library, library_name, natural
 from harness.zoo.library import imagenet_wnids as imagenet_wnids  # where tests and labels look
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# torchvision (and so torch) is imported at the first torchvision name: a search of timm's
+# zoo alone answers from timm's listing without either (harness.zoo.timm_models)
 
 
 def library(name: str) -> Library:
     """The library that ``name`` (a model name or a ``timm/`` pattern) belongs to."""
     if library_name(name) == "timm":
         return timm_models.TIMM
+    from harness.zoo import torchvision_models
+
     return torchvision_models.TORCHVISION
 
 
@@ -37,6 +43,8 @@ def match(patterns: list[str] | None) -> list[str]:
     names the nearest valid names.
     """
     if not patterns:
+        from harness.zoo import torchvision_models
+
         return sorted(torchvision_models.classifiers(), key=natural)
     found: list[str] = []
     for pattern in patterns:

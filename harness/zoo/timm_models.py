@@ -5,13 +5,22 @@ hub. Everything here comes from timm itself: its registry (names, natural
 order), its pretrained configs (input size, interpolation, crop, mean/std,
 classes: no download), its preprocessing (``resolve_data_config`` then
 ``create_transform``) and its ImageNet label tables (``ImageNetInfo``).
+
+Names and ``harness models`` rows come from ``timm_listing.json.gz`` when it was
+written from the installed timm's version (``scripts/timm_listing.py`` writes it
+from timm's registry and configs): a search over 1,300 models then answers
+without importing torch or timm (about 5 s of start-up on a slow machine).
+Another timm version is read live, as the file would have been made.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fnmatch
+import gzip
+import importlib.metadata
 import io
+import json
 import math
 import os
 import socket
@@ -30,10 +39,48 @@ if TYPE_CHECKING:
 
 # timm itself is imported where it is used: a run of a torchvision model never loads it
 
+LISTING = Path(__file__).with_name("timm_listing.json.gz")  # scripts/timm_listing.py
+
+
+@lru_cache(maxsize=1)
+def shipped() -> dict[str, Any] | None:
+    """The listing shipped with the package, if it was written from the installed timm."""
+    try:
+        installed = importlib.metadata.version("timm")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    if not LISTING.is_file():
+        return None
+    listing: dict[str, Any] = json.loads(gzip.decompress(LISTING.read_bytes()))
+    return listing if listing["timm"] == installed else None
+
+
+def live_listing() -> dict[str, Any]:
+    """timm's registry and every pretrained config's ``harness models`` row, read from timm
+    itself: what ``timm_listing.json.gz`` holds (``rows`` by ``ARCH.TAG``, ``defaults``
+    the tag each architecture's own name means).
+    """
+    import timm
+    from timm.models import get_pretrained_cfg
+
+    archs, tagged_ = timm.list_models(), timm.list_pretrained()
+    defaults = {a: _hub(get_pretrained_cfg(a)) for a in archs}
+    hubs = dict.fromkeys([*tagged_, *defaults.values()])
+    return {
+        "timm": timm.__version__,
+        "architectures": archs,
+        "pretrained": tagged_,
+        "defaults": defaults,
+        "rows": {h: _row(get_pretrained_cfg(h)) for h in hubs},
+    }
+
 
 @lru_cache(maxsize=1)
 def architectures() -> tuple[str, ...]:
     """timm's architectures, in timm's natural order (resnet18 before resnet101)."""
+    listing = shipped()
+    if listing:
+        return tuple(listing["architectures"])
     import timm
 
     return tuple(timm.list_models())
@@ -42,6 +89,9 @@ def architectures() -> tuple[str, ...]:
 @lru_cache(maxsize=1)
 def pretrained() -> tuple[str, ...]:
     """Every ``ARCH.TAG`` timm has a pretrained config for."""
+    listing = shipped()
+    if listing:
+        return tuple(listing["pretrained"])
     import timm
 
     return tuple(timm.list_pretrained())
@@ -64,9 +114,7 @@ def match(pattern: str) -> list[str]:
 
 def check(name: str) -> str:
     """``name`` if timm knows it (with a pretrained config for its tag), else raise."""
-    from timm.models import split_model_name_tag
-
-    arch, tag = split_model_name_tag(name[len(PREFIX) :])
+    arch, _, tag = name[len(PREFIX) :].partition(".")  # timm's split_model_name_tag
     if arch in architectures() and (not tag or f"{arch}.{tag}" in pretrained()):
         return name
     pool = pretrained() if tag else architectures()
@@ -90,19 +138,26 @@ def config(name: str) -> Any:
     return cfg
 
 
+def _hub(cfg: Any) -> str:
+    return f"{cfg.architecture}.{cfg.tag}" if cfg.tag else str(cfg.architecture)
+
+
 def hub_name(name: str) -> str:
     """``ARCH.TAG`` with the tag timm would use: what ``create_model`` and the hub take."""
-    cfg = config(name)
-    return f"{cfg.architecture}.{cfg.tag}" if cfg.tag else str(cfg.architecture)
+    return _hub(config(name))
+
+
+def _data(cfg: Any) -> dict[str, Any]:
+    from timm.data import resolve_data_config
+
+    # vars(), not to_dict(): resolve_data_config only reads the fields, and to_dict's deep
+    # copy is a quarter of what reading 1,300 configs costs
+    return dict(resolve_data_config(pretrained_cfg=dict(vars(cfg))))
 
 
 def data_config(name: str) -> dict[str, Any]:
     """timm's eval preprocessing settings for ``name``, from its config alone."""
-    from timm.data import resolve_data_config
-
-    # vars(), not to_dict(): resolve_data_config only reads the fields, and to_dict's deep
-    # copy is a quarter of what `models 'timm/*'` spends on 1,300 configs
-    return dict(resolve_data_config(pretrained_cfg=dict(vars(config(name)))))
+    return _data(config(name))
 
 
 def transforms(name: str) -> Any:
@@ -184,20 +239,14 @@ def hub_reachable() -> bool:
     return True
 
 
-def info(name: str) -> dict[str, Any]:
-    """One row of ``harness models 'timm/...'``: its default tag's config and published figures.
-
-    Parameters and FLOPs are not counted here (that means building the model):
-    they come with the published figures, from timm's tables.
-    """
+def _row(cfg: Any) -> dict[str, Any]:
+    """A pretrained config's part of its ``harness models`` row, and its ``hub`` name."""
     from timm.data import infer_imagenet_subset
 
-    cfg = config(name)
-    data = data_config(name)
+    data = _data(cfg)
     subset = infer_imagenet_subset(cfg)  # what classes() names, without reading class lists
-    side = int(data["input_size"][1])
-    row = {
-        "model": name,
+    return {
+        "hub": _hub(cfg),
         "weights": cfg.tag,
         "dataset": subset or f"unknown ({cfg.tag or 'default'})",
         "classes": int(cfg.num_classes or 0),
@@ -207,7 +256,25 @@ def info(name: str) -> dict[str, Any]:
         "mean": list(data["mean"]),
         "std": list(data["std"]),
     }
-    return {**row, **published.timm_figures(hub_name(name), side, row["dataset"] == "imagenet-1k")}
+
+
+def info(name: str) -> dict[str, Any]:
+    """One row of ``harness models 'timm/...'``: its default tag's config and published figures.
+
+    Parameters and FLOPs are not counted here (that means building the model):
+    they come with the published figures, from timm's tables. The config part comes
+    from the shipped listing when it is the installed timm's.
+    """
+    listing = shipped()
+    if listing:
+        body = check(name)[len(PREFIX) :]
+        row = dict(listing["rows"][listing["defaults"].get(body, body)])
+    else:
+        row = _row(config(name))
+    hub = row.pop("hub")
+    side = int(row["input_size"].split("x")[0])
+    figures_ = published.timm_figures(hub, side, row["dataset"] == "imagenet-1k")
+    return {"model": name, **row, **figures_}
 
 
 def figures(card: Card) -> dict[str, Any]:

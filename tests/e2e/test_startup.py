@@ -67,6 +67,17 @@ def test_models_classes_help_do_not_import_lightning() -> None:
     assert loaded_by(argvs, lightning) == ["models 0 []", "classes 0 []", "--help 0 []"]
 
 
+def test_a_search_of_timm_loads_neither_torch_nor_timm() -> None:
+    """``models 'timm/*'`` answers from the shipped listing and tables (when it is the
+    installed timm's: tests/unit/zoo/test_timm_models.py): no torch, timm or torchvision."""
+    from harness.zoo import timm_models
+
+    if timm_models.shipped() is None:
+        pytest.skip("the shipped listing is not the installed timm's: timm is read live")
+    argv = ["models", "timm/*", "--max-params", "6", "--sort", "top1", "--limit", "10"]
+    assert loaded_by([argv], {"torch", "timm", "torchvision"}) == ["models 0 []"]
+
+
 def test_torchvision_run_does_not_load_timm(tmp_path: Path) -> None:
     """timm is imported for timm models only (start-up; matplotlib comes with torchmetrics)."""
     rng = np.random.default_rng(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 from pathlib import Path
@@ -95,6 +96,43 @@ def test_models_lists_timm_configs(capsys: pytest.CaptureFixture[str]) -> None:
         assert r["crop_pct"] == crop and r["mean"] == r["std"] == [0.5, 0.5, 0.5]
         model = timm.create_model(r["model"][5:])  # counted on a real model, not the tables
         assert r["params_m"] == round(sum(p.numel() for p in model.parameters()) / 1e6, 2)
+
+
+def test_the_shipped_listing_is_the_installed_timms() -> None:
+    """timm_listing.json.gz holds what timm itself says now (when it is this timm's version)."""
+    from harness.zoo import timm_models
+
+    shipped = json.loads(gzip.decompress(timm_models.LISTING.read_bytes()))
+    if shipped["timm"] != timm.__version__:  # the harness reads this timm live (next test)
+        assert timm_models.shipped() is None
+        pytest.skip(f"listing of timm {shipped['timm']}, installed {timm.__version__}: "
+                    "rebuild it with scripts/timm_listing.py")  # fmt: skip
+    assert timm_models.shipped() == shipped
+    live = timm_models.live_listing()
+    assert shipped["architectures"] == timm.list_models() == live["architectures"]
+    assert shipped["pretrained"] == timm.list_pretrained()
+    assert shipped == live
+
+
+@pytest.mark.parametrize("pattern", ["timm/*", "timm/resnet50.*", "timm/vit_base_patch16_224.*"])
+def test_rows_from_the_listing_equal_rows_read_live(
+    pattern: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``models`` answers the same with the listing as from timm's own configs."""
+    from harness.zoo import timm_models
+
+    def rows() -> list[dict]:
+        for f in (timm_models.architectures, timm_models.pretrained, timm_models._known):
+            f.cache_clear()
+        return [registry.info(n) for n in registry.match([pattern])]
+
+    with_listing = rows()
+    monkeypatch.setattr(timm_models, "shipped", lambda: None)
+    live = rows()
+    monkeypatch.undo()
+    rows()  # the caches as they were
+    assert len(live) > (1000 if pattern == "timm/*" else 2)
+    assert with_listing == live
 
 
 def test_models_without_timm_pattern_says_how(capsys: pytest.CaptureFixture[str]) -> None:
