@@ -34,9 +34,12 @@ def _offline_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     The environment is restored after each test: Lightning's DDP launcher leaves
     its variables (LOCAL_RANK, WORLD_SIZE, MASTER_PORT, ...) in ``os.environ``,
     and a later test's subprocess would take itself for a node of that run. So are
-    torch's threads: an in-process run with ``--threads 1`` sets them for the process.
+    torch's threads (an in-process run with ``--threads 1`` sets them for the process)
+    and Pillow's pixel limit (``open_image`` sets it to ``--max-pixels``: a test of a
+    small limit made a later test's plain ``Image.open`` fail).
     """
     saved = dict(os.environ)
+    max_pixels = Image.MAX_IMAGE_PIXELS
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.getbasetemp() / "torch_home"))
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path_factory.getbasetemp() / "harness_cache"))
     monkeypatch.delenv("HARNESS_WEIGHTS_DIR", raising=False)
@@ -45,6 +48,7 @@ def _offline_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     os.environ.clear()
     os.environ.update(saved)
     torch.set_num_threads(THREADS)
+    Image.MAX_IMAGE_PIXELS = max_pixels
 
 
 @pytest.fixture
