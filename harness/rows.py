@@ -203,11 +203,13 @@ class CompareRow(_Measured, Counts, _Skipped, Intervals, WordScores, total=False
     latency_runs: Annotated[int, ALWAYS]  # timed batches
     throughput_ips: Annotated[float, ALWAYS]  # images/s of the model alone, at batch_size
     throughput_e2e_ips: float  # images/s from files to predictions (with --data)
+    throughput_e2e_steady_ips: float | None  # the same once each loader worker gave a batch
     decode: str  # exact or fast, for the end-to-end figure
     loader_workers: int  # the end-to-end pass's loader worker processes (0: in the process)
     decode_ips: float  # images/s of one worker's own work on the run's photos, one thread
+    e2e_session_options: dict[str, str]  # an exported runtime's settings for the e2e pass
     core_bound_ips: float  # the most the cores allow end to end (measure.bound.core_bound)
-    e2e_of_bound: float  # throughput_e2e_ips / core_bound_ips
+    e2e_of_bound: float | None  # throughput_e2e_steady_ips / core_bound_ips (None: no steady)
     # the machine while it was timed (measure.conditions)
     threads: Annotated[int, ALWAYS]  # torch threads
     cores: Annotated[int, ALWAYS]  # CPU cores the process may use
@@ -246,6 +248,7 @@ class CompareRow(_Measured, Counts, _Skipped, Intervals, WordScores, total=False
     latency_ms_min_range: list[float]
     throughput_ips_range: list[float]
     throughput_e2e_ips_range: list[float]
+    throughput_e2e_steady_ips_range: list[float]
     decode_ips_range: list[float]  # core_bound_ips, e2e_of_bound: of the medians
     repeat: int  # runs that succeeded
     noisy_runs: int  # of them noisy

@@ -200,17 +200,21 @@ def _model_timings(
 def _end_to_end(
     spec: Spec, model: Any, loaded: Any, samples: Any, device: torch.device
 ) -> CompareRow:
-    """Images per second from files to predictions, with the decoding used, the loader's
-    workers, and one worker's own decode rate on the first ``bound.DECODE_PHOTOS`` of the
-    pass's photos (read again from the page cache, as the pass had them).
+    """Images per second from files to predictions (an exported runtime's session for
+    sharing the cores with the loader's workers: ``Session.for_sharing``), with the
+    decoding used, the loader's workers, and one worker's own decode rate on the first
+    ``bound.DECODE_PHOTOS`` of the pass's photos (read again from the page cache, as the
+    pass had them).
 
     The files it passed over are the row's ``skipped`` where no accuracy run listed them;
     with ``--strict`` the first of them fails the row instead.
     """
     tf = loaded.transforms()
     dec = decoder(spec, tf)
+    sharing = getattr(model, "for_sharing", None) if spec.workers() else None
+    runner = sharing() if sharing else model  # an exported runtime's, for sharing the cores
     e2e = m.throughput_end_to_end(
-        model,
+        runner,
         samples.files,
         tf,
         spec.batch_size,
@@ -224,13 +228,21 @@ def _end_to_end(
         raise unusable(*e2e["skipped_files"][0])
     passed = [*samples.skipped, *e2e["skipped_files"]]  # before decoding, and at it
     rate = bound.decode_rate(samples.files, tf, dec, bound.DECODE_PHOTOS)
-    return {
+    row: CompareRow = {
         "throughput_e2e_ips": round(e2e["images_per_s"], 3),
+        "throughput_e2e_steady_ips": _rounded(e2e["steady_images_per_s"]),
         "decode": dec.mode,
         "loader_workers": e2e["num_workers"],
         "decode_ips": round(rate["images_per_s"], 3),
         "skipped": [{"file": str(path), "reason": why} for path, why in passed],
     }
+    if sharing and model.sharing_options:
+        row["e2e_session_options"] = model.sharing_options
+    return row
+
+
+def _rounded(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
 
 
 def _memory(baseline: float, device: torch.device) -> CompareRow:

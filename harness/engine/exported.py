@@ -20,7 +20,7 @@ import importlib
 import time
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -68,13 +68,38 @@ class Setup:
 
 
 class Session:
-    """A compiled ONNX model, called as the PyTorch model is: tensor in, logits tensor out."""
+    """A compiled ONNX model, called as the PyTorch model is: tensor in, logits tensor out.
 
-    def __init__(self, run: Run, setup: Setup) -> None:
+    ``sharing`` makes the same model's run for a pass whose loader workers share the cores
+    (:meth:`for_sharing`), with ``sharing_options`` its settings; None where the runtime
+    runs the same way either way.
+    """
+
+    def __init__(
+        self,
+        run: Run,
+        setup: Setup,
+        sharing: Callable[[], Run] | None = None,
+        sharing_options: dict[str, str] | None = None,
+    ) -> None:
         self.run, self.setup = run, setup
+        self._sharing, self.sharing_options = sharing, sharing_options or {}
+        self._shared: Session | None = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.run(x.detach().float().cpu().contiguous().numpy()))
+
+    def for_sharing(self) -> Session:
+        """The session for the end-to-end pass, where decoding workers need the cores:
+        ONNX Runtime's threads then sleep when idle instead of spinning (its
+        ``session.intra_op.allow_spinning`` 0), which would take the workers' cores;
+        made once. Itself where the runtime has no such setting (OpenVINO).
+        """
+        if self._sharing is None:
+            return self
+        if self._shared is None:
+            self._shared = Session(self._sharing(), self.setup)
+        return self._shared
 
 
 def need(package: str, runtime: str) -> Any:
@@ -133,6 +158,8 @@ class Exported(ABC):
     name: ClassVar[str] = ""
     package: ClassVar[str] = ""
     channels_last: ClassVar[bool] = False
+    # the settings of a session for a pass that shares the cores (Session.for_sharing)
+    SHARING: ClassVar[Mapping[str, str]] = {}
 
     def check(self) -> None:
         """Raise a HarnessError, before any model loads, when this cannot run here."""
@@ -165,7 +192,14 @@ class Exported(ABC):
             round(found.mib, 3), found.cached, found.seconds, compiled - compiling,
             time.perf_counter() - start,
         )  # fmt: skip
-        return Session(run, setup)
+        if not self.SHARING:
+            return Session(run, setup)
+        return Session(
+            run,
+            setup,
+            lambda: self.load(found, threads, self.SHARING)[0],
+            dict(self.SHARING),
+        )
 
     def onnx(self, model: nn.Module, example: torch.Tensor) -> OnnxFile:
         """The file a session of this precision runs: the fp32 export (bf16 too), or for
@@ -181,8 +215,11 @@ class Exported(ABC):
         return int8_file(found, self.calibration)
 
     @abstractmethod
-    def load(self, found: OnnxFile, threads: int) -> tuple[Run, str, str]:
-        """The session's run, the precision it runs in, and the runtime's version."""
+    def load(
+        self, found: OnnxFile, threads: int, options: Mapping[str, str] | None = None
+    ) -> tuple[Run, str, str]:
+        """The session's run, the precision it runs in, and the runtime's version;
+        ``options``: the runtime's settings beside the harness's (``SHARING``)."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +228,8 @@ class OnnxRuntime(Exported):
 
     name: ClassVar[str] = "onnxruntime"
     package: ClassVar[str] = "onnxruntime"
+    # idle threads sleep: spinning ones take the cores from the loader's workers
+    SHARING: ClassVar[Mapping[str, str]] = {"session.intra_op.allow_spinning": "0"}
 
     def check(self) -> None:
         super().check()
@@ -200,15 +239,19 @@ class OnnxRuntime(Exported):
                 "use onnxruntime (fp32) or openvino:bf16"
             )
 
-    def load(self, found: OnnxFile, threads: int) -> tuple[Run, str, str]:
+    def load(
+        self, found: OnnxFile, threads: int, options: Mapping[str, str] | None = None
+    ) -> tuple[Run, str, str]:
         ort = need("onnxruntime", self.name)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only
+        settings = ort.SessionOptions()
+        settings.intra_op_num_threads = threads
+        settings.inter_op_num_threads = 1
+        settings.log_severity_level = 3  # errors only
+        for key, value in (options or {}).items():
+            settings.add_session_config_entry(key, value)
         try:
             session = ort.InferenceSession(
-                str(found.path), options, providers=["CPUExecutionProvider"]
+                str(found.path), settings, providers=["CPUExecutionProvider"]
             )
         except Exception as e:  # a model the runtime cannot take
             raise HarnessError(
@@ -244,7 +287,9 @@ class OpenVino(Exported):
                     f"{', '.join(found)}); use openvino (fp32)"
                 )
 
-    def load(self, found: OnnxFile, threads: int) -> tuple[Run, str, str]:
+    def load(
+        self, found: OnnxFile, threads: int, options: Mapping[str, str] | None = None
+    ) -> tuple[Run, str, str]:
         ov = need("openvino", self.name)
         config = {
             "INFERENCE_NUM_THREADS": threads,

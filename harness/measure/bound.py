@@ -81,11 +81,14 @@ def decode_rate(
 def of_row(row: Mapping[str, Any]) -> CompareRow:
     """``core_bound_ips`` and ``e2e_of_bound`` of a row, from its own figures:
     ``throughput_ips``, ``decode_ips``, ``threads``, ``loader_workers``, ``cores`` and
-    ``throughput_e2e_ips``. The ratio is of the row's (rounded) figures, unrounded.
-    None of them where no photo could be decoded (``decode_ips`` 0).
+    ``throughput_e2e_steady_ips``. The bound is a rate the pipeline keeps once full, so
+    the share is of the end-to-end pass's steady rate (``speed.throughput_end_to_end``),
+    not of its whole time with start-up; it is of the row's (rounded) figures, unrounded.
+    None of them where no photo could be decoded (``decode_ips`` 0); no share where the
+    pass had no steady part.
 
     >>> row = {"throughput_ips": 60.0, "decode_ips": 250.0, "threads": 2,
-    ...        "loader_workers": 2, "cores": 2, "throughput_e2e_ips": 50.0}
+    ...        "loader_workers": 2, "cores": 2, "throughput_e2e_steady_ips": 50.0}
     >>> of_row(row)  # 50 / 53.571
     {'core_bound_ips': 53.571, 'e2e_of_bound': 0.9333408000597339}
     """
@@ -93,4 +96,5 @@ def of_row(row: Mapping[str, Any]) -> CompareRow:
         return {}
     figures = (row["throughput_ips"], row["decode_ips"], row["threads"], row["loader_workers"])
     bound = round(core_bound(*figures, row["cores"]), 3)
-    return {"core_bound_ips": bound, "e2e_of_bound": row["throughput_e2e_ips"] / bound}
+    steady = row.get("throughput_e2e_steady_ips")
+    return {"core_bound_ips": bound, "e2e_of_bound": None if steady is None else steady / bound}

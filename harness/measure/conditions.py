@@ -48,6 +48,7 @@ TIMED = (
     "latency_ms_min",
     "throughput_ips",
     "throughput_e2e_ips",
+    "throughput_e2e_steady_ips",
     "decode_ips",
 )
 # figures made of the timings: each run's kept in ``runs``, the row's made of its medians

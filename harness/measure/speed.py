@@ -188,12 +188,18 @@ def throughput_end_to_end(
     and the batch given to the model in channels-last or, if not ``channels_last``, NCHW.
 
     The clock starts before the loader's iterator is made (so worker start-up
-    counts, as it would for a user) and stops after the last output is ready.
+    counts, as it would for a user) and stops after the last output is ready (the
+    workers are stopped after it).
     ``warmup`` untimed model calls on a full batch of the first image come before
     it (a GPU autotunes for each new shape: the timed batches must not pay for it).
     ``decode`` defaults to ``harness.data.images.load_rgb`` (full size).
     Returns ``images`` (decoded and run), ``skipped`` (unreadable) and ``skipped_files``
-    (each ``(path, reason)``), ``seconds``, ``images_per_s``, ``batch_size``, ``num_workers``.
+    (each ``(path, reason)``), ``seconds``, ``images_per_s``, ``batch_size``, ``num_workers``,
+    and the pass's steady rate, ``steady_images_per_s``: the images of the batches from
+    the first after every worker has delivered one (the ``max(num_workers, 1)``-th on)
+    over the time from its arrival to the end. Start-up and filling the loader's pipeline
+    aside, it is what the cores' bound (``harness.measure.bound``) bounds; None when the
+    pass has no such batch.
     """
     # harness.data.datamodule brings lightning (large, slow to import): only load it here
     from harness.data.datamodule import ImageFolderDataModule, Samples
@@ -215,19 +221,31 @@ def throughput_end_to_end(
                 model(dm.on_device(full, dev))
         _sync(dev)
         start = time.perf_counter()
-        for batch in loader:
+        filled = max(num_workers, 1)  # the batch at which every worker has delivered one
+        steady_start, steady_from = None, 0  # its arrival, and the images before it
+        batches = iter(loader)
+        for index in range(len(loader)):  # not to the end: that shuts the workers down
+            batch = next(batches)
+            if index == filled:
+                steady_start, steady_from = time.perf_counter(), images
             skipped += [(files[i], why) for i, why in batch["skipped"]]
             if batch["image"].shape[0]:
                 model(dm.on_device(batch["image"], dev))
                 images += batch["image"].shape[0]
         _sync(dev)
-        seconds = time.perf_counter() - start
+        end = time.perf_counter()
+        seconds = end - start
+        del batches  # the workers stop now, after the clock
+    steady = None
+    if steady_start is not None and end > steady_start and images > steady_from:
+        steady = (images - steady_from) / (end - steady_start)
     return {
         "images": images,
         "skipped": len(skipped),
         "skipped_files": skipped,
         "seconds": seconds,
         "images_per_s": images / seconds if seconds > 0 else 0.0,
+        "steady_images_per_s": steady,
         "batch_size": batch_size,
         "num_workers": num_workers,
     }

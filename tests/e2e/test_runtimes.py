@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -19,7 +20,7 @@ import torch
 from harness.cli.main import main
 from harness.config import RunConfig, Spec, for_variant, variant
 from harness.engine import onnx_files, outputs
-from harness.engine.exported import OnnxRuntime, Session, openvino_core
+from harness.engine.exported import OnnxRuntime, OpenVino, Session, openvino_core
 from harness.engine.runtimes import example_batch, runtime
 from harness.errors import HarnessError
 from harness.zoo import weights
@@ -225,6 +226,37 @@ def test_the_export_is_cached_and_a_changed_weights_file_exports_again(
     assert not other.export_cached and other.onnx_file != first.onnx_file
     assert exports[-1] != path and Path(other.onnx_file).is_file()
     assert [p.name for p in path.parent.glob(".*.tmp")] == []  # atomic: no temporary left
+
+
+def test_the_end_to_end_pass_has_a_session_whose_idle_threads_sleep(
+    cache: Path, squeezenet_weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ONNX Runtime's session for sharing the cores is built with allow_spinning 0 (read
+    back from the options ONNX Runtime was given), once, and answers as the other does."""
+    import onnxruntime
+
+    spinning: list[str] = []
+    real = onnxruntime.InferenceSession
+
+    def recording(path: str, options: Any, **kwargs: Any) -> Any:
+        try:
+            spinning.append(options.get_session_config_entry("session.intra_op.allow_spinning"))
+        except Exception:  # not set: ONNX Runtime's default, spinning
+            spinning.append("default")
+        return real(path, options, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", recording)
+    rt = OnnxRuntime("fp32", threads=1, model_name="squeezenet1_1")
+    session = rt.prepare(squeezenet(squeezenet_weights), example_batch(224))
+    shared = session.for_sharing()
+    assert shared is not session and session.for_sharing() is shared
+    assert spinning == ["default", "0"]
+    assert session.sharing_options == {"session.intra_op.allow_spinning": "0"}
+    x = torch.randn(2, 3, 224, 224)
+    assert torch.equal(shared(x), session(x))
+    ov = OpenVino("fp32", threads=1, model_name="squeezenet1_1")
+    ov_session = ov.prepare(squeezenet(squeezenet_weights), example_batch(224))
+    assert ov_session.for_sharing() is ov_session  # OpenVINO has no such setting
 
 
 def test_a_model_the_exporter_cannot_take_is_one_line(cache: Path) -> None:

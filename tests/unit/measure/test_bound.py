@@ -41,10 +41,13 @@ def test_core_bound_slow_decoding_is_the_workers_limit() -> None:
 
 def test_of_row_is_made_of_the_rows_own_figures() -> None:
     row = {"throughput_ips": 683.0, "decode_ips": 150.0, "threads": 2, "loader_workers": 2,
-           "cores": 2, "throughput_e2e_ips": 193.0}  # fmt: skip
+           "cores": 2, "throughput_e2e_ips": 170.0, "throughput_e2e_steady_ips": 193.0}  # fmt: skip
     by_hand = round(min(683.0, 2 * 150.0, 2 / (2 / 683.0 + 1 / 150.0)), 3)
+    # the steady rate against the bound, a rate against a rate (start-up aside)
     assert bound.of_row(row) == {"core_bound_ips": by_hand, "e2e_of_bound": 193.0 / by_hand}
     assert bound.of_row(row | {"decode_ips": 0.0}) == {}  # no photo decoded: no bound
+    no_steady = row | {"throughput_e2e_steady_ips": None}  # too few batches
+    assert bound.of_row(no_steady) == {"core_bound_ips": by_hand, "e2e_of_bound": None}
 
 
 def photos(folder: Path, n: int, side: int = 320) -> list[Path]:

@@ -168,6 +168,56 @@ def test_throughput_end_to_end_counts_each_image_once(tmp_path: Path, num_worker
     assert stats["images_per_s"] == pytest.approx(8 / stats["seconds"])
 
 
+class Slow(nn.Module):
+    """Sleeps the next of ``seconds`` a call (the last one when they run out) and records
+    when each call began and ended."""
+
+    def __init__(self, *seconds: float) -> None:
+        super().__init__()
+        self.seconds, self.calls = list(seconds), []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        began = time.perf_counter()
+        time.sleep(self.seconds[min(len(self.calls), len(self.seconds) - 1)])
+        self.calls.append((began, time.perf_counter(), x.shape[0]))
+        return x
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_the_steady_rate_starts_once_each_worker_delivered_a_batch(
+    tmp_path: Path, num_workers: int
+) -> None:
+    """11 photos in batches of 2, the model 0.2 s on each of the first two batches and
+    40 ms on the others: the rate from the call of the ``max(workers, 1)``-th batch to the
+    end of the last, by the model's own clock (another first batch gives another rate)."""
+    files = []
+    for i in range(11):
+        files.append(tmp_path / f"img{i}.png")
+        Image.new("RGB", (12, 10), (20 * i, 60, 90)).save(files[-1])
+    model = Slow(0.0, 0.2, 0.2, 0.04)  # the warm-up call first
+    transform = SqueezeNet1_1_Weights.DEFAULT.transforms()
+    stats = speed.throughput_end_to_end(
+        model, files, transform, batch_size=2, num_workers=num_workers
+    )
+    timed = model.calls[1:]
+    assert [n for _, _, n in timed] == [2, 2, 2, 2, 2, 1]
+    filled = max(num_workers, 1)
+    images = sum(n for _, _, n in timed[filled:])
+    by_hand = images / (timed[-1][1] - timed[filled][0])
+    # the function's clock holds the model's (it starts before the call, ends after it)
+    assert 0.9 * by_hand <= stats["steady_images_per_s"] <= by_hand
+    assert stats["steady_images_per_s"] > stats["images_per_s"]  # start-up aside
+
+
+def test_no_steady_rate_without_a_batch_after_the_first_of_each_worker(tmp_path: Path) -> None:
+    files = [tmp_path / f"img{i}.png" for i in range(3)]
+    for f in files:
+        Image.new("RGB", (12, 10), (10, 60, 90)).save(f)
+    transform = SqueezeNet1_1_Weights.DEFAULT.transforms()
+    stats = speed.throughput_end_to_end(Slow(0.0), files, transform, batch_size=2, num_workers=2)
+    assert stats["images"] == 3 and stats["steady_images_per_s"] is None
+
+
 def test_current_rss_matches_proc_status() -> None:
     status = Path("/proc/self/status")
     if not status.exists():
