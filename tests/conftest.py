@@ -17,13 +17,13 @@ import pytest
 # Set before torch loads its OpenMP runtime; subprocesses inherit it. Speed only.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import torch  # noqa: E402
-from PIL import Image
-from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
+from PIL import Image  # noqa: E402
 
 from tests.helpers import COMPARE_LIMIT, NIPS, SQUEEZE, compare_args, labels_of, need, once
 
-THREADS = torch.get_num_threads()  # the process's own, before any test changed them
+# torch is imported by the fixtures, not here: pytest-xdist's controller process, which
+# runs no test, then starts without it (seconds of every `make check` and `make test`)
+THREADS: list[int] = []  # the process's own torch threads, before any test changed them
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +38,10 @@ def _offline_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     and Pillow's pixel limit (``open_image`` sets it to ``--max-pixels``: a test of a
     small limit made a later test's plain ``Image.open`` fail).
     """
+    import torch
+
+    if not THREADS:  # the first test's set-up: no test has run yet
+        THREADS.append(torch.get_num_threads())
     saved = dict(os.environ)
     max_pixels = Image.MAX_IMAGE_PIXELS
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.getbasetemp() / "torch_home"))
@@ -47,7 +51,7 @@ def _offline_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     yield
     os.environ.clear()
     os.environ.update(saved)
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(THREADS[0])
     Image.MAX_IMAGE_PIXELS = max_pixels
 
 
@@ -85,6 +89,8 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """torch.hub downloads fail at once, as offline, even on a machine that is online."""
     import urllib.error
 
+    import torch
+
     def refuse(*args: object, **kwargs: object) -> None:
         raise urllib.error.URLError("network disabled by the no_network fixture")
 
@@ -96,6 +102,9 @@ def reference(
     nips: Path, squeezenet_weights: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, tuple[list[int], list[float]]]:
     """file -> (top-5 indices, probabilities): PIL -> transforms -> model -> softmax -> topk."""
+
+    import torch
+    from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
 
     def make(folder: Path) -> None:
         model = squeezenet1_1()
