@@ -254,9 +254,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _json_asked(words: list[str]) -> bool:
-    """Whether a command line asks for ``--format json`` (read before it could be parsed)."""
-    pairs = zip(words, [*words[1:], ""], strict=True)
-    return "--format=json" in words or any(a == "--format" and b == "json" for a, b in pairs)
+    """Whether a command line asks for ``--format json``, read as argparse reads it
+    (``--format json``, ``--format=json``, ``--form json``), when it could not be parsed.
+
+    >>> _json_asked(["predict", "x.png", "--form=json", "--topk", "0"])
+    True
+    """
+    probe = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    probe.add_argument("--format")
+    try:
+        found, _ = probe.parse_known_args(words)
+    except argparse.ArgumentError:  # --format without a value
+        return False
+    return bool(found.format == "json")
 
 
 def _fail(args: argparse.Namespace, why: str, code: int, prefix: str = "harness: error: ") -> int:

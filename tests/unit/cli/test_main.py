@@ -137,6 +137,28 @@ def test_json_output_is_json_even_on_errors(
     assert f"harness: error: {doc['error']}" in err.splitlines()
 
 
+@pytest.mark.parametrize("spelling", [["--format=json"], ["--form", "json"], ["--form=json"]])
+def test_a_usage_error_is_json_however_json_is_asked_for(
+    tiny_images: list[Path], spelling: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse takes ``--format=json`` and abbreviations as ``--format json``; so does the
+    JSON error document of a command line argparse refused."""
+    args = ["predict", str(tiny_images[0]), "--model", "squeezenet1_1", *spelling, "--topk", "0"]
+    with pytest.raises(SystemExit):
+        main(args)
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert doc["exit_status"] == 2 and "argument --topk" in doc["error"]
+    assert f"harness: error: {doc['error']}" in err.splitlines()
+
+
+def test_no_json_document_where_json_is_not_asked_for(capsys: pytest.CaptureFixture[str]) -> None:
+    for args in (["predict", "--format"], ["predict", "--format", "csv", "--topk", "0"]):
+        with pytest.raises(SystemExit):
+            main(args)
+        assert capsys.readouterr().out == ""
+
+
 def test_unknown_model(tiny_images: list[Path], capsys: pytest.CaptureFixture[str]) -> None:
     args = ["predict", str(tiny_images[0]), "--model", "resnet5", "--weights", "none"]
     assert main(args) == 2
