@@ -169,19 +169,17 @@ def _bad_rows(
         )
 
 
-def _leave_out_outputs(samples: Samples, outputs: Sequence[str | os.PathLike[str]]) -> None:
-    """Drop what lies under the harness's own output folders, saying so once for each."""
-    for folder in map(os.path.abspath, outputs):
-        inside = [os.path.abspath(f).startswith(folder + os.sep) for f in samples.files]
-        passed = [os.path.abspath(s[0]).startswith(folder + os.sep) for s in samples.skipped]
-        k = sum(inside) + sum(passed)
-        if k:
-            samples.skipped = [s for s, out in zip(samples.skipped, passed, strict=True) if not out]
-            _keep(samples, [i for i, out in enumerate(inside) if not out])
-            samples.notes.append(
-                f"{k} file{'s' * (k != 1)} under {folder} (the harness's own output) "
-                "not taken for photos"
-            )
+def _leave_out(samples: Samples, out: Callable[[str], bool]) -> int:
+    """Drop the files, listed or passed over, whose absolute path ``out`` holds for; how many."""
+    before = len(samples.files) + len(samples.skipped)
+    samples.skipped = [s for s in samples.skipped if not out(os.path.abspath(s[0]))]
+    _keep(samples, [i for i, f in enumerate(samples.files) if not out(os.path.abspath(f))])
+    return before - len(samples.files) - len(samples.skipped)
+
+
+def _under(folder: str) -> Callable[[str], bool]:
+    """Whether an absolute path lies under ``folder`` (absolute)."""
+    return lambda path: path.startswith(folder + os.sep)
 
 
 def from_folders(root: Path, to_index: Callable[[str], int]) -> Samples | None:
@@ -260,9 +258,14 @@ def find_samples(
                 )
         samples = found
     samples.notes += to_index.notes
-    samples.skipped = [s for s in samples.skipped if os.path.abspath(s[0]) not in skip]
-    _keep(samples, [i for i, f in enumerate(samples.files) if os.path.abspath(f) not in skip])
-    _leave_out_outputs(samples, outputs)
+    _leave_out(samples, skip.__contains__)
+    for folder in map(os.path.abspath, outputs):
+        k = _leave_out(samples, _under(folder))
+        if k:
+            samples.notes.append(
+                f"{k} file{'s' * (k != 1)} under {folder} (the harness's own output) "
+                "not taken for photos"
+            )
     if not samples.files:
         raise no_images(root, len(samples.skipped))
     aside = _set_aside(samples, calibration, seed) if calibration is not None else {}

@@ -192,14 +192,8 @@ class Exported(ABC):
             round(found.mib, 3), found.cached, found.seconds, compiled - compiling,
             time.perf_counter() - start,
         )  # fmt: skip
-        if not self.SHARING:
-            return Session(run, setup)
-        return Session(
-            run,
-            setup,
-            lambda: self.load(found, threads, self.SHARING)[0],
-            dict(self.SHARING),
-        )
+        sharing = (lambda: self.load(found, threads, self.SHARING)[0]) if self.SHARING else None
+        return Session(run, setup, sharing, dict(self.SHARING))
 
     def onnx(self, model: nn.Module, example: torch.Tensor) -> OnnxFile:
         """The file a session of this precision runs: the fp32 export (bf16 too), or for
@@ -295,6 +289,7 @@ class OpenVino(Exported):
             "INFERENCE_NUM_THREADS": threads,
             "INFERENCE_PRECISION_HINT": OV_PRECISION[self.precision],
             "PERFORMANCE_HINT": "LATENCY",
+            **(options or {}),  # OpenVINO's own properties
         }
         try:
             compiled = openvino_core().compile_model(str(found.path), "CPU", config)
