@@ -56,14 +56,14 @@ demo: setup
 	fi
 
 lint: setup
-	$(PY) -m ruff check harness tests benchmarks
-	$(PY) -m ruff format --check harness tests benchmarks
+	$(PY) -m ruff check harness tests benchmarks scripts
+	$(PY) -m ruff format --check harness tests benchmarks scripts
 	$(PY) -m mypy harness
 
 # The edit-test loop: lint and the unit tests (tests/unit), in two workers: each imports
 # torch and the libraries first, yet on 2 cores two are faster than one (docs/development.md).
 check: lint
-	$(PY) -m pytest -q -n 2 tests/unit
+	$(PY) -m pytest -q -n 2 --dist loadfile tests/unit
 
 # Everything: tests/unit and tests/e2e. Two workers even on 2 cores: much of the suite waits
 # on subprocesses starting up (figures: docs/development.md). A file runs whole in one

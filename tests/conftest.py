@@ -23,11 +23,20 @@ from tests.helpers import COMPARE_LIMIT, NIPS, SQUEEZE, compare_args, labels_of,
 
 # torch is imported by the fixtures, not here: pytest-xdist's controller process, which
 # runs no test, then starts without it (seconds of every `make check` and `make test`)
-THREADS: list[int] = []  # the process's own torch threads, before any test changed them
+
+
+@pytest.fixture(scope="session")
+def _torch_threads() -> int:
+    """The process's own torch threads, read before any test changed them."""
+    import torch
+
+    return torch.get_num_threads()
 
 
 @pytest.fixture(autouse=True)
-def _offline_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+def _offline_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, _torch_threads: int
+):
     """An empty torchvision cache and export cache ($HARNESS_CACHE, one per session), so
     no test depends on (or fills) the user's.
 
@@ -40,8 +49,6 @@ def _offline_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     """
     import torch
 
-    if not THREADS:  # the first test's set-up: no test has run yet
-        THREADS.append(torch.get_num_threads())
     saved = dict(os.environ)
     max_pixels = Image.MAX_IMAGE_PIXELS
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.getbasetemp() / "torch_home"))
@@ -51,7 +58,7 @@ def _offline_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     yield
     os.environ.clear()
     os.environ.update(saved)
-    torch.set_num_threads(THREADS[0])
+    torch.set_num_threads(_torch_threads)
     Image.MAX_IMAGE_PIXELS = max_pixels
 
 

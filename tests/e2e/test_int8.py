@@ -43,9 +43,9 @@ def compared(
     rows by model, and stdout.
     """
     out = tmp_path_factory.mktemp("int8") / "run"
-    args = compare_args(nips, squeezenet_weights, out, ["squeezenet1_1", *INT8], EVALUATED)
+    # a loader worker: the end-to-end pass shares the cores
+    args = compare_args(nips, squeezenet_weights, out, ["squeezenet1_1", *INT8], EVALUATED, 1)
     args += ["--calibration", str(CALIBRATING), "--latency-seconds", "0", "--threads", "1"]
-    args += ["--num-workers", "1"]  # a loader worker: the end-to-end pass shares the cores
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(io.StringIO()) as got:
         mp.setenv(onnx_files.CACHE_ENV, str(tmp_path_factory.getbasetemp() / "int8_cache"))
         assert main(args) == 0

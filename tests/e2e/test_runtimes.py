@@ -229,7 +229,7 @@ def test_the_export_is_cached_and_a_changed_weights_file_exports_again(
 
 
 def test_the_end_to_end_pass_has_a_session_whose_idle_threads_sleep(
-    cache: Path, squeezenet_weights: Path, monkeypatch: pytest.MonkeyPatch
+    squeezenet_weights: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ONNX Runtime's session for sharing the cores is built with allow_spinning 0 (read
     back from the options ONNX Runtime was given), once, and answers as the other does."""

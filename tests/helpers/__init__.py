@@ -60,15 +60,17 @@ def once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Pa
     return folder
 
 
-def compare_args(nips: Path, weights: Path, out: Path, models: list[str], limit: int) -> list[str]:
+def compare_args(
+    nips: Path, weights: Path, out: Path, models: list[str], limit: int, num_workers: int = 0
+) -> list[str]:
     """``harness compare`` of ``models`` on the first ``limit`` nips17-dev photos, shared
     weights, quick settings (the shared comparison and the timings' --repeat run).
     """
     return [
         "compare", "--models", *models,
         "--data", str(nips / "images"), "--labels", str(nips / "labels.csv"),
-        "--weights-dir", str(weights.parent), "--limit", str(limit),
-        "--batch-size", "8", "--num-workers", "0", "--accelerator", "cpu", "--output", str(out),
+        "--weights-dir", str(weights.parent), "--limit", str(limit), "--batch-size", "8",
+        "--num-workers", str(num_workers), "--accelerator", "cpu", "--output", str(out),
     ]  # fmt: skip
 
 

@@ -188,13 +188,12 @@ WHOLE = {"test_layout.py", "test_docs.py", "test_doctests.py"}  # the package wh
 
 
 def test_unit_tests_mirror_the_package() -> None:
-    """tests/unit/SUB/test_MODULE.py tests harness/SUB/MODULE.py (benchmarks/ the scripts)."""
+    """tests/unit/SUB/test_MODULE.py tests harness/SUB/MODULE.py."""
     astray = []
     for path in sorted((TESTS / "unit").rglob("test_*.py")):
         sub = path.parent.relative_to(TESTS / "unit")
         module = path.name.removeprefix("test_")
-        home = CHECKOUT / "benchmarks" if sub.parts[:1] == ("benchmarks",) else PACKAGE / sub
-        if not (home / module).is_file() and not (sub == Path(".") and path.name in WHOLE):
+        if not (PACKAGE / sub / module).is_file() and not (sub == Path(".") and path.name in WHOLE):
             astray.append(str(path.relative_to(TESTS)))
     assert astray == []
 

@@ -68,4 +68,3 @@ def test_only_flags_the_models_give_over_half_are_called_probable() -> None:
         "is labelled fox, the models say dog (50% on average)."
     )
     assert ", 0 of them probably (" in trust.found_words(rows[3:], 500)
-    assert trust.found_words([], 56) == "no photo of the 56 labelled ones that looks mislabelled."

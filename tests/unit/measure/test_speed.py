@@ -15,17 +15,21 @@ from torchvision.models import SqueezeNet1_1_Weights, get_model, get_model_weigh
 
 from harness.measure import speed
 from harness.zoo import registry
+from tests.helpers.images import image
 
 
 class Sleeper(nn.Module):
-    """Takes at least ``seconds`` per call, whatever the machine."""
+    """Takes at least the next of ``seconds`` per call (the last one when they run out),
+    whatever the machine, and records when each call began and ended."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, *seconds: float) -> None:
         super().__init__()
-        self.seconds = seconds
+        self.seconds, self.calls = list(seconds), []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        time.sleep(self.seconds)
+        began = time.perf_counter()
+        time.sleep(self.seconds[min(len(self.calls), len(self.seconds) - 1)])
+        self.calls.append((began, time.perf_counter(), x.shape[0]))
         return x
 
 
@@ -168,21 +172,6 @@ def test_throughput_end_to_end_counts_each_image_once(tmp_path: Path, num_worker
     assert stats["images_per_s"] == pytest.approx(8 / stats["seconds"])
 
 
-class Slow(nn.Module):
-    """Sleeps the next of ``seconds`` a call (the last one when they run out) and records
-    when each call began and ended."""
-
-    def __init__(self, *seconds: float) -> None:
-        super().__init__()
-        self.seconds, self.calls = list(seconds), []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        began = time.perf_counter()
-        time.sleep(self.seconds[min(len(self.calls), len(self.seconds) - 1)])
-        self.calls.append((began, time.perf_counter(), x.shape[0]))
-        return x
-
-
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_the_steady_rate_starts_once_each_worker_delivered_a_batch(
     tmp_path: Path, num_workers: int
@@ -191,31 +180,33 @@ def test_the_steady_rate_starts_once_each_worker_delivered_a_batch(
     on the third and 40 ms on the others: the rate from the call of the
     ``max(workers, 1)``-th batch to the end of the last, by the model's own clock (a batch
     earlier or later gives a rate 14-60% off)."""
-    files = []
-    for i in range(11):
-        files.append(tmp_path / f"img{i}.png")
-        Image.new("RGB", (12, 10), (20 * i, 60, 90)).save(files[-1])
-    model = Slow(0.0, 0.2, 0.2, 0.15, 0.04)  # the warm-up call first
+    files = [image(tmp_path / f"img{i}.png", (20 * i, 60, 90)) for i in range(11)]
+    model = Sleeper(0.0, 0.2, 0.2, 0.15, 0.04)  # the warm-up call first
     transform = SqueezeNet1_1_Weights.DEFAULT.transforms()
     stats = speed.throughput_end_to_end(
         model, files, transform, batch_size=2, num_workers=num_workers
     )
     timed = model.calls[1:]
     assert [n for _, _, n in timed] == [2, 2, 2, 2, 2, 1]
+
+    def from_batch(k: int) -> float:  # the rate from the k-th batch's call, by the model's clock
+        return sum(n for _, _, n in timed[k:]) / (timed[-1][1] - timed[k][0])
+
     filled = max(num_workers, 1)
-    images = sum(n for _, _, n in timed[filled:])
-    by_hand = images / (timed[-1][1] - timed[filled][0])
-    # the function's clock holds the model's (it starts before the call, ends after it)
-    assert 0.9 * by_hand <= stats["steady_images_per_s"] <= by_hand
-    assert stats["steady_images_per_s"] > stats["images_per_s"]  # start-up aside
+    steady, by_hand = stats["steady_images_per_s"], from_batch(filled)
+    # the function's clock holds the model's (it starts before the call, ends after it),
+    # and a batch earlier or later would be further off
+    assert steady <= by_hand
+    assert abs(steady - by_hand) < min(
+        abs(steady - from_batch(k)) for k in (filled - 1, filled + 1)
+    )
+    assert steady > stats["images_per_s"]  # start-up aside
 
 
 def test_no_steady_rate_without_a_batch_after_the_first_of_each_worker(tmp_path: Path) -> None:
-    files = [tmp_path / f"img{i}.png" for i in range(3)]
-    for f in files:
-        Image.new("RGB", (12, 10), (10, 60, 90)).save(f)
+    files = [image(tmp_path / f"img{i}.png") for i in range(3)]
     transform = SqueezeNet1_1_Weights.DEFAULT.transforms()
-    stats = speed.throughput_end_to_end(Slow(0.0), files, transform, batch_size=2, num_workers=2)
+    stats = speed.throughput_end_to_end(Sleeper(0), files, transform, batch_size=2, num_workers=2)
     assert stats["images"] == 3 and stats["steady_images_per_s"] is None
 
 
